@@ -1,0 +1,72 @@
+# 投诉处理管理平台 — `make run` serves the portal, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+HOST ?= 127.0.0.1
+export FLASK_APP := app
+
+PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: install system-packages run serve scheduler test test-fast lint format translations-extract bench clean
+
+## install: system packages (when root), virtualenv, Python deps, compiled translations (idempotent)
+install: system-packages $(VENV)/.installed $(MO_FILES)
+
+system-packages:
+	@scripts/ensure-system-packages.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -d translations -l $* >/dev/null
+
+## run: migrate, load demo data into an empty database, serve on http://127.0.0.1:$(PORT) with the scheduler
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask init
+	DEMO_MODE=$${DEMO_MODE:-1} $(BIN)/flask demo load
+	PORT=$(PORT) HOST=$(HOST) $(BIN)/python run.py
+
+## serve: production: gunicorn workers (no scheduler) plus one scheduler process
+serve: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask init
+	SCHEDULER_ENABLED=0 $(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()" & \
+	  GUNICORN=$$!; trap "kill $$GUNICORN" EXIT; \
+	  $(BIN)/flask jobs serve
+
+## scheduler: only the scheduler process (for multi-process deployments)
+scheduler: install
+	$(BIN)/flask jobs serve
+
+## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set)
+test: install
+	$(BIN)/ruff check app tests bench config.py run.py
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
+
+lint: install
+	$(BIN)/ruff check app tests bench config.py run.py
+	$(BIN)/ruff format --check app tests bench config.py run.py
+
+format: install
+	$(BIN)/ruff format app tests bench config.py run.py
+
+translations-extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel update -N -i translations/messages.pot -d translations
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance/*.db .pytest_cache

@@ -1,0 +1,63 @@
+"""The application: Flask, SQLAlchemy, Flask-AppBuilder, migrations and CLI.
+
+``flask --app app …`` finds :func:`create_app`. Flask-AppBuilder 5 must be set up
+inside an application context, and one ``AppBuilder`` is made per application so
+that tests can build as many apps as they need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+from flask_appbuilder.models.sqla import Model
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+ROOT_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+
+db = SQLAlchemy(model_class=Model)
+migrate = Migrate()
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Build the portal; ``config`` overrides settings from ``config.py``."""
+    app = Flask(
+        __name__,
+        instance_path=os.path.join(ROOT_DIR, "instance"),
+        static_folder="static",
+        static_url_path="/static/portal",
+    )
+    app.config.from_object("config")
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    logging.basicConfig(
+        level=app.config.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT_DIR, "migrations"))
+
+    from app import models  # noqa: F401  (registers the tables on the metadata)
+
+    with app.app_context():
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        from app import views
+
+        views.register(appbuilder)
+
+    from app import cli, web
+
+    web.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,129 @@
+"""Who is told what when a case moves or a clock runs out (messages in zh by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy.orm import Session
+
+from app import notify
+from app.deadlines import DEPARTMENT_HEAD, STAGES
+from app.i18n import _l
+from app.labels import status_label
+from app.models import Complaint, Deadline, SlaRule
+
+HR = "人事行政经理"
+GM = "总经理"
+
+
+def _send(
+    session: Session,
+    complaint: Complaint,
+    tokens: Iterable[str],
+    kind: str,
+    title: str,
+    body: str,
+    now: datetime,
+    dedup_key: Optional[str] = None,
+    webhook: bool = False,
+) -> int:
+    outbox = notify.Outbox(session, now)
+    count = outbox.add(outbox.recipients(tokens, complaint), kind, title, body, complaint.id, dedup_key, webhook)
+    outbox.flush()
+    return count
+
+
+def responsible_tokens(complaint: Complaint, stage_code: str) -> list[str]:
+    """Who must act for a stage now: before dispatch that is HR, afterwards the stage's owner."""
+    stage = STAGES[stage_code]
+    status = getattr(complaint.status, "value", complaint.status)
+    if stage.responsible_before_dispatch and status in ("registered", "judged"):
+        return [stage.responsible_before_dispatch]
+    return [stage.responsible]
+
+
+def _title(complaint: Complaint, text: Any) -> str:
+    return f"[{complaint.number}] {text}"
+
+
+def on_register(session: Session, complaint: Complaint, now: datetime) -> None:
+    session.flush()  # the case needs its id for links and keys
+    body = f"{complaint.department.name}：{complaint.subject or ''}"
+    if complaint.level is not None and complaint.level.is_major:
+        title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name))
+        _send(
+            session, complaint, [DEPARTMENT_HEAD, HR, GM], "major", title, body, now, f"register:{complaint.id}", True
+        )
+    else:
+        title = _title(complaint, _l("New complaint to judge"))
+        _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}")
+
+
+# action -> (recipient tokens, message)
+_ON_ACTION = {
+    "dispatch": ([DEPARTMENT_HEAD], _l("A complaint was dispatched to your department")),
+    "judge_invalid": (["first_responder"], _l("The complaint was judged invalid and closed")),
+    "reply": ([HR], _l("The department replied to the customer")),
+    "feed_back": ([HR], _l("The department fed back: the follow-up visit is due")),
+    "close": (["first_responder"], _l("The complaint you received was closed")),
+    "escalate": ([DEPARTMENT_HEAD, HR, GM], _l("The complaint is now under supervision (督办)")),
+    "remind": ([], _l("Reminder (催办): please handle this complaint")),
+    "request_extension": ([], _l("An extension was requested")),
+    "decide_extension": ([DEPARTMENT_HEAD], _l("The extension request was decided")),
+    "report_to_leader": ([HR], _l("A major complaint was reported to the leader")),
+    "report_to_gm": ([GM], _l("A major complaint was reported to you")),
+    "submit_written_report": ([HR, GM], _l("The written report of a major complaint was submitted")),
+}
+
+
+def on_transition(
+    session: Session, complaint: Complaint, t: Any, before: str, after: str, now: datetime, values: dict[str, Any]
+) -> None:
+    tokens, message = _ON_ACTION.get(t.action, ([], None))
+    if t.action == "follow_up" and after == "investigating":
+        tokens, message = [DEPARTMENT_HEAD, HR], _l("The customer is not satisfied: the case is reopened")
+    if t.action == "remind":
+        running = [d.stage for d in complaint.deadlines if d.state == "open"]
+        tokens = responsible_tokens(complaint, running[0]) if running else [DEPARTMENT_HEAD]
+    if t.action == "request_extension":
+        tokens = [GM] if (complaint.level is not None and complaint.level.rank >= 2) else [HR]
+    if not message or not tokens:
+        return
+    body = str(values.get("note") or values.get("reason") or values.get("report") or "")
+    _send(
+        session,
+        complaint,
+        tokens,
+        t.action,
+        _title(complaint, message),
+        body or status_label(after),
+        now,
+        webhook=t.action in ("escalate",),
+    )
+
+
+def on_sla_event(
+    outbox: notify.Outbox, complaint: Complaint, d: Deadline, rule: Optional[SlaRule], kind: str, note: str, key: str
+) -> None:
+    """Queue the messages of a warning, missed deadline or escalation (sent with the batch)."""
+    tokens = responsible_tokens(complaint, d.stage)
+    if kind in ("warning", "overdue") and rule is not None and rule.remind_roles:
+        tokens += rule.remind_roles.split(",")
+    if kind == "escalation":
+        tokens = [rule.escalate_role] if rule is not None and rule.escalate_role else [GM]
+    title = {
+        "warning": _l("Deadline approaching"),
+        "overdue": _l("Deadline missed"),
+        "escalation": _l("Escalated: deadline still missed"),
+    }[kind]
+    outbox.add(
+        outbox.recipients(tokens, complaint),
+        kind,
+        _title(complaint, title),
+        note,
+        complaint.id,
+        key,
+        webhook=kind in ("overdue", "escalation"),
+    )

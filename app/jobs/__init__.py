@@ -1,0 +1,175 @@
+"""Scheduled jobs and the APScheduler that runs them.
+
+Each job is a plain function of "now" that is safe to run more than once: what it
+records is unique in the database, so several schedulers (web workers, a separate
+``jobs serve`` process, the ``jobs run --now`` CLI) never double anything. The
+scheduler only decides *when*; :func:`run_due` runs whatever is due at an instant,
+which is also how operators and tests travel in time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from flask import Flask
+
+from app.timeutil import LOCAL_TZ, utcnow
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "scheduler.heartbeat"
+
+
+@dataclass
+class Job:
+    """A job: its schedule (APScheduler trigger arguments) and what it does at ``now``."""
+
+    name: str
+    description: str
+    trigger: dict[str, Any]
+    run: Callable[[datetime], dict[str, Any]]
+    due: Callable[[datetime], bool] = field(default=lambda now: True)
+
+
+REGISTRY: dict[str, Job] = {}
+
+
+def job(name: str, description: str, due: Optional[Callable[[datetime], bool]] = None, **trigger: Any) -> Callable:
+    """Register a job function ``fn(now) -> summary dict``."""
+
+    def wrap(fn: Callable[[datetime], dict[str, Any]]) -> Callable[[datetime], dict[str, Any]]:
+        REGISTRY[name] = Job(name, description, trigger, fn, due or (lambda now: True))
+        return fn
+
+    return wrap
+
+
+def _load_jobs() -> None:
+    # Importing the modules registers their jobs.
+    from app.jobs import core, reports  # noqa: F401
+
+
+def run_due(app: Flask, now: Optional[datetime] = None, only: Optional[list[str]] = None) -> dict[str, Any]:
+    """Run every job due at ``now`` once; return what each did."""
+    _load_jobs()
+    now = now or utcnow()
+    results: dict[str, Any] = {}
+    with app.app_context():
+        from app import db
+
+        for name, spec in REGISTRY.items():
+            if only and name not in only:
+                continue
+            try:
+                if not spec.due(now):
+                    results[name] = {"skipped": "not due"}
+                    continue
+                results[name] = spec.run(now)
+                db.session.commit()
+            except Exception as exc:  # one failing job must not stop the others
+                db.session.rollback()
+                log.exception("job %s failed", name)
+                results[name] = {"error": f"{exc.__class__.__name__}: {exc}"}
+    return {"now": now.isoformat(), "jobs": results}
+
+
+# --- The scheduler -----------------------------------------------------------------------
+
+_lock = threading.Lock()
+
+
+def build_scheduler(app: Flask) -> Any:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    _load_jobs()
+    scheduler = BackgroundScheduler(
+        timezone=LOCAL_TZ,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+    )
+    for name, spec in REGISTRY.items():
+        trigger = dict(spec.trigger)
+        if trigger.get("trigger") == "interval" and name == "deadline_scan":
+            trigger["seconds"] = app.config.get("SCHEDULER_SCAN_SECONDS", trigger.get("seconds", 60))
+        if trigger.get("trigger") == "interval" and name == "heartbeat":
+            trigger["seconds"] = app.config.get("SCHEDULER_HEARTBEAT_SECONDS", trigger.get("seconds", 60))
+        if trigger.get("trigger") == "interval":
+            trigger.setdefault("next_run_time", datetime.now(LOCAL_TZ))
+        scheduler.add_job(_runner(app, name), id=name, name=spec.description, replace_existing=True, **trigger)
+    return scheduler
+
+
+def _runner(app: Flask, name: str) -> Callable[[], None]:
+    def run() -> None:
+        summary = run_due(app, utcnow(), only=[name])
+        log.info("job %s: %s", name, json.dumps(summary["jobs"].get(name), ensure_ascii=False, default=str))
+
+    return run
+
+
+def start_scheduler(app: Flask) -> Any:
+    """Start the in-process scheduler once per process (no-op if disabled or running)."""
+    with _lock:
+        existing = app.extensions.get("portal_scheduler")
+        if existing is not None:
+            return existing
+        if not app.config.get("SCHEDULER_ENABLED", True):
+            log.info("scheduler disabled in this process (SCHEDULER_ENABLED=0)")
+            return None
+        scheduler = build_scheduler(app)
+        scheduler.start()
+        app.extensions["portal_scheduler"] = scheduler
+        log.info("scheduler started: %s", ", ".join(REGISTRY))
+        return scheduler
+
+
+def heartbeat(now: datetime) -> dict[str, Any]:
+    """Record that a scheduler is alive (read by /health in every process)."""
+    from app import db
+    from app.models import Setting
+
+    value = {"at": now.isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
+    row = db.session.get(Setting, HEARTBEAT_KEY)
+    if row is None:
+        db.session.add(Setting(key=HEARTBEAT_KEY, value=value, description="last scheduler heartbeat"))
+    else:
+        row.value = value
+    return value
+
+
+def scheduler_state(app: Flask, database_ok: bool = True) -> dict[str, Any]:
+    scheduler = app.extensions.get("portal_scheduler")
+    state: dict[str, Any] = {
+        "enabled_here": bool(app.config.get("SCHEDULER_ENABLED", True)),
+        "running_here": bool(scheduler is not None and scheduler.running),
+    }
+    if scheduler is not None and scheduler.running:
+        state["jobs"] = [
+            {"id": j.id, "next_run": j.next_run_time.isoformat() if j.next_run_time else None}
+            for j in scheduler.get_jobs()
+        ]
+    if database_ok:
+        from app import db
+        from app.models import Setting
+
+        try:
+            row = db.session.get(Setting, HEARTBEAT_KEY)
+            state["last_heartbeat"] = row.value.get("at") if row and row.value else None
+        except Exception:
+            db.session.rollback()
+            state["last_heartbeat"] = None
+    if state["running_here"]:
+        state["state"] = "running"
+    elif state.get("last_heartbeat"):
+        last = datetime.fromisoformat(state["last_heartbeat"])
+        state["state"] = "running elsewhere" if (utcnow() - last).total_seconds() < 180 else "stale"
+    else:
+        state["state"] = "stopped"
+    return state

@@ -1,0 +1,102 @@
+"""Display labels of the portal's closed sets, translatable (zh by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.i18n import _l
+
+STATUS = {
+    "registered": _l("Registered"),
+    "judged": _l("Judged"),
+    "dispatched": _l("Dispatched"),
+    "investigating": _l("Investigating"),
+    "planned": _l("Plan drafted"),
+    "replied": _l("Replied"),
+    "fed_back": _l("Fed back"),
+    "followed_up": _l("Followed up"),
+    "closed": _l("Closed"),
+    "archived": _l("Archived"),
+}
+
+VALIDITY = {"valid": _l("Valid"), "invalid": _l("Invalid")}
+
+SATISFACTION = {
+    "satisfied": _l("Satisfied"),
+    "basically_satisfied": _l("Basically satisfied"),
+    "unsatisfied": _l("Unsatisfied"),
+}
+
+
+def label(mapping: dict[str, Any], value: Any) -> str:
+    """The translated label of an enum value (or of its ``.value``); '' for None."""
+    if value is None:
+        return ""
+    key = getattr(value, "value", value)
+    return str(mapping.get(key, key))
+
+
+def status_label(value: Any) -> str:
+    return label(STATUS, value)
+
+
+FIELD = {
+    "received_at": _l("Received at"),
+    "channel": _l("Channel"),
+    "subject": _l("Subject"),
+    "content": _l("Complaint content"),
+    "customer_demand": _l("Customer demand"),
+    "category": _l("Category"),
+    "level": _l("Level"),
+    "department": _l("Complained department"),
+    "staff": _l("Complained staff"),
+}
+
+ACTION = {
+    "edit": _l("Intake corrected"),
+    "register": _l("Registered"),
+    "attach": _l("File attached"),
+    "warning": _l("Deadline warning"),
+    "overdue": _l("Deadline missed"),
+    "escalation": _l("Escalated"),
+    "deadline_recomputed": _l("Deadlines recomputed"),
+}
+
+# Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
+KIND = {
+    "edit": "note",
+    "register": "transition",
+    "attach": "attachment",
+    "warning": "warning",
+    "overdue": "overdue",
+    "escalation": "escalation",
+    "deadline_recomputed": "recompute",
+}
+
+FOLLOW_UP_METHOD = {
+    "phone": _l("Phone call"),
+    "visit": _l("Visit"),
+    "sms": _l("Text message"),
+    "wechat": _l("WeChat"),
+    "email": _l("E-mail"),
+}
+
+STAGE_STATE = {"open": _l("Running"), "met": _l("Done"), "cancelled": _l("Not applicable")}
+
+EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
+
+
+def action_label(action: str) -> str:
+    from app.workflow import TRANSITIONS
+
+    if action in TRANSITIONS:
+        return str(TRANSITIONS[action].label)
+    return str(ACTION.get(action, action))
+
+
+def action_kind(action: str) -> str:
+    from app.workflow import TRANSITIONS
+
+    if action in TRANSITIONS:
+        return TRANSITIONS[action].kind
+    return KIND.get(action, "note")

@@ -1,0 +1,1082 @@
+"""The schema: every table of the portal.
+
+Typed SQLAlchemy 2 declarative models on Flask-AppBuilder's ``Model`` base, so that
+foreign keys to FAB's users (``ab_user``) live in the same metadata and Alembic sees
+one schema. Times are stored as aware UTC (``UTCDateTime``); closed sets are enums.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any, Optional
+
+from flask_appbuilder.models.sqla import Model
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from app.timeutil import LOCAL_TZ, UTC, as_utc, utcnow
+
+
+class UTCDateTime(TypeDecorator):
+    """An instant stored in UTC and read back aware, on SQLite and PostgreSQL alike.
+
+    Values are read back in Asia/Shanghai (same instant, +08:00 offset) so that
+    screens and the API show local time; naive values bound to it are wall-clock
+    times in Asia/Shanghai (what a user typed). An offset is never dropped.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("UTCDateTime needs a datetime")
+        value = as_utc(value)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(LOCAL_TZ)
+
+
+def _enum(enum_cls: type[enum.Enum], length: int = 24) -> Enum:
+    # Stored as VARCHAR (no native PG enum) so adding a value needs no type migration.
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class ComplaintStatus(str, enum.Enum):
+    registered = "registered"
+    judged = "judged"
+    dispatched = "dispatched"
+    investigating = "investigating"
+    planned = "planned"
+    replied = "replied"
+    fed_back = "fed_back"
+    followed_up = "followed_up"
+    closed = "closed"
+    archived = "archived"
+
+
+OPEN_STATUSES = tuple(s for s in ComplaintStatus if s not in (ComplaintStatus.closed, ComplaintStatus.archived))
+
+
+class Validity(str, enum.Enum):
+    valid = "valid"
+    invalid = "invalid"
+
+
+class Satisfaction(str, enum.Enum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    unsatisfied = "unsatisfied"
+
+
+# --- Organisation -------------------------------------------------------------------
+
+
+class Department(Model):
+    """A department of the company; complaints are routed to it, its head handles them."""
+
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    head_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("staff.id", use_alter=True, name="fk_department_head_id", ondelete="SET NULL")
+    )
+    head: Mapped[Optional[Staff]] = relationship(foreign_keys=[head_id], post_update=True)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Staff(Model):
+    """An employee; a login user is linked to one staff record and so to a department."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_no: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    department: Mapped[Department] = relationship(foreign_keys=[department_id])
+    position: Mapped[Optional[str]] = mapped_column(String(64))
+    phone: Mapped[Optional[str]] = mapped_column(String(32))
+    email: Mapped[Optional[str]] = mapped_column(String(120))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), unique=True)
+    user: Mapped[Optional[User]] = relationship(User, foreign_keys=[user_id])
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# --- Reference data -----------------------------------------------------------------
+
+
+class Channel(Model):
+    """How a complaint reached the company (电话, 邮箱, 来访, 来函, 网站, 监管转办 …)."""
+
+    __tablename__ = "channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    is_regulator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Category(Model):
+    """What the complaint is about (服务态度, 专业素质, 服务效率 …)."""
+
+    __tablename__ = "category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Level(Model):
+    """Severity of a complaint (一般, 重要, 重大, 紧急); ``rank`` orders them."""
+
+    __tablename__ = "level"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    rank: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    is_major: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class ReplyScript(Model):
+    """A standard reply (话术) for a scenario: what to do and what to say, in which tone."""
+
+    __tablename__ = "reply_script"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    action: Mapped[Optional[str]] = mapped_column(Text)
+    standard_reply: Mapped[str] = mapped_column(Text)
+    tone: Mapped[Optional[str]] = mapped_column(Text)
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return self.scenario
+
+
+class Setting(Model):
+    """An administrator-editable setting (office hours, windows, ratios) as JSON."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return self.key
+
+
+class Counter(Model):
+    """Gap-free sequences: complaint numbers per day, document numbers per kind and year."""
+
+    __tablename__ = "counter"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- Customers and complaints ------------------------------------------------------
+
+
+class Customer(Model):
+    """A customer who complained; found again by phone number at intake."""
+
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[Optional[str]] = mapped_column(String(32), index=True)
+    email: Mapped[Optional[str]] = mapped_column(String(120))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+complaint_staff = Table(
+    "complaint_staff",
+    Model.metadata,
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), primary_key=True),
+    Column("staff_id", ForeignKey("staff.id"), primary_key=True, index=True),
+)
+
+
+class Complaint(Model):
+    """One customer complaint and its case file, from registration to archive."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (
+        Index("ix_complaint_department_status", "department_id", "status"),
+        Index("ix_complaint_status_received", "status", "received_at"),
+        Index("ix_complaint_customer_received", "customer_id", "received_at"),
+    )
+
+    # Lists, exports and reports show these with every case: load them in the same query.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    channel: Mapped[Channel] = relationship(lazy="joined")
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    subject: Mapped[Optional[str]] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    customer_demand: Mapped[Optional[str]] = mapped_column(Text)
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id"), index=True)
+    category: Mapped[Category] = relationship(lazy="joined")
+    level_id: Mapped[int] = mapped_column(ForeignKey("level.id"), index=True)
+    level: Mapped[Level] = relationship(lazy="joined")
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship(lazy="joined")
+    staff: Mapped[list[Staff]] = relationship(secondary=complaint_staff)
+    first_responder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    first_responder: Mapped[Optional[User]] = relationship(User, foreign_keys=[first_responder_id])
+    status: Mapped[ComplaintStatus] = mapped_column(
+        _enum(ComplaintStatus), default=ComplaintStatus.registered, index=True
+    )
+    # Judgement (成立/不成立) and the case file, filled as the case moves on.
+    validity: Mapped[Optional[Validity]] = mapped_column(_enum(Validity, 12))
+    validity_reason: Mapped[Optional[str]] = mapped_column(Text)
+    reasonable: Mapped[Optional[bool]] = mapped_column(Boolean)
+    polite_reply: Mapped[Optional[str]] = mapped_column(Text)
+    findings: Mapped[Optional[str]] = mapped_column(Text)
+    responsible_staff_id: Mapped[Optional[int]] = mapped_column(ForeignKey("staff.id"))
+    responsible_staff: Mapped[Optional[Staff]] = relationship(foreign_keys=[responsible_staff_id])
+    resolution_plan: Mapped[Optional[str]] = mapped_column(Text)
+    reply_text: Mapped[Optional[str]] = mapped_column(Text)
+    feedback_note: Mapped[Optional[str]] = mapped_column(Text)
+    satisfaction: Mapped[Optional[Satisfaction]] = mapped_column(_enum(Satisfaction))
+    follow_up_note: Mapped[Optional[str]] = mapped_column(Text)
+    close_note: Mapped[Optional[str]] = mapped_column(Text)
+    # When each stage was reached.
+    judged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    dispatched_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    investigation_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    planned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    replied_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fed_back_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    followed_up_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    archived_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Deadlines of the open stages (copied from ``deadline`` rows for lists and the API).
+    investigate_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    reply_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    follow_up_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    next_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), index=True)
+    warned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A repeat: same customer, same department or category, within the configured window.
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), index=True)
+    repeat_of_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("complaint.id", ondelete="SET NULL", name="fk_complaint_repeat_of_id"), index=True
+    )
+    repeat_of: Mapped[Optional[Complaint]] = relationship(remote_side="Complaint.id", foreign_keys=[repeat_of_id])
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Optimistic lock: an UPDATE that finds another version raises StaleDataError.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    events: Mapped[list[ComplaintEvent]] = relationship(
+        back_populates="complaint", order_by="ComplaintEvent.id", passive_deletes=True
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="complaint", order_by="Attachment.id", passive_deletes=True
+    )
+    deadlines: Mapped[list[Deadline]] = relationship(
+        back_populates="complaint", order_by="Deadline.id", passive_deletes=True
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return self.number or "—"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == ComplaintStatus.archived
+
+    @property
+    def deadline_status(self) -> tuple[Optional[datetime], str]:
+        """The next running deadline and its colour: 'late', 'warned', 'today' or ''."""
+        due = self.next_due_at
+        if due is None:
+            return None, "late" if self.overdue else ""
+        now = utcnow()
+        if self.overdue or due <= now:
+            return due, "late"
+        if self.warned:
+            return due, "warned"
+        if due.astimezone(LOCAL_TZ).date() == now.astimezone(LOCAL_TZ).date():
+            return due, "today"
+        return due, ""
+
+
+class ComplaintEvent(Model):
+    """One line of a case's append-only history: who did what, when, from which status."""
+
+    __tablename__ = "complaint_event"
+    __table_args__ = (Index("ix_complaint_event_complaint_at", "complaint_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"))
+    complaint: Mapped[Complaint] = relationship(back_populates="events")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    actor: Mapped[Optional[User]] = relationship(User)
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[Optional[str]] = mapped_column(String(24))
+    to_status: Mapped[Optional[str]] = mapped_column(String(24))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    data: Mapped[Optional[dict]] = mapped_column(JSON)
+    # Set on system events that must happen once (e.g. "sla:<deadline>:overdue").
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(120), unique=True)
+
+    def __repr__(self) -> str:
+        return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
+
+
+class Attachment(Model):
+    """An evidence file of a complaint, kept in the database so every app server reads it."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship(back_populates="attachments")
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[Optional[str]] = mapped_column(String(255))
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    uploaded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    uploaded_by: Mapped[Optional[User]] = relationship(User)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.filename
+
+
+# --- Working calendar, time limits, notifications, jobs -----------------------------------
+
+
+class CalendarOverride(Model):
+    """An administrator's word on one date (State Council schedule): workday or not."""
+
+    __tablename__ = "calendar_override"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[Optional[str]] = mapped_column(String(120))
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
+
+
+class SlaRule(Model):
+    """A time limit for one stage (optionally for one level or channel), with its warning and chain."""
+
+    __tablename__ = "sla_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    level_id: Mapped[Optional[int]] = mapped_column(ForeignKey("level.id"))
+    level: Mapped[Optional[Level]] = relationship()
+    channel_id: Mapped[Optional[int]] = mapped_column(ForeignKey("channel.id"))
+    channel: Mapped[Optional[Channel]] = relationship()
+    amount: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(16))
+    warn_ratio: Mapped[float] = mapped_column(Float, default=0.9, server_default=text("0.9"))
+    remind_roles: Mapped[Optional[str]] = mapped_column(String(120))
+    escalate_role: Mapped[Optional[str]] = mapped_column(String(64))
+    escalate_after: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"{self.stage} {self.amount} {self.unit}"
+
+
+class Deadline(Model):
+    """The clock of one stage of one case; the deadline scan walks ``next_check_at``."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (
+        UniqueConstraint("complaint_id", "stage", "cycle", name="uq_deadline_stage_cycle"),
+        Index(
+            "ix_deadline_open_next_check",
+            "next_check_at",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship(back_populates="deadlines")
+    # The case's department, copied for statistics and digests (kept in step by app/sla.py).
+    department_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("department.id", name="fk_deadline_department_id"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(32))
+    cycle: Mapped[int] = mapped_column(Integer, default=1)
+    rule_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sla_rule.id", ondelete="SET NULL"))
+    rule: Mapped[Optional[SlaRule]] = relationship()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    warn_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    escalate_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    extension_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    met_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    warned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    next_check_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"{self.stage}#{self.cycle}"
+
+    @property
+    def late(self) -> bool:
+        return self.overdue_at is not None or (self.met_at is not None and self.met_at > self.due_at)
+
+
+class Extension(Model):
+    """A request for more time on a stage (延期) and its decision."""
+
+    __tablename__ = "extension"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship()
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("deadline.id", ondelete="CASCADE"))
+    deadline: Mapped[Deadline] = relationship()
+    requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    requested_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[requested_by_id])
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[decided_by_id])
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    old_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    new_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Notification(Model):
+    """An in-app message to one user (the inbox); e-mail and webhooks go through deliveries."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    user: Mapped[User] = relationship(User)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[Optional[str]] = mapped_column(Text)
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Optional[Complaint]] = relationship()
+    link: Mapped[Optional[str]] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(160), unique=True)
+
+    def __repr__(self) -> str:
+        return self.title
+
+
+class Delivery(Model):
+    """One outgoing message on a channel (email, wecom, dingtalk), retried until sent or given up."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[Optional[str]] = mapped_column(Text)
+    notification_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notification.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(160), unique=True)
+
+
+class FollowUp(Model):
+    """A follow-up visit (回访): who called the customer, when, how, and what they said."""
+
+    __tablename__ = "follow_up"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship()
+    called_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    called_by: Mapped[Optional[User]] = relationship(User)
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    satisfaction: Mapped[Satisfaction] = mapped_column(_enum(Satisfaction))
+    customer_words: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+
+
+class CustomerCount(Model):
+    """Customers a department served in a month (denominator of the complaint rate)."""
+
+    __tablename__ = "customer_count"
+    __table_args__ = (UniqueConstraint("department_id", "month", name="uq_customer_count_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    department: Mapped[Department] = relationship()
+    month: Mapped[date] = mapped_column(Date)
+    customers: Mapped[int] = mapped_column(Integer)
+    note: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class StatDaily(Model):
+    """Maintained aggregate of one department's day, read by dashboards and reports.
+
+    Each measure is attributed to the day its event happened (received, judged,
+    closed, followed up, stage due). Rows are recomputed from the base tables for
+    the (day, department) pairs a write touched (``stat_dirty``).
+    """
+
+    __tablename__ = "stat_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="CASCADE"), primary_key=True)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    by_category: Mapped[Optional[dict]] = mapped_column(JSON)
+    by_channel: Mapped[Optional[dict]] = mapped_column(JSON)
+    by_level: Mapped[Optional[dict]] = mapped_column(JSON)
+    judged: Mapped[int] = mapped_column(Integer, default=0)
+    valid: Mapped[int] = mapped_column(Integer, default=0)
+    attitude_valid: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_without_dispatch: Mapped[int] = mapped_column(Integer, default=0)
+    handling_minutes: Mapped[float] = mapped_column(Float, default=0)
+    followups: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    basically_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    unsatisfied: Mapped[int] = mapped_column(Integer, default=0)
+    # stage -> [due, on_time, late, delay_minutes_of_late_steps]
+    stages: Mapped[Optional[dict]] = mapped_column(JSON)
+    computed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class StatDirty(Model):
+    """A (day, department) whose ``stat_daily`` row must be recomputed."""
+
+    __tablename__ = "stat_dirty"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class JobRun(Model):
+    """A periodic job's run for one period (e.g. digest of 2026-11-23): at most once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_run_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    result: Mapped[Optional[dict]] = mapped_column(JSON)
+
+
+# --- Discipline: penalty rules, cases, appeals, commendations, documents ------------------
+
+
+class Sanction(str, enum.Enum):
+    """Sanction grades of 服务投诉管理制度 第六条, lightest first."""
+
+    fine = "fine"  # 经济处罚
+    warning = "warning"  # 警告
+    reprimand = "reprimand"  # 申诫
+    demerit = "demerit"  # 记过
+    major_demerit = "major_demerit"  # 记大过
+    dismissal = "dismissal"  # 辞退
+    expulsion = "expulsion"  # 开除
+
+
+class PenaltyStatus(str, enum.Enum):
+    draft = "draft"
+    proposed = "proposed"
+    reviewed = "reviewed"
+    returned = "returned"
+    approved = "approved"
+    issued = "issued"
+    served = "served"
+    appealed = "appealed"
+    revoked = "revoked"
+    cancelled = "cancelled"
+
+
+class DocumentKind(str, enum.Enum):
+    penalty_notice = "penalty_notice"  # 处罚通知书
+    circular = "circular"  # 通报
+    record_form = "record_form"  # 客户投诉记录表
+    monthly_analysis = "monthly_analysis"  # 月度投诉分析
+    weekly_analysis = "weekly_analysis"  # 周投诉分析
+
+
+class PenaltyRule(Model):
+    """One item of the penalty catalogue (e.g. 第六条第2款B) and the sanction it carries."""
+
+    __tablename__ = "penalty_rule"
+    __table_args__ = (Index("ix_penalty_rule_tier_sort", "tier", "sort"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    clause: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+    sanction: Mapped[Sanction] = mapped_column(_enum(Sanction))
+    fine_min: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    fine_max: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    score_deduction: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    withhold_performance_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    circular_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    legal_referral: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return self.clause
+
+
+class Penalty(Model):
+    """A penalty case against one staff member, from draft to service (and appeal)."""
+
+    __tablename__ = "penalty"
+    __table_args__ = (
+        Index("ix_penalty_department_status", "department_id", "status"),
+        Index("ix_penalty_staff_decided", "staff_id", "decided_at"),
+        Index("ix_penalty_status_created", "status", "created_at"),
+    )
+
+    # Lists, exports and reports show these with every case: load them in the same query.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id"), index=True)
+    complaint: Mapped[Optional[Complaint]] = relationship()
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    staff: Mapped[Staff] = relationship(foreign_keys=[staff_id])
+    # The staff member's department when the case was opened (scope and ledger).
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship()
+    rule_id: Mapped[int] = mapped_column(ForeignKey("penalty_rule.id"), index=True)
+    rule: Mapped[PenaltyRule] = relationship()
+    source: Mapped[str] = mapped_column(String(16), default="complaint")  # complaint | inspection
+    incident_date: Mapped[Optional[date]] = mapped_column(Date)
+    facts: Mapped[str] = mapped_column(Text)
+    sanction: Mapped[Sanction] = mapped_column(_enum(Sanction))
+    fine_amount: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    score_deduction: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    withhold_performance_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    circular_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The person sanctioned heads a department: 人事行政经理 proposes, 总经理 decides.
+    subject_is_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The department head failed to act: 人事行政经理 proposes instead of the head.
+    head_failed_to_act: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    status: Mapped[PenaltyStatus] = mapped_column(_enum(PenaltyStatus), default=PenaltyStatus.draft)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    proposed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    proposed_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[proposed_by_id])
+    proposed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    reviewed_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[reviewed_by_id])
+    reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[decided_by_id])
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    return_reason: Mapped[Optional[str]] = mapped_column(Text)
+    issued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    served_on: Mapped[Optional[date]] = mapped_column(Date)
+    appeal_deadline: Mapped[Optional[date]] = mapped_column(Date)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Optimistic lock, as on complaints: a concurrent second step fails at flush.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    events: Mapped[list[PenaltyEvent]] = relationship(
+        back_populates="penalty", order_by="PenaltyEvent.id", passive_deletes=True
+    )
+    appeals: Mapped[list[Appeal]] = relationship(back_populates="penalty", order_by="Appeal.id", passive_deletes=True)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return self.number or "—"
+
+
+class PenaltyEvent(Model):
+    """One line of a penalty case's append-only timeline."""
+
+    __tablename__ = "penalty_event"
+    __table_args__ = (Index("ix_penalty_event_penalty_at", "penalty_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    penalty_id: Mapped[int] = mapped_column(ForeignKey("penalty.id", ondelete="CASCADE"))
+    penalty: Mapped[Penalty] = relationship(back_populates="events")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    actor: Mapped[Optional[User]] = relationship(User)
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[Optional[str]] = mapped_column(String(24))
+    to_status: Mapped[Optional[str]] = mapped_column(String(24))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    data: Mapped[Optional[dict]] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
+
+
+class Appeal(Model):
+    """An employee's appeal (申诉) against a served penalty, and 总经理's decision."""
+
+    __tablename__ = "appeal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    penalty_id: Mapped[int] = mapped_column(ForeignKey("penalty.id", ondelete="CASCADE"), index=True)
+    penalty: Mapped[Penalty] = relationship(back_populates="appeals")
+    filed_on: Mapped[date] = mapped_column(Date)
+    grounds: Mapped[str] = mapped_column(Text)
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    recorded_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[recorded_by_id])
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decision: Mapped[Optional[str]] = mapped_column(String(12))  # upheld | reduced | revoked
+    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[decided_by_id])
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The terms before the decision, so a reduction can be read back.
+    previous_terms: Mapped[Optional[dict]] = mapped_column(JSON)
+
+
+class Commendation(Model):
+    """Praise of an employee (表扬): a letter, call or visit; may offset complaints in grading."""
+
+    __tablename__ = "commendation"
+    __table_args__ = (Index("ix_commendation_department_date", "department_id", "commended_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    staff: Mapped[Staff] = relationship()
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship()
+    commended_on: Mapped[date] = mapped_column(Date, index=True)
+    source: Mapped[str] = mapped_column(String(16), default="letter")  # letter | call | visit | other
+    content: Mapped[str] = mapped_column(Text)
+    evidence_filename: Mapped[Optional[str]] = mapped_column(String(255))
+    evidence_content_type: Mapped[Optional[str]] = mapped_column(String(120))
+    evidence: Mapped[Optional[bytes]] = deferred(mapped_column(LargeBinary))
+    offsets_complaint: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    recorded_by: Mapped[Optional[User]] = relationship(User)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"{self.commended_on:%Y-%m-%d}"
+
+
+class Document(Model):
+    """An issued document (PDF) with its 文号: stored once, never regenerated.
+
+    A correction is a new row whose ``supersedes_id`` names the old one; both stay.
+    """
+
+    __tablename__ = "document"
+    __table_args__ = (
+        UniqueConstraint("kind", "year", "seq", name="uq_document_kind_year_seq"),
+        Index("ix_document_kind_issued", "kind", "issued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind))
+    number: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
+    year: Mapped[Optional[int]] = mapped_column(Integer)
+    seq: Mapped[Optional[int]] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    penalty_id: Mapped[Optional[int]] = mapped_column(ForeignKey("penalty.id"), index=True)
+    penalty: Mapped[Optional[Penalty]] = relationship()
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id"), index=True)
+    complaint: Mapped[Optional[Complaint]] = relationship()
+    period: Mapped[Optional[str]] = mapped_column(String(16), index=True)  # e.g. 2026-11 (monthly circular)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64), default="application/pdf")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    supersedes_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"), index=True)
+    supersedes: Mapped[Optional[Document]] = relationship(remote_side=[id])
+    superseded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    issued_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    issued_by: Mapped[Optional[User]] = relationship(User)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.number or self.title
+
+    @property
+    def is_current(self) -> bool:
+        return self.superseded_at is None
+
+
+# --- Periodic reports, improvement measures, department grading ----------------------------------
+
+
+class Report(Model):
+    """A weekly or monthly complaint analysis: its PDF (an issued document) and its Excel workbook."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        UniqueConstraint("kind", "period_start", name="uq_report_kind_period"),
+        Index("ix_report_generated_at", "generated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # week | month (period kinds of app/analytics.py)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # the day after the last
+    label: Mapped[str] = mapped_column(String(40))
+    document_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"), index=True)
+    document: Mapped[Optional[Document]] = relationship()
+    xlsx: Mapped[Optional[bytes]] = deferred(mapped_column(LargeBinary))
+    xlsx_size: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    xlsx_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    # Headline figures for the list and the message (received, change, on-time and satisfaction rates).
+    summary: Mapped[Optional[dict]] = mapped_column(JSON)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    generated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))  # None: the scheduled job
+    generated_by: Mapped[Optional[User]] = relationship(User)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class DepartmentMeasure(Model):
+    """A department's improvement measures (整改措施) for a week or a month, written by its head."""
+
+    __tablename__ = "department_measure"
+    __table_args__ = (
+        UniqueConstraint("department_id", "period_kind", "period_start", name="uq_department_measure_period"),
+        Index("ix_department_measure_period", "period_kind", "period_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship()
+    period_kind: Mapped[str] = mapped_column(String(8), default="month")  # week | month
+    period_start: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    author: Mapped[Optional[User]] = relationship(User)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"{self.period_start:%Y-%m-%d}"
+
+
+class GradingRun(Model):
+    """One period's department grading (考核定级): computed, shown for 公示, confirmed by 总经理."""
+
+    __tablename__ = "grading_run"
+    __table_args__ = (UniqueConstraint("period_kind", "period_start", name="uq_grading_run_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_kind: Mapped[str] = mapped_column(String(8), default="month")
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # the day after the last
+    label: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="publicity", index=True)  # publicity | confirmed
+    # The formula the grades were computed with (settings may change later).
+    formula: Mapped[Optional[dict]] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    publicity_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    gm_notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    confirmed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    confirmed_by: Mapped[Optional[User]] = relationship(User)
+    confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    circular_id: Mapped[Optional[int]] = mapped_column(ForeignKey("document.id"))
+    circular: Mapped[Optional[Document]] = relationship()
+
+    grades: Mapped[list[DepartmentGrade]] = relationship(
+        back_populates="run", order_by="DepartmentGrade.id", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class DepartmentGrade(Model):
+    """A department's score and grade in a grading run, with the objection and final decision."""
+
+    __tablename__ = "department_grade"
+    __table_args__ = (
+        UniqueConstraint("run_id", "department_id", name="uq_department_grade_run"),
+        Index("ix_department_grade_department_run", "department_id", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("grading_run.id", ondelete="CASCADE"))
+    run: Mapped[GradingRun] = relationship(back_populates="grades")
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship()
+    score: Mapped[float] = mapped_column(Float)
+    # Each component's figures, score and weight; the inputs; the bonus (see app/grading.py).
+    components: Mapped[Optional[dict]] = mapped_column(JSON)
+    grade: Mapped[str] = mapped_column(String(12))  # first | second | third | below
+    capped_by: Mapped[Optional[list]] = mapped_column(JSON)
+    objection: Mapped[Optional[str]] = mapped_column(Text)
+    objected_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    objected_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[objected_by_id])
+    objected_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    final_grade: Mapped[Optional[str]] = mapped_column(String(12))
+    note: Mapped[Optional[str]] = mapped_column(Text)  # 总经理's reason when the final grade differs
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[decided_by_id])
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"{self.run} {self.department}" if self.run is not None else str(self.id)
+
+
+__all__ = [
+    "Appeal",
+    "Attachment",
+    "CalendarOverride",
+    "Category",
+    "Channel",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintStatus",
+    "Counter",
+    "Customer",
+    "Commendation",
+    "Deadline",
+    "Delivery",
+    "Department",
+    "DepartmentGrade",
+    "DepartmentMeasure",
+    "Document",
+    "DocumentKind",
+    "Extension",
+    "FollowUp",
+    "GradingRun",
+    "CustomerCount",
+    "StatDaily",
+    "StatDirty",
+    "JobRun",
+    "Level",
+    "Notification",
+    "OPEN_STATUSES",
+    "Penalty",
+    "PenaltyEvent",
+    "PenaltyRule",
+    "PenaltyStatus",
+    "ReplyScript",
+    "Report",
+    "Sanction",
+    "Satisfaction",
+    "Setting",
+    "SlaRule",
+    "Staff",
+    "User",
+    "UTCDateTime",
+    "Validity",
+    "complaint_staff",
+]

@@ -1,0 +1,53 @@
+"""Numbers that people quote: complaint numbers and document numbers (文号).
+
+Both come from :class:`app.models.Counter` rows incremented with one atomic
+upsert inside the caller's transaction: on PostgreSQL the row lock serialises
+concurrent issuers, and a rolled-back transaction gives its number back, so the
+sequence has neither duplicates nor gaps.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from app.models import Counter
+
+
+def next_value(session: Session, kind: str, period: str) -> int:
+    """Increment and return the counter ``(kind, period)``, starting at 1."""
+    table = Counter.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database: {dialect}")
+    stmt = (
+        insert(table)
+        .values(kind=kind, period=period, value=1)
+        .on_conflict_do_update(index_elements=[table.c.kind, table.c.period], set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def complaint_number(day: date, seq: int) -> str:
+    """``TS20261122-00001``: the registration day and its sequence."""
+    return f"TS{day:%Y%m%d}-{seq:05d}"
+
+
+def next_complaint_number(session: Session, day: date) -> str:
+    return complaint_number(day, next_value(session, "complaint", f"{day:%Y%m%d}"))
+
+
+def document_number(prefix: str, year: int, seq: int) -> str:
+    """``〔2026〕人行罚字第018号``: issuing office prefix, year and sequence."""
+    return f"〔{year}〕{prefix}第{seq:03d}号"
+
+
+def penalty_number(year: int, seq: int) -> str:
+    """``CF2026-0007``: a penalty case's number (处罚 case, year and sequence)."""
+    return f"CF{year}-{seq:04d}"

@@ -1,0 +1,183 @@
+"""Default reference data from the policy texts, loaded into any installation.
+
+Idempotent: rows are matched by their natural key (code, scenario) and only missing
+ones are inserted, so administrators' edits are never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Category, Channel, Level, PenaltyRule, ReplyScript, Sanction
+
+CHANNELS = [
+    ("电话", "phone", False),
+    ("邮箱", "email", False),
+    ("来访", "visit", False),
+    ("来函", "letter", False),
+    ("网站", "web", False),
+    ("微信", "wechat", False),
+    ("监管转办 12345", "regulator_12345", True),
+    ("监管转办 12315", "regulator_12315", True),
+]
+
+# 服务投诉管理制度: 服务态度, 专业素质, 服务效率, 其他; plus the after-sales kinds of 003/004.
+CATEGORIES = [
+    ("服务态度", "attitude", "接待冷淡、言语不当、推诿刁难等服务态度问题"),
+    ("专业素质", "competence", "业务不熟练、解答错误、操作不规范"),
+    ("服务效率", "efficiency", "办理拖延、等待时间长、未按时处理"),
+    ("设备故障", "equipment", "设施设备损坏、维修不及时"),
+    ("产品质量", "quality", "产品或工程质量缺陷"),
+    ("收费", "fees", "收费标准、账单、退费争议"),
+    ("其他", "other", "其他类型的投诉"),
+]
+
+LEVELS = [
+    ("一般", "normal", 1, False, "轻微投诉，按正常时限处理"),
+    ("重要", "important", 2, False, "影响较大，需部门经理关注"),
+    ("重大", "major", 3, True, "重大投诉，3/5/10 分钟通知与上报链，24 小时内书面报告"),
+    ("紧急", "urgent", 4, True, "紧急事件，立即通知并上报总经理"),
+]
+
+# 投诉处置制度与流程 (bank lobby): the six scenarios with action, standard reply and tone.
+REPLY_SCRIPTS = [
+    (
+        "投诉预兆",
+        "巡视中发现个别客户表情沉郁，有明显抱怨倾向",
+        "寻找借口，与客户搭讪，进行引导和解释",
+        "“您好，请问我能帮您什么？”",
+        "语气亲切，语调轻缓，面带微笑",
+    ),
+    (
+        "柜台争吵",
+        "客户与柜员发生争议，争吵声音较大",
+        "较快步速赶到柜台前，询问情况",
+        "“您好，我是大堂经理，请问有什么可以帮到您？”",
+        "语气坚决，语调稍高，面带微笑",
+    ),
+    (
+        "客户现场抱怨",
+        "客户在大厅内喧闹抱怨，并尽力引起其他顾客声援",
+        "正面朝向客户，并将客户隔离",
+        "“您好，我可以帮您解决这个问题，请跟我来。”",
+        "态度诚恳，语调适中，配合引导手势",
+    ),
+    (
+        "客户投诉服务不好",
+        "客户在大厅或柜台前，对工作人员有不满情绪",
+        "第一时间关注客户反应，了解事由经过，如有必要，将客户引领至VIP室优先办理，或客户经理室安抚情绪、解决投诉",
+        "“我马上安排您优先办理。”“请您随我来，我马上为您解决……”“给您带来了不便，很抱歉。”",
+        "态度诚恳，语调轻缓，语速稍慢，音量稍低",
+    ),
+    (
+        "客户投诉设备故障",
+        "客户在使用自助设备时出现故障，提出投诉",
+        "尽快赶到现场，及时为客户排除故障，并请客户到休息区休息，送上茶水",
+        "“非常抱歉我们的设备使用故障给您带来不便，我们马上修理，请您先在休息区休息一下。”",
+        "态度诚恳，语调轻缓，语速稍慢，音量稍低",
+    ),
+    (
+        "客户投诉跟踪与反馈",
+        "客户在提出投诉后，对客户的反馈与跟踪",
+        "面带亲切微笑，目光柔和，注视客户，身体前倾，用纸笔记录客户意见",
+        "“我们会在×小时以内与您联系。”“您对我们的解决方式满意吗？”“感谢您对我们提出的宝贵意见。”",
+        "态度真诚，语调轻柔，语速平缓",
+    ),
+]
+
+
+# 服务投诉管理制度 第六条: five tiers, one rule per lettered item.
+# (tier, item, description, sanction, fine_min, fine_max, points, withhold pay, circular, legal referral)
+_TIERS = {
+    1: ("fine", 30, 100, 0, False, False, False),
+    2: ("warning", 200, 200, 5, False, True, False),
+    3: ("reprimand", 300, 300, 10, False, True, False),
+    4: ("major_demerit", 1000, 1000, 0, True, True, False),
+    5: ("dismissal", 0, 0, 0, False, True, True),
+}
+_ITEMS = [
+    (1, "A", "服务态度不佳，服务效率低下"),
+    (1, "B", "对业务工作不熟悉，无法提供专业服务"),
+    (1, "C", "不尊重客户，讥笑、议论客户，在客户面前指手画脚、交头接耳"),
+    (2, "A", "接待客户态度冷淡，擅自减少服务流程"),
+    (2, "B", "利用职务之便，故意刁难客户"),
+    (2, "C", "不尊重客户，与客户发生争执"),
+    (3, "A", "对投诉事实拒不承认"),
+    (3, "B", "主管管理不力，不能有效监督服务工作及解决投诉"),
+    (4, "A", "接到投诉或预见可能发生的投诉，隐瞒不报"),
+    (4, "B", "不配合解决客户投诉，延误处理时机，使投诉进一步恶化"),
+    (5, "A", "辱骂、殴打客户"),
+    (5, "B", "对投诉客户进行打击报复"),
+    (5, "C", "因未能妥善处理客户投诉，对公司或发展商声誉造成重大损失"),
+    (5, "D", "对客户给予不实之承诺，导致公司或发展商受损失"),
+]
+PENALTY_RULES = [(tier, f"第六条第{tier}款{item}", description, *_TIERS[tier]) for tier, item, description in _ITEMS]
+
+
+def _missing(session: Session, model: type, key: str, values: Iterable[Any]) -> set[Any]:
+    existing = set(session.scalars(select(getattr(model, key))))
+    return {v for v in values if v not in existing}
+
+
+def seed_defaults(session: Session) -> dict[str, int]:
+    """Insert the default channels, categories, levels and reply scripts that are missing."""
+    added: dict[str, int] = {}
+    missing = _missing(session, Channel, "code", [c[1] for c in CHANNELS])
+    for i, (name, code, regulator) in enumerate(CHANNELS):
+        if code in missing:
+            session.add(Channel(name=name, code=code, is_regulator=regulator, sort=i))
+    added["channel"] = len(missing)
+    missing = _missing(session, Category, "code", [c[1] for c in CATEGORIES])
+    for i, (name, code, description) in enumerate(CATEGORIES):
+        if code in missing:
+            session.add(Category(name=name, code=code, description=description, sort=i))
+    added["category"] = len(missing)
+    missing = _missing(session, Level, "code", [c[1] for c in LEVELS])
+    for name, code, rank, major, description in LEVELS:
+        if code in missing:
+            session.add(Level(name=name, code=code, rank=rank, is_major=major, description=description))
+    added["level"] = len(missing)
+    missing = _missing(session, ReplyScript, "scenario", [r[0] for r in REPLY_SCRIPTS])
+    for i, (scenario, description, action, reply, tone) in enumerate(REPLY_SCRIPTS):
+        if scenario in missing:
+            session.add(
+                ReplyScript(
+                    scenario=scenario,
+                    description=description,
+                    action=action,
+                    standard_reply=reply,
+                    tone=tone,
+                    sort=i,
+                )
+            )
+    added["reply_script"] = len(missing)
+    missing = _missing(session, PenaltyRule, "clause", [r[1] for r in PENALTY_RULES])
+    for i, (tier, clause, description, sanction, fine_min, fine_max, points, withhold, circular, legal) in enumerate(
+        PENALTY_RULES
+    ):
+        if clause in missing:
+            session.add(
+                PenaltyRule(
+                    tier=tier,
+                    clause=clause,
+                    description=description,
+                    sanction=Sanction(sanction),
+                    fine_min=fine_min,
+                    fine_max=fine_max,
+                    score_deduction=points,
+                    withhold_performance_pay=withhold,
+                    circular_required=circular,
+                    legal_referral=legal,
+                    sort=i,
+                )
+            )
+    added["penalty_rule"] = len(missing)
+    session.flush()
+    from app import sla
+
+    added["sla_rule"] = sla.ensure_default_rules(session)
+    return added

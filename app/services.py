@@ -1,0 +1,707 @@
+"""Service layer: applies the domain rules to the database inside one transaction.
+
+Views, the REST API, jobs and the CLI call these functions; none of them writes
+complaint state by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app import numbering, settings, validation, workflow
+from app.i18n import _l
+from app.models import (
+    Attachment,
+    Complaint,
+    ComplaintEvent,
+    ComplaintStatus,
+    Customer,
+    Department,
+    FollowUp,
+    Staff,
+)
+from app.timeutil import as_utc, local_date, utcnow
+
+
+class ValidationFailed(Exception):
+    """Bad input: ``errors`` maps each field to its message(s) in the user's language."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class Errors:
+    """Collects per-field messages, then raises them all at once."""
+
+    items: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, message: Optional[str]) -> None:
+        if message:
+            self.items.setdefault(name, []).append(str(message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ValidationFailed(self.items)
+
+
+def record_event(
+    complaint: Complaint,
+    action: str,
+    actor_id: Optional[int],
+    note: Optional[str] = None,
+    from_status: Optional[str] = None,
+    to_status: Optional[str] = None,
+    data: Optional[dict[str, Any]] = None,
+    at: Optional[datetime] = None,
+    dedup_key: Optional[str] = None,
+) -> ComplaintEvent:
+    """Append one line to the case history (never updated afterwards)."""
+    event = ComplaintEvent(
+        action=action,
+        actor_id=actor_id,
+        note=note,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
+        at=at or utcnow(),
+        dedup_key=dedup_key,
+    )
+    complaint.events.append(event)
+    return event
+
+
+def find_or_create_customer(
+    session: Session,
+    name: Optional[str],
+    phone: Optional[str],
+    email: Optional[str] = None,
+    address: Optional[str] = None,
+) -> Customer:
+    """The customer with this phone number, completed with new details, or a new one."""
+    phone = validation.normalize_phone(phone)
+    customer = None
+    if phone:
+        customer = session.scalars(
+            select(Customer).where(Customer.phone == phone).order_by(Customer.id).limit(1)
+        ).first()
+    if customer is None:
+        customer = Customer(name=(name or "").strip() or str(_l("Anonymous")), phone=phone or None)
+        session.add(customer)
+    if email and not customer.email:
+        customer.email = email.strip()
+    if address and not customer.address:
+        customer.address = address.strip()
+    return customer
+
+
+def validate_intake(data: dict[str, Any], now: datetime) -> None:
+    """Check a registration before anything is written; raise all field errors together."""
+    errors = Errors()
+    errors.add(
+        "content",
+        validation.check_required_text(
+            data.get("content"), str(_l("Please describe what the customer complains about."))
+        ),
+    )
+    if data.get("customer") is None:
+        errors.add(
+            "customer_name",
+            validation.check_required_text(data.get("customer_name"), str(_l("Please enter the customer's name.")), 64),
+        )
+        errors.add("customer_phone", validation.check_phone(data.get("customer_phone")))
+        errors.add("customer_email", validation.check_email(data.get("customer_email")))
+    for name, message in (
+        ("channel", _l("Please choose the channel the complaint came through.")),
+        ("category", _l("Please choose a complaint category.")),
+        ("level", _l("Please choose a complaint level.")),
+        ("department", _l("Please choose the complained department.")),
+    ):
+        if data.get(name) is None:
+            errors.add(name, str(message))
+    department = data.get("department")
+    if isinstance(department, Department) and not department.active:
+        errors.add("department", str(_l("The department “%(name)s” is no longer active.", name=department.name)))
+    for person in data.get("staff") or []:
+        if department is not None and person.department_id != getattr(department, "id", None):
+            errors.add(
+                "staff",
+                str(_l("%(name)s does not work in the complained department.", name=person.name)),
+            )
+    errors.add("received_at", validation.check_received_at(data.get("received_at"), now))
+    if data.get("subject") and len(data["subject"]) > 200:
+        errors.add("subject", str(_l("At most %(n)d characters.", n=200)))
+    errors.raise_if_any()
+
+
+def register_complaint(
+    session: Session,
+    actor_id: Optional[int],
+    data: dict[str, Any],
+    now: Optional[datetime] = None,
+) -> Complaint:
+    """Register a complaint from validated intake fields and record who took it in.
+
+    ``data`` holds ORM objects for channel/category/level/department/staff and either
+    ``customer`` or the customer's name, phone, email and address.
+    """
+    now = now or utcnow()
+    validate_intake(data, now)
+    customer = data.get("customer") or find_or_create_customer(
+        session,
+        data.get("customer_name"),
+        data.get("customer_phone"),
+        data.get("customer_email"),
+        data.get("customer_address"),
+    )
+    content = data["content"].strip()
+    complaint = Complaint(
+        number=numbering.next_complaint_number(session, local_date(now)),
+        received_at=as_utc(data.get("received_at")) or now,
+        registered_at=now,
+        channel=data["channel"],
+        customer=customer,
+        subject=(data.get("subject") or "").strip() or _summary(content),
+        content=content,
+        customer_demand=(data.get("customer_demand") or "").strip() or None,
+        category=data["category"],
+        level=data["level"],
+        department=data["department"],
+        staff=list(data.get("staff") or []),
+        first_responder_id=actor_id,
+        status=ComplaintStatus.registered,
+    )
+    original = detect_repeat(session, complaint, int(settings.get(session, "repeat.window_days") or 30))
+    if original is not None:
+        complaint.is_repeat, complaint.repeat_of = True, original
+    session.add(complaint)
+    record_event(
+        complaint,
+        "register",
+        actor_id,
+        note=None,
+        to_status=ComplaintStatus.registered.value,
+        at=now,
+        data={
+            "channel": complaint.channel.name if complaint.channel else None,
+            "repeat_of": original.number if original is not None else None,
+        },
+    )
+    from app import sla  # the clocks start when the case was received
+
+    sla.start_clock(session, complaint, now)
+    return complaint
+
+
+def _summary(content: str, length: int = 30) -> str:
+    line = " ".join(content.split())
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
+def earlier_complaints(session: Session, phone: Optional[str], limit: int = 20) -> list[Complaint]:
+    """A caller's earlier complaints by phone number, newest first (intake look-up)."""
+    phone = validation.normalize_phone(phone)
+    if not phone:
+        return []
+    stmt = (
+        select(Complaint)
+        .join(Customer, Complaint.customer_id == Customer.id)
+        .where(Customer.phone == phone)
+        .order_by(Complaint.received_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+EDIT_AUDITED = (
+    "received_at",
+    "channel",
+    "subject",
+    "content",
+    "customer_demand",
+    "category",
+    "level",
+    "department",
+    "staff",
+)
+
+
+def after_case_edit(
+    session: Session, complaint: Complaint, actor_id: Optional[int], now: Optional[datetime] = None
+) -> None:
+    """Record an edit of the intake on the timeline, and move the clocks it affects."""
+    from sqlalchemy.orm import attributes
+
+    from app import sla
+
+    now = now or utcnow()
+    changed = [name for name in EDIT_AUDITED if attributes.get_history(complaint, name).has_changes()]
+    if not changed:
+        return
+    record_event(
+        complaint, "edit", actor_id, note="、".join(str(_l_field(n)) for n in changed), data={"fields": changed}, at=now
+    )
+    if {"received_at", "level", "channel"} & set(changed):
+        sla.reschedule_case(session, complaint, now, actor_id, str(_l("Intake corrected")))
+
+
+def _l_field(name: str) -> Any:
+    from app.labels import FIELD
+
+    return FIELD.get(name, name)
+
+
+def _size(n: int) -> str:
+    """A file size people read: KB below a megabyte."""
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{max(n / 1024, 0.1):.1f} KB"
+
+
+def staff_of_department(session: Session, department_id: int) -> Iterable[Staff]:
+    return session.scalars(
+        select(Staff).where(Staff.department_id == department_id, Staff.active.is_(True)).order_by(Staff.name)
+    )
+
+
+# --- Attachments ----------------------------------------------------------------------
+
+
+def add_attachment(
+    complaint: Complaint,
+    filename: str,
+    data: bytes,
+    content_type: Optional[str],
+    actor_id: Optional[int],
+    allowed: dict[str, str],
+    max_bytes: int,
+    description: Optional[str] = None,
+) -> Attachment:
+    """Attach an evidence file after checking its type and size; refuse with the reason."""
+    if complaint.is_archived:
+        raise ValidationFailed({"file": [str(_l("The case is archived and can no longer be changed."))]})
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()
+    ext = os.path.splitext(name)[1].lower()
+    if not name:
+        raise ValidationFailed({"file": [str(_l("Please choose a file to upload."))]})
+    if ext not in allowed:
+        raise ValidationFailed(
+            {
+                "file": [
+                    str(
+                        _l(
+                            "Files of type “%(ext)s” are not accepted. Allowed: %(allowed)s.",
+                            ext=ext or name,
+                            allowed=", ".join(sorted(allowed)),
+                        )
+                    )
+                ]
+            }
+        )
+    if len(data) == 0:
+        raise ValidationFailed({"file": [str(_l("The file is empty."))]})
+    if len(data) > max_bytes:
+        raise ValidationFailed(
+            {
+                "file": [
+                    str(
+                        _l(
+                            "The file is %(size)s; at most %(limit)s is accepted.",
+                            size=_size(len(data)),
+                            limit=_size(max_bytes),
+                        )
+                    )
+                ]
+            }
+        )
+    attachment = Attachment(
+        filename=name[:255],
+        content_type=allowed[ext],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        description=(description or "").strip()[:255] or None,
+        uploaded_by_id=actor_id,
+    )
+    complaint.attachments.append(attachment)
+    record_event(complaint, "attach", actor_id, note=name, data={"size": len(data)})
+    return attachment
+
+
+# --- Lifecycle ------------------------------------------------------------------------------
+
+
+class Conflict(Exception):
+    """The case changed meanwhile (stale version) or is in a state that forbids the step."""
+
+
+def actor_for(principal: Any) -> workflow.Actor:
+    return workflow.Actor(
+        user_id=principal.user_id,
+        roles=frozenset(principal.roles) if principal.staff_id is not None else frozenset(),
+        staff_id=principal.staff_id,
+        department_ids=frozenset(principal.department_ids),
+    )
+
+
+def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] = None) -> workflow.CaseFacts:
+    from app import sla
+
+    now = now or utcnow()
+    department = complaint.department
+    return workflow.CaseFacts(
+        status=getattr(complaint.status, "value", complaint.status),
+        department_id=complaint.department_id,
+        subject_staff_ids=frozenset(s.id for s in complaint.staff),
+        head_staff_id=department.head_id if department is not None else None,
+        level_rank=complaint.level.rank if complaint.level is not None else 0,
+        open_stages=sla.open_stages(complaint),
+        extendable_stages=sla.extendable_stages(complaint, now),
+        pending_extension=sla.pending_extension(session, complaint) is not None,
+    )
+
+
+def available_transitions(session: Session, complaint: Complaint, principal: Any) -> list[workflow.Transition]:
+    return workflow.available(actor_for(principal), case_facts(session, complaint))
+
+
+def _resolve_values(
+    session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    errors = Errors()
+    for f in t.fields:
+        value = raw.get(f.name)
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                value = None
+        if value is None:
+            values[f.name] = None
+            continue
+        if f.kind == "department":
+            department = session.get(Department, _int_or_none(value)) if _int_or_none(value) else None
+            if department is None or not department.active:
+                errors.add(f.name, str(_l("There is no such active department.")))
+            value = department
+        elif f.kind == "staff":
+            person = session.get(Staff, _int_or_none(value)) if _int_or_none(value) else None
+            if person is None or person.department_id != complaint.department_id:
+                errors.add(f.name, str(_l("Please choose a staff member of the complained department.")))
+            value = person
+        elif f.kind == "bool":
+            value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
+        elif f.kind == "int":
+            value = _int_or_none(value)
+        elif f.kind == "complaint":
+            original = session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
+            if original is None or original.id == complaint.id:
+                errors.add(f.name, str(_l("There is no other complaint numbered “%(n)s”.", n=value)))
+            elif original.received_at > complaint.received_at:
+                errors.add(f.name, str(_l("The earlier complaint must have been received before this one.")))
+            value = original
+        values[f.name] = value
+    errors.raise_if_any()
+    return values
+
+
+def _empty_value(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _first_extendable(complaint: Complaint, now: datetime) -> Optional[str]:
+    """The running department clock due first (the one an extension request is about)."""
+    from app import sla
+
+    stages = sla.extendable_stages(complaint, now)
+    running = sorted((d.due_at, d.stage) for d in complaint.deadlines if d.state == "open" and d.stage in stages)
+    return running[0][1] if running else None
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def take_transition(
+    session: Session,
+    complaint: Complaint,
+    action: str,
+    principal: Any,
+    raw_values: dict[str, Any],
+    now: Optional[datetime] = None,
+    expected_version: Optional[int] = None,
+) -> ComplaintEvent:
+    """Take one lifecycle step and record it; raises TransitionError, ValidationFailed or Conflict.
+
+    The caller commits. The complaint's version column makes a concurrent second
+    step fail at flush time (StaleDataError -> Conflict), so exactly one wins.
+    """
+    from app import sla
+
+    now = now or utcnow()
+    sla.lock_complaint(session, complaint)
+    if expected_version not in (None, "") and _int_or_none(expected_version) != complaint.version:
+        raise workflow.TransitionError(
+            "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
+        )
+    action, given = workflow.resolve_action(action, raw_values)
+    t = workflow.TRANSITIONS.get(action)
+    raw_values = given
+    if t is not None:
+        if (
+            t.action == "request_extension"
+            and _empty_value(given.get("amount"))
+            and not _empty_value(given.get("hours"))
+        ):
+            given = {**given, "amount": given["hours"], "unit": given.get("unit") or "working_hours"}
+        raw_values = workflow.normalize(t, given)
+        if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
+            raw_values["stage"] = _first_extendable(complaint, now)
+    t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now), raw_values)
+    values = _resolve_values(session, complaint, t, raw_values)
+    raw_note = raw_values.get("note")
+    note = (raw_note.strip() or None) if isinstance(raw_note, str) else None
+    before, after = workflow.apply(complaint, t, values, now)
+    event = record_event(
+        complaint,
+        action,
+        principal.user_id,
+        note=note,
+        from_status=before,
+        to_status=after,
+        at=now,
+        data=_event_data(values),
+    )
+    _record_side_effects(session, complaint, t, values, principal.user_id, now)
+    sla.after_transition(session, complaint, t, before, after, now, values, principal.user_id)
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        session.rollback()
+        raise workflow.TransitionError(
+            "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
+        ) from exc
+    return event
+
+
+def _record_side_effects(
+    session: Session,
+    complaint: Complaint,
+    t: workflow.Transition,
+    values: dict[str, Any],
+    actor_id: Optional[int],
+    now: datetime,
+) -> None:
+    """What a step records besides the case fields: the follow-up visit, the repeat link."""
+    if t.action == "follow_up":
+        session.add(
+            FollowUp(
+                complaint=complaint,
+                called_by_id=actor_id,
+                called_at=now,
+                method=values.get("method") or "phone",
+                satisfaction=values["satisfaction"],
+                customer_words=values.get("customer_words"),
+                note=values.get("follow_up_note"),
+                department_id=complaint.department_id,
+            )
+        )
+    elif t.action == "mark_repeat":
+        complaint.repeat_of = values["original"]
+        complaint.is_repeat = True
+
+
+def detect_repeat(session: Session, complaint: Complaint, window_days: int) -> Optional[Complaint]:
+    """The latest earlier complaint of the same customer about the same department or category."""
+    if complaint.customer is None or complaint.customer.id is None:
+        return None
+    since = complaint.received_at - timedelta(days=window_days)
+    return session.scalars(
+        select(Complaint)
+        .where(
+            Complaint.customer_id == complaint.customer.id,
+            Complaint.received_at >= since,
+            Complaint.received_at <= complaint.received_at,
+            or_(Complaint.department_id == complaint.department.id, Complaint.category_id == complaint.category.id),
+        )
+        .order_by(Complaint.received_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _event_data(values: dict[str, Any]) -> Optional[dict[str, Any]]:
+    data: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None or key == "note":
+            continue
+        if hasattr(value, "id"):
+            data[key] = {"id": value.id, "name": str(value)}
+        else:
+            data[key] = value
+    return data or None
+
+
+# --- The case file as a printed form (客户投诉记录表) ----------------------------------------------
+
+# Formal documents are printed in Chinese whatever the reader's screen language is.
+STATUS_ZH = {
+    "registered": "已登记",
+    "judged": "已判定",
+    "dispatched": "已转派",
+    "investigating": "调查中",
+    "planned": "已拟定方案",
+    "replied": "已答复",
+    "fed_back": "已反馈",
+    "followed_up": "已回访",
+    "closed": "已结案",
+    "archived": "已归档",
+}
+SATISFACTION_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+STAGE_ZH = {
+    "investigate": "展开调查",
+    "reply": "满意答复",
+    "follow_up": "回访",
+    "notify_department": "通知部门",
+    "report_leader": "报告分管领导",
+    "report_gm": "报告总经理",
+    "written_report": "书面报告",
+}
+DEADLINE_STATE_ZH = {"open": "进行中", "met": "已完成", "cancelled": "不适用"}
+ACTION_ZH = {
+    "register": "登记受理",
+    "attach": "上传附件",
+    "judge_valid": "判定成立",
+    "judge_invalid": "判定不成立并婉转答复",
+    "dispatch": "转派部门",
+    "start_investigation": "开始调查",
+    "propose_plan": "拟定处理方案",
+    "reply": "答复客户",
+    "feed_back": "反馈处理结果",
+    "follow_up": "回访客户",
+    "close": "结案",
+    "archive": "归档",
+    "report_to_leader": "报告分管领导",
+    "report_to_gm": "报告总经理",
+    "submit_written_report": "提交书面报告",
+    "request_extension": "申请延期",
+    "decide_extension": "审批延期",
+    "escalate": "督办",
+    "remind": "催办",
+    "warning": "时限预警",
+    "overdue": "超时",
+    "escalation": "超时升级",
+    "deadline_recomputed": "时限重算",
+}
+
+
+def record_form_context(complaint: Complaint) -> dict[str, Any]:
+    """Every field of the case file, its time limits and its history, as the form prints them."""
+    from app.timeutil import format_local
+
+    def when(value: Any) -> str:
+        return format_local(value) if value else ""
+
+    customer = complaint.customer
+    validity = getattr(complaint.validity, "value", complaint.validity)
+    return {
+        "complaint": {
+            "number": complaint.number,
+            "received_at": when(complaint.received_at),
+            "registered_at": when(complaint.registered_at),
+            "channel": complaint.channel.name if complaint.channel else "",
+            "first_responder": complaint.first_responder.first_name if complaint.first_responder else "",
+            "customer_name": customer.name if customer else "",
+            "customer_phone": (customer.phone or "") if customer else "",
+            "customer_address": (customer.address or "") if customer else "",
+            "category": complaint.category.name if complaint.category else "",
+            "level": complaint.level.name if complaint.level else "",
+            "department": complaint.department.name if complaint.department else "",
+            "staff": "、".join(s.name for s in complaint.staff),
+            "subject": complaint.subject or "",
+            "content": complaint.content or "",
+            "customer_demand": complaint.customer_demand or "",
+            "validity": {"valid": "成立", "invalid": "不成立"}.get(validity, ""),
+            "reasonable": "" if complaint.reasonable is None else ("合理" if complaint.reasonable else "不合理"),
+            "validity_reason": complaint.validity_reason or "",
+            "polite_reply": complaint.polite_reply or "",
+            "judged_at": when(complaint.judged_at),
+            "dispatched_at": when(complaint.dispatched_at),
+            "investigation_started_at": when(complaint.investigation_started_at),
+            "responsible_staff": complaint.responsible_staff.name if complaint.responsible_staff else "",
+            "findings": complaint.findings or "",
+            "resolution_plan": complaint.resolution_plan or "",
+            "reply_text": complaint.reply_text or "",
+            "replied_at": when(complaint.replied_at),
+            "feedback_note": complaint.feedback_note or "",
+            "fed_back_at": when(complaint.fed_back_at),
+            "satisfaction": SATISFACTION_ZH.get(getattr(complaint.satisfaction, "value", complaint.satisfaction), ""),
+            "followed_up_at": when(complaint.followed_up_at),
+            "follow_up_note": complaint.follow_up_note or "",
+            "close_note": complaint.close_note or "",
+            "closed_at": when(complaint.closed_at),
+            "archived_at": when(complaint.archived_at),
+            "status": STATUS_ZH.get(complaint.status.value, complaint.status.value),
+        },
+        "deadlines": [
+            {
+                "stage": STAGE_ZH.get(d.stage, d.stage),
+                "due_at": when(d.due_at),
+                "state": DEADLINE_STATE_ZH.get(d.state, d.state),
+                "late": d.late,
+            }
+            for d in sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id))
+            if d.state != "cancelled"
+        ],
+        "events": [
+            {
+                "at": when(e.at),
+                "action": ACTION_ZH.get(e.action, e.action),
+                "actor": e.actor.first_name if e.actor else "系统",
+                "note": e.note or "",
+            }
+            for e in sorted(complaint.events, key=lambda e: (e.at, e.id))
+        ],
+        "printed_at": format_local(utcnow()),
+    }
+
+
+def record_form_pdf(session: Session, complaint: Complaint, actor_id: Optional[int]) -> tuple[bytes, Any]:
+    """The 客户投诉记录表 of a case: printed fresh while open; once archived, stored once and kept.
+
+    Returns the PDF bytes and the stored document (None while the case is open).
+    """
+    from app import documents, sla
+
+    if not complaint.is_archived:
+        return documents.render_pdf(
+            documents.TEMPLATES["record_form"],
+            {
+                **documents.common_context(session),
+                **record_form_context(complaint),
+                "document": {"title": f"客户投诉记录表 {complaint.number}", "number": None},
+            },
+        ), None
+    sla.lock_complaint(session, complaint)  # one stored copy even when two people print at once
+    stored = documents.current_document(session, "record_form", complaint_id=complaint.id)
+    if stored is None:
+        stored = documents.issue_document(
+            session,
+            "record_form",
+            f"客户投诉记录表 {complaint.number}",
+            record_form_context(complaint),
+            complaint_id=complaint.id,
+            issued_by_id=actor_id,
+        )
+        session.commit()
+    return stored.content, stored

@@ -1,0 +1,113 @@
+"""Administrator-editable settings (the ``setting`` table) with their defaults.
+
+Values are JSON; a key without a row has its default. Environment variables give
+deployment defaults for the notification endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.grading import DEFAULT_FORMULA
+from app.i18n import _l
+from app.models import Setting
+
+DEFAULTS: dict[str, tuple[Any, Any]] = {
+    "office_hours": (
+        [["09:00", "12:00"], ["13:30", "18:00"]],
+        _l("Office hours (Asia/Shanghai), list of [start, end] blocks"),
+    ),
+    "digest_time": ("08:30", _l("Time of the daily digest on working days (HH:MM)")),
+    "notify.wecom_webhook": (os.environ.get("WEBHOOK_WECOM_URL", ""), _l("企业微信 group robot webhook URL")),
+    "notify.dingtalk_webhook": (os.environ.get("WEBHOOK_DINGTALK_URL", ""), _l("钉钉 group robot webhook URL")),
+    "notify.email_enabled": (True, _l("Send notifications by e-mail when an SMTP server is configured")),
+    "company.name": ("", _l("Company name printed on formal documents")),
+    "documents.issuer": ("人事行政部", _l("Issuing office printed on penalty notices and circulars")),
+    "documents.number_prefixes": (
+        {
+            "penalty_notice": "人行罚字",
+            "circular": "人行通字",
+            "monthly_analysis": "人行析字",
+            "weekly_analysis": "人行周析字",
+        },
+        _l("Document number (文号) prefix of each document kind"),
+    ),
+    "penalty.appeal_working_days": (3, _l("Working days after service within which an appeal is accepted")),
+    "kpi.satisfaction_includes_basic": (True, _l("Satisfaction rate counts 基本满意 as satisfied")),
+    "reports.time": (
+        "08:00",
+        _l("Time on the first working day of a week or month after which its reports and grading are produced (HH:MM)"),
+    ),
+    "reports.worst_cases": (10, _l("How many worst cases an analysis report lists")),
+    "grading.formula": (
+        DEFAULT_FORMULA,
+        _l(
+            "Department grading formula: component weights and scoring, commendation bonus and offsets, "
+            "grade thresholds, and the caps (disqualifiers) that limit the grade"
+        ),
+    ),
+    "grading.publicity_working_days": (
+        5,
+        _l("Working days the grades are shown for publicity (公示) before the general manager confirms them"),
+    ),
+    "repeat.window_days": (
+        30,
+        _l(
+            "A complaint is a repeat when the same customer complains about the same department or category within this many days"
+        ),
+    ),
+}
+
+
+# Settings are read on every request and change rarely: each process keeps them for a
+# short while; a change made in this process is seen at once, one made by another
+# process within TTL seconds.
+TTL = 30.0
+_cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+
+def _bind(session: Session) -> str:
+    return str(session.get_bind().url)
+
+
+def get(session: Session, key: str) -> Any:
+    """The setting's value (its default when unset)."""
+    cache_key = (_bind(session), key)
+    hit = _cache.get(cache_key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    row = session.get(Setting, key)
+    value = row.value if row is not None and row.value is not None else DEFAULTS.get(key, (None, ""))[0]
+    _cache[cache_key] = (time.monotonic() + TTL, value)
+    return value
+
+
+def invalidate() -> None:
+    _cache.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _settings_flushed(session: Session, flush_context: Any) -> None:
+    if any(isinstance(obj, Setting) for obj in (*session.new, *session.dirty, *session.deleted)):
+        invalidate()
+        session.info["settings_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _settings_settled(session: Session, *args: Any) -> None:
+    if session.info.pop("settings_changed", False):
+        invalidate()
+
+
+def put(session: Session, key: str, value: Any) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value, description=str(DEFAULTS.get(key, (None, ""))[1])))
+    else:
+        row.value = value

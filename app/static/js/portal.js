@@ -1,0 +1,77 @@
+/* Portal behaviour: search-as-you-type relation pickers and the caller look-up. */
+(function ($) {
+  "use strict";
+
+  function initAjaxSelect(el) {
+    var $el = $(el);
+    var depends = $el.data("depends");
+    $el.select2({
+      theme: "bootstrap",
+      width: "100%",
+      allowClear: !$el.prop("multiple"),
+      placeholder: $el.data("placeholder") || "",
+      minimumInputLength: 0,
+      ajax: {
+        url: $el.data("url"),
+        dataType: "json",
+        delay: 250,
+        data: function (params) {
+          var query = { q: params.term || "", page: params.page || 1 };
+          if (depends) {
+            var value = $("#" + depends).val();
+            if (value) { query[depends] = value; }
+          }
+          return query;
+        },
+        processResults: function (data) {
+          return { results: data.results || [], pagination: data.pagination || { more: false } };
+        }
+      }
+    });
+  }
+
+  function escapeHtml(text) {
+    return $("<div>").text(text == null ? "" : String(text)).html();
+  }
+
+  function initCallerHistory() {
+    var $panel = $("#caller-history");
+    var $phone = $("#customer_phone");
+    if (!$panel.length || !$phone.length) { return; }
+    var last = "";
+    $phone.on("change blur", function () {
+      var phone = $.trim($phone.val());
+      if (!phone || phone === last) { return; }
+      last = phone;
+      $.getJSON($panel.data("url"), { phone: phone }).done(function (data) {
+        var $body = $panel.find(".panel-body");
+        if (!data.count) {
+          $body.html('<span class="text-muted">' + escapeHtml($panel.data("none") || "—") + "</span>");
+          return;
+        }
+        var rows = data.result.map(function (c) {
+          return "<tr><td><a href='/complaintview/show/" + c.id + "'>" + escapeHtml(c.number) + "</a></td><td>" +
+            escapeHtml(c.received_at.substring(0, 10)) + "</td><td>" + escapeHtml(c.department) + "</td><td>" +
+            escapeHtml(c.category) + "</td><td>" + escapeHtml(c.status_label) + "</td></tr>";
+        });
+        $body.html("<table class='table table-condensed'>" + rows.join("") + "</table>");
+        $panel.removeClass("panel-info").addClass("panel-warning");
+      });
+    });
+  }
+
+  $(function () {
+    $("select.ajax-select").each(function () { initAjaxSelect(this); });
+    initCallerHistory();
+  });
+})(jQuery);
+
+/* Send the CSRF token with every AJAX request that changes something. */
+(function ($) {
+  var token = $('meta[name="csrf-token"]').attr("content");
+  $.ajaxSetup({
+    beforeSend: function (xhr, settings) {
+      if (token && !/^(GET|HEAD|OPTIONS)$/i.test(settings.type)) { xhr.setRequestHeader("X-CSRFToken", token); }
+    }
+  });
+})(jQuery);

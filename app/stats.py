@@ -1,0 +1,336 @@
+"""Maintained aggregates for dashboards and reports: one ``stat_daily`` row per day and department.
+
+Every flush that changes a complaint, a clock or a follow-up records which (day,
+department) pairs it touched in ``stat_dirty`` (session events below, so no write
+path can forget it). :func:`refresh` recomputes those rows from the base tables;
+dashboards call it before reading, and a job runs it every minute. A dashboard over a
+year then reads a few thousand small rows instead of aggregating a million cases.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import and_, case, delete, event, func, literal_column, or_, select
+from sqlalchemy.orm import Session, attributes
+
+from app.models import Category, Complaint, Deadline, FollowUp, StatDaily, StatDirty
+from app.timeutil import LOCAL_TZ, UTC, utcnow
+
+log = logging.getLogger(__name__)
+
+STAGE_CODES = ("investigate", "reply", "follow_up", "notify_department", "report_leader", "report_gm", "written_report")
+
+
+# --- Dirty tracking ----------------------------------------------------------------------
+
+
+def _day(value: Any) -> Optional[date]:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TZ).date()
+
+
+def _values(obj: Any, name: str) -> list[Any]:
+    """Current and previous values of an attribute in this flush."""
+    history = attributes.get_history(obj, name, passive=attributes.PASSIVE_NO_INITIALIZE)
+    values = list(history.added or ()) + list(history.deleted or ())
+    if not values:
+        current = obj.__dict__.get(name)
+        if current is not None:
+            values.append(current)
+    return values
+
+
+@event.listens_for(Session, "before_flush")
+def _track_touched(session: Session, flush_context: Any, instances: Any) -> None:
+    touched: set[tuple[date, int]] = session.info.setdefault("stat_touched", set())
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if isinstance(obj, Complaint):
+            departments = [d for d in _values(obj, "department_id") if d is not None]
+            if not departments and obj.department is not None:
+                departments = [obj.department.id]
+            days = set()
+            for name in ("received_at", "judged_at", "closed_at", "followed_up_at"):
+                days.update(_day(v) for v in _values(obj, name))
+            touched.update((d, dep) for d in days if d for dep in departments if dep)
+        elif isinstance(obj, Deadline):
+            departments = [d for d in _values(obj, "department_id") if d]
+            if not departments and obj.complaint is not None and obj.complaint.department is not None:
+                departments = [obj.complaint.department.id]
+            for value in _values(obj, "due_at"):
+                for department in departments:
+                    if _day(value):
+                        touched.add((_day(value), department))
+        elif isinstance(obj, FollowUp):
+            for value in _values(obj, "called_at"):
+                if _day(value) and obj.department_id:
+                    touched.add((_day(value), obj.department_id))
+
+
+@event.listens_for(Session, "after_flush")
+def _record_touched(session: Session, flush_context: Any) -> None:
+    touched = session.info.pop("stat_touched", None)
+    if not touched:
+        return
+    mark_dirty(session, touched)
+
+
+def mark_dirty(session: Session, pairs: Iterable[tuple[date, int]]) -> None:
+    rows = [{"day": d, "department_id": dep} for d, dep in sorted(set(pairs))]
+    if not rows:
+        return
+    table = StatDirty.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.connection().execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+# --- Computing rows -------------------------------------------------------------------------
+
+
+def local_day(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("Asia/Shanghai", column))
+    return func.date(column, "+8 hours")
+
+
+def minutes_between(session: Session, later: Any, earlier: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier) / 60.0
+    return (func.julianday(later) - func.julianday(earlier)) * 1440.0
+
+
+def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(first, datetime.min.time(), LOCAL_TZ).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), LOCAL_TZ).astimezone(UTC)
+    return start, end
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def compute(
+    session: Session, first: date, last: date, departments: Optional[set[int]] = None, now: Optional[datetime] = None
+) -> dict[tuple[date, int], dict[str, Any]]:
+    """Aggregate the base tables into per-(day, department) measures for [first, last]."""
+    now = now or utcnow()
+    start, end = _bounds(first, last)
+    rows: dict[tuple[date, int], dict[str, Any]] = defaultdict(_empty)
+
+    def where_department(column: Any) -> Any:
+        return column.in_(sorted(departments)) if departments else literal_column("1") == 1
+
+    day = local_day(session, Complaint.received_at)
+    for d, dep, cat, ch, lv, rep, n in session.execute(
+        select(
+            day,
+            Complaint.department_id,
+            Complaint.category_id,
+            Complaint.channel_id,
+            Complaint.level_id,
+            Complaint.is_repeat,
+            func.count(),
+        )
+        .where(Complaint.received_at >= start, Complaint.received_at < end, where_department(Complaint.department_id))
+        .group_by(
+            day,
+            Complaint.department_id,
+            Complaint.category_id,
+            Complaint.channel_id,
+            Complaint.level_id,
+            Complaint.is_repeat,
+        )
+    ):
+        row = rows[(as_date(d), dep)]
+        row["received"] += n
+        row["repeats"] += n if rep else 0
+        for key, value in (("by_category", cat), ("by_channel", ch), ("by_level", lv)):
+            row[key][str(value)] = row[key].get(str(value), 0) + n
+
+    attitude = select(Category.id).where(Category.code == "attitude").scalar_subquery()
+    day = local_day(session, Complaint.judged_at)
+    for d, dep, judged, valid, attitude_valid in session.execute(
+        select(
+            day,
+            Complaint.department_id,
+            func.count(),
+            func.sum(case((Complaint.validity == "valid", 1), else_=0)),
+            func.sum(case((and_(Complaint.validity == "valid", Complaint.category_id == attitude), 1), else_=0)),
+        )
+        .where(Complaint.judged_at >= start, Complaint.judged_at < end, where_department(Complaint.department_id))
+        .group_by(day, Complaint.department_id)
+    ):
+        row = rows[(as_date(d), dep)]
+        row.update(judged=judged, valid=int(valid or 0), attitude_valid=int(attitude_valid or 0))
+
+    day = local_day(session, Complaint.closed_at)
+    for d, dep, closed, direct, minutes in session.execute(
+        select(
+            day,
+            Complaint.department_id,
+            func.count(),
+            func.sum(case((Complaint.dispatched_at.is_(None), 1), else_=0)),
+            func.sum(minutes_between(session, Complaint.closed_at, Complaint.received_at)),
+        )
+        .where(Complaint.closed_at >= start, Complaint.closed_at < end, where_department(Complaint.department_id))
+        .group_by(day, Complaint.department_id)
+    ):
+        row = rows[(as_date(d), dep)]
+        row.update(closed=closed, closed_without_dispatch=int(direct or 0), handling_minutes=float(minutes or 0))
+
+    day = local_day(session, FollowUp.called_at)
+    for d, dep, satisfaction, n in session.execute(
+        select(day, FollowUp.department_id, FollowUp.satisfaction, func.count())
+        .where(FollowUp.called_at >= start, FollowUp.called_at < end, where_department(FollowUp.department_id))
+        .group_by(day, FollowUp.department_id, FollowUp.satisfaction)
+    ):
+        row = rows[(as_date(d), dep)]
+        key = getattr(satisfaction, "value", satisfaction)
+        row["followups"] += n
+        row[key] = row.get(key, 0) + n
+
+    # Stages count on the day they fall due: done in time, late, or late and still open.
+    day = local_day(session, Deadline.due_at)
+    late = or_(Deadline.met_at > Deadline.due_at, and_(Deadline.met_at.is_(None), Deadline.due_at <= now))
+    delay = case(
+        (Deadline.met_at > Deadline.due_at, minutes_between(session, Deadline.met_at, Deadline.due_at)),
+        (
+            and_(Deadline.met_at.is_(None), Deadline.due_at <= now),
+            minutes_between(session, literal_now(session, now), Deadline.due_at),
+        ),
+        else_=0,
+    )
+    for d, dep, stage, due, on_time, late_n, delay_minutes in session.execute(
+        select(
+            day,
+            Deadline.department_id,
+            Deadline.stage,
+            func.count(),
+            func.sum(case((and_(Deadline.met_at.is_not(None), Deadline.met_at <= Deadline.due_at), 1), else_=0)),
+            func.sum(case((late, 1), else_=0)),
+            func.sum(delay),
+        )
+        .where(
+            Deadline.due_at >= start,
+            Deadline.due_at < end,
+            Deadline.state != "cancelled",
+            or_(Deadline.due_at <= now, Deadline.met_at.is_not(None)),
+            where_department(Deadline.department_id),
+        )
+        .group_by(day, Deadline.department_id, Deadline.stage)
+    ):
+        row = rows[(as_date(d), dep)]
+        row["stages"][stage] = [due, int(on_time or 0), int(late_n or 0), float(delay_minutes or 0)]
+    return rows
+
+
+def literal_now(session: Session, now: datetime) -> Any:
+    from sqlalchemy import bindparam
+
+    from app.models import UTCDateTime
+
+    return bindparam("stat_now", now, type_=UTCDateTime())
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        "received": 0,
+        "repeats": 0,
+        "by_category": {},
+        "by_channel": {},
+        "by_level": {},
+        "judged": 0,
+        "valid": 0,
+        "attitude_valid": 0,
+        "closed": 0,
+        "closed_without_dispatch": 0,
+        "handling_minutes": 0.0,
+        "followups": 0,
+        "satisfied": 0,
+        "basically_satisfied": 0,
+        "unsatisfied": 0,
+        "stages": {},
+    }
+
+
+def _store(
+    session: Session, pairs: set[tuple[date, int]], computed: dict[tuple[date, int], dict[str, Any]], now: datetime
+) -> int:
+    """Replace the rows of ``pairs`` with their computed measures (absent = all zero)."""
+    if not pairs:
+        return 0
+    table = StatDaily.__table__
+    conditions = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs]
+    for i in range(0, len(conditions), 400):
+        session.execute(delete(table).where(or_(*conditions[i : i + 400])))
+    rows = []
+    for d, dep in sorted(pairs):
+        values = computed.get((d, dep))
+        if values is None:
+            continue
+        rows.append({"day": d, "department_id": dep, "computed_at": now, **values})
+    if rows:
+        session.execute(table.insert(), rows)
+    return len(rows)
+
+
+def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None) -> int:
+    """Recompute the rows waiting in ``stat_dirty``; returns how many pairs were done."""
+    now = now or utcnow()
+    pairs = [
+        (as_date(d), dep)
+        for d, dep in session.execute(
+            select(StatDirty.day, StatDirty.department_id).order_by(StatDirty.day).limit(limit)
+        )
+    ]
+    if not pairs:
+        return 0
+    by_day: dict[date, set[int]] = defaultdict(set)
+    for d, dep in pairs:
+        by_day[d].add(dep)
+    computed: dict[tuple[date, int], dict[str, Any]] = {}
+    # Contiguous runs of days are aggregated together.
+    days = sorted(by_day)
+    run: list[date] = []
+    for d in days + [None]:  # type: ignore[list-item]
+        if d is not None and (not run or (d - run[-1]).days <= 3):
+            run.append(d)
+            continue
+        if run:
+            deps = set().union(*(by_day[x] for x in run))
+            computed.update(compute(session, run[0], run[-1], deps, now))
+        run = [d] if d is not None else []
+    _store(session, set(pairs), computed, now)
+    table = StatDirty.__table__
+    conditions = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs]
+    for i in range(0, len(conditions), 400):
+        session.execute(delete(table).where(or_(*conditions[i : i + 400])))
+    return len(pairs)
+
+
+def rebuild(session: Session, now: Optional[datetime] = None) -> int:
+    """Recompute every row from scratch (after a bulk load or an upgrade)."""
+    now = now or utcnow()
+    bounds = session.execute(select(func.min(Complaint.received_at), func.max(Complaint.received_at))).one()
+    session.execute(delete(StatDaily.__table__))
+    session.execute(delete(StatDirty.__table__))
+    if bounds[0] is None:
+        return 0
+    first = _day(bounds[0])
+    last = max(_day(now) + timedelta(days=30), _day(bounds[1]))
+    computed = compute(session, first, last, None, now)
+    if computed:
+        rows = [{"day": d, "department_id": dep, "computed_at": now, **values} for (d, dep), values in computed.items()]
+        for i in range(0, len(rows), 5000):
+            session.execute(StatDaily.__table__.insert(), rows[i : i + 5000])
+    return len(computed)

@@ -1,0 +1,74 @@
+"""Field rules shared by the registration form and the REST API.
+
+Each check returns ``None`` when the value is acceptable, otherwise a translatable
+message that names the problem in the user's language.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Optional
+
+from app.i18n import _l
+from app.timeutil import as_utc, utcnow
+
+# Mobile: 1[3-9] + 9 digits. Landline: area code 0xx/0xxx + 7–8 digits (+ extension).
+# Service numbers 400/800 + 7 digits.
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?[1-9]\d{6,7}(?:-\d{1,6})?$")
+_SERVICE = re.compile(r"^[48]00-?\d{3}-?\d{4}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# A received time may run a little ahead of the server clock (a caller's watch).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def normalize_phone(value: Optional[str]) -> str:
+    """Strip spaces, brackets and the +86 country code; keep hyphens of landlines."""
+    if not value:
+        return ""
+    phone = re.sub(r"[\s()（）]", "", value.strip())
+    phone = re.sub(r"^(?:\+86|0086)-?", "", phone)
+    if phone.startswith("86") and len(phone) == 13 and _MOBILE.match(phone[2:]):
+        phone = phone[2:]
+    return phone
+
+
+def check_phone(value: Optional[str], required: bool = True) -> Optional[str]:
+    phone = normalize_phone(value)
+    if not phone:
+        return str(_l("Please enter the customer's phone number.")) if required else None
+    if _MOBILE.match(phone) or _LANDLINE.match(phone) or _SERVICE.match(phone):
+        return None
+    return str(
+        _l(
+            "“%(phone)s” is not a Chinese mobile or landline number (e.g. 13800138000 or 010-88886666).",
+            phone=phone,
+        )
+    )
+
+
+def check_email(value: Optional[str]) -> Optional[str]:
+    if not value:
+        return None
+    if _EMAIL.match(value.strip()) and len(value) <= 120:
+        return None
+    return str(_l("“%(email)s” is not a valid e-mail address.", email=value))
+
+
+def check_required_text(value: Optional[str], message: str, max_length: Optional[int] = None) -> Optional[str]:
+    if value is None or not str(value).strip():
+        return message
+    if max_length is not None and len(str(value)) > max_length:
+        return str(_l("At most %(n)d characters.", n=max_length))
+    return None
+
+
+def check_received_at(value: Optional[datetime], now: Optional[datetime] = None) -> Optional[str]:
+    if value is None:
+        return None
+    now = now or utcnow()
+    if as_utc(value) > now + CLOCK_SKEW:
+        return str(_l("The time received cannot be in the future."))
+    return None

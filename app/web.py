@@ -1,0 +1,267 @@
+"""Application-wide web plumbing: /health, template helpers, JSON errors for the API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, current_app, jsonify, request
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from app import db
+from app.i18n import _
+from app.timeutil import format_local, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def database_state() -> dict[str, Any]:
+    """Reachability and schema revision of the configured database."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        revision = None
+        try:
+            revision = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:  # table missing before the first migration
+            db.session.rollback()
+        return {"ok": True, "backend": db.engine.dialect.name, "revision": revision}
+    except Exception as exc:  # any driver error means "down" for a health check
+        db.session.rollback()
+        log.warning("health: database unreachable: %s", exc)
+        return {"ok": False, "backend": db.engine.dialect.name, "error": exc.__class__.__name__}
+
+
+csrf = CSRFProtect()
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _check_csrf() -> None:
+    if request.method not in UNSAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    if request.path.startswith("/api/"):
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return  # a JWT is not sent by browsers on their own: no CSRF exposure
+        if request.path.rstrip("/") in ("/api/v1/security/login", "/api/v1/security/refresh"):
+            return
+    csrf.protect()
+
+
+def _unread() -> int:
+    from app import notify
+    from app.security import current_user
+
+    user = current_user()
+    if user is None:
+        return 0
+    try:
+        return notify.unread_count(db.session, user.id)
+    except Exception:  # never break a page for a badge
+        db.session.rollback()
+        return 0
+
+
+def _banner_years() -> list[int]:
+    """Years whose holiday schedule administrators still have to enter (for them only)."""
+    from app import sla
+    from app.calendar import uncovered_years
+    from app.security import current_user
+    from app.timeutil import local_date
+
+    user = current_user()
+    if user is None or not {r.name for r in user.roles} & {"Admin", "人事行政经理"}:
+        return []
+    try:
+        return uncovered_years(sla.load_calendar(db.session), local_date(utcnow()))
+    except Exception:
+        db.session.rollback()
+        return []
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection (not bad data, which is the caller's problem)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
+
+
+def database_unavailable_response(exc: Exception) -> Any:
+    """503 while the database cannot be reached (the pool reconnects by itself afterwards)."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool discards it
+        pass
+    log.error("database error: %s", exc.__class__.__name__)
+    message = _("The database is temporarily unavailable. Please try again in a moment.")
+    if request.path.startswith("/api/") or request.path == "/health":
+        response = jsonify(message=message)
+    else:
+        response = app_response_html(message)
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def app_response_html(message: str) -> Any:
+    from flask import make_response
+
+    return make_response(
+        f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><title>503</title>"
+        f"<body style='font-family:sans-serif;padding:3em'><h2>503</h2><p>{message}</p></body></html>"
+    )
+
+
+def _csp_nonce() -> str:
+    """One random nonce per response for FAB's and our inline scripts."""
+    import secrets
+
+    from flask import g
+
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def security_headers(response: Any) -> Any:
+    """Browsers may load and run only what the portal itself serves."""
+    from flask import g
+
+    nonce = g.get("csp_nonce")
+    script = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        f"default-src 'self'; script-src {script}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def check_production_settings(app: Flask) -> None:
+    if app.config.get("PRODUCTION") and app.config.get("SECRET_KEY") == app.config.get("DEV_SECRET_KEY"):
+        raise RuntimeError(
+            "PORTAL_ENV=production needs its own SECRET_KEY (a long random string shared by all servers)"
+        )
+
+
+MAX_ID = 2**63 - 1
+
+
+def _refuse_impossible_input() -> Any:
+    """Ids beyond any database integer are "not found"; NUL characters are refused outright.
+
+    Both would otherwise reach the database driver and fail there (500).
+    """
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+            return _refusal(404, _("Not found."))
+        if isinstance(value, str) and value.lstrip("-").isdigit() and not -MAX_ID <= int(value) <= MAX_ID:
+            return _refusal(404, _("Not found."))
+    texts = [v for values in request.args.listvalues() for v in values]
+    if request.method in UNSAFE_METHODS:
+        if request.is_json:
+            texts.extend(_strings(request.get_json(silent=True)))
+        else:
+            texts.extend(v for values in request.form.listvalues() for v in values)
+    if any("\x00" in t for t in texts):
+        return _refusal(400, _("The request contains a NUL character, which no field accepts."))
+    if request.path.rstrip("/") == "/api/v1/security/login" and request.method == "POST":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) and body.get(k) for k in ("username", "password", "provider")
+        ):
+            return _refusal(400, _("Log in with JSON: username, password and provider (\"db\")."))
+    if request.path.startswith("/api/") and "q" in request.args:
+        import prison
+
+        try:
+            prison.loads(request.args["q"])
+        except Exception:  # prison raises several kinds for malformed input
+            return _refusal(400, _("The q argument is not valid rison."))
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (_strings(k) + _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _refusal(status: int, message: str) -> Any:
+    if request.path.startswith("/api/"):
+        response = jsonify(message=message)
+        response.status_code = status
+        return response
+    return message, status
+
+
+def init_app(app: Flask) -> None:
+    check_production_settings(app)
+    csrf.init_app(app)
+    app.before_request(_refuse_impossible_input)
+    app.before_request(_check_csrf)
+    app.after_request(security_headers)
+    app.jinja_env.globals["csp_nonce"] = _csp_nonce
+
+    @app.route("/health")
+    def health() -> Any:
+        from app import jobs
+
+        database = database_state()
+        body = {
+            "status": "ok" if database["ok"] else "unavailable",
+            "time": utcnow().isoformat(),
+            "database": database,
+            "scheduler": jobs.scheduler_state(app, database_ok=database["ok"]),
+        }
+        return jsonify(body), (200 if database["ok"] else 503)
+
+    @app.route("/favicon.ico")
+    def favicon() -> Any:
+        from flask import redirect
+
+        return redirect("/static/portal/img/favicon.svg", code=301)
+
+    @app.context_processor
+    def portal_context() -> dict[str, Any]:
+        return {"portal_unread": _unread(), "portal_banner_years": _banner_years()}
+
+    @app.template_filter("localtime")
+    def localtime_filter(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return format_local(value, fmt)
+
+    @app.errorhandler(413)
+    def too_large(exc: HTTPException) -> Any:
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        message = _("The upload is too large (at most %(mb)d MB).", mb=limit // 1048576)
+        if request.path.startswith("/api/"):
+            return jsonify(message=message), 413
+        return message, 413
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc: DBAPIError) -> Any:
+        if not is_outage(exc):
+            raise exc
+        return database_unavailable_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def api_http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return jsonify(message=exc.description or exc.name), exc.code
+        return exc

@@ -1,0 +1,630 @@
+"""The complaint lifecycle as data.
+
+``TRANSITIONS`` says, for each action, from which statuses it may be taken, where
+it leads, which roles may take it, which fields it requires and which case fields
+and stage timestamp it records. Views, the REST API, jobs and the demo generator
+ask this module; nothing else decides whether a step is allowed.
+
+This module is plain Python: no Flask, no database session.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from app.i18n import _l
+
+HR = "人事行政经理"
+GM = "总经理"
+HEAD = "部门主管"
+
+OPEN = (
+    "registered",
+    "judged",
+    "dispatched",
+    "investigating",
+    "planned",
+    "replied",
+    "fed_back",
+    "followed_up",
+)
+
+SATISFACTION_VALUES = ("satisfied", "basically_satisfied", "unsatisfied")
+FOLLOW_UP_METHODS = ("phone", "visit", "sms", "wechat", "email")
+
+
+class TransitionError(Exception):
+    """A step that may not be taken now; ``kind`` says why (state, role, scope, fields, version)."""
+
+    def __init__(self, kind: str, message: str, errors: Optional[dict[str, list[str]]] = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.errors = errors or {}
+
+
+@dataclass(frozen=True)
+class Field:
+    """An input of an action: where it is stored and how it is checked."""
+
+    name: str
+    label: Any
+    required: bool = True
+    kind: str = "text"  # text | choice | staff | bool | department | datetime | int | stage | complaint
+    choices: tuple[str, ...] = ()
+    target: Optional[str] = None  # complaint attribute; None = not stored on the case
+    aliases: tuple[str, ...] = ()  # other names accepted from API clients
+    from_note: bool = False  # an empty field takes the step's note
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    label: Any
+    sources: tuple[str, ...]
+    target: Optional[str]  # None = status unchanged (escalation, reminder …)
+    roles: frozenset[str]
+    fields: tuple[Field, ...] = ()
+    stamp: Optional[str] = None  # complaint attribute set to the time of the step
+    # Who acts instead of the department head when the head is a complained person.
+    recusal_roles: frozenset[str] = frozenset()
+    department_step: bool = False
+    branch: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None
+    style: str = "primary"
+    # Case attributes set to constants by the step (e.g. validity = "valid").
+    sets: tuple[tuple[str, Any], ...] = ()
+    # Only offered while this stage's clock runs (e.g. the major-case report chain).
+    requires_stage: Optional[str] = None
+    # Extra condition on the case and the actor (e.g. who decides an extension).
+    guard: Optional[Callable[[Actor, CaseFacts], bool]] = None
+    # Kind of the timeline entry (transition, escalation, reminder, extension, report).
+    kind: str = "transition"
+
+    def target_for(self, values: Mapping[str, Any], current: str) -> str:
+        if self.branch is not None:
+            chosen = self.branch(values)
+            if chosen:
+                return chosen
+        return self.target or current
+
+
+def _reopen_if_unsatisfied(values: Mapping[str, Any]) -> Optional[str]:
+    return "investigating" if values.get("satisfaction") == "unsatisfied" else None
+
+
+def _can_request_extension(actor: Actor, case: CaseFacts) -> bool:
+    return bool(case.extendable_stages) and not case.pending_extension
+
+
+def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
+    # 人事行政经理 decides; from 重要 (rank 2) upwards the general manager does.
+    if not case.pending_extension:
+        return False
+    return GM in actor.roles if case.level_rank >= 2 else HR in actor.roles
+
+
+EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
+# The most one request may add, per unit (a month of work; longer needs a new case plan).
+MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_hours": 720, "minutes": 43200}
+
+
+NOTE = Field("note", _l("Note"), required=False)
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition(
+            "judge_valid",
+            _l("Judge valid (成立)"),
+            ("registered",),
+            "judged",
+            frozenset({HR}),
+            fields=(
+                Field(
+                    "validity_reason",
+                    _l("Reason of judgement"),
+                    required=False,
+                    target="validity_reason",
+                    aliases=("reason",),
+                    from_note=True,
+                ),
+                Field("reasonable", _l("Demand reasonable"), required=False, kind="bool", target="reasonable"),
+            ),
+            stamp="judged_at",
+            sets=(("validity", "valid"),),
+        ),
+        Transition(
+            "judge_invalid",
+            _l("Judge invalid (不成立) and reply politely"),
+            ("registered",),
+            "closed",
+            frozenset({HR}),
+            fields=(
+                Field("validity_reason", _l("Reason of judgement"), target="validity_reason", aliases=("reason",)),
+                Field("polite_reply", _l("Polite reply"), target="polite_reply", aliases=("reply", "reply_text")),
+            ),
+            stamp="judged_at",
+            style="warning",
+            sets=(("validity", "invalid"),),
+        ),
+        Transition(
+            "dispatch",
+            _l("Dispatch to the department"),
+            ("judged",),
+            "dispatched",
+            frozenset({HR}),
+            fields=(
+                Field(
+                    "department",
+                    _l("Complained department"),
+                    required=False,
+                    kind="department",
+                    target="department",
+                ),
+            ),
+            stamp="dispatched_at",
+        ),
+        Transition(
+            "start_investigation",
+            _l("Start investigation"),
+            ("dispatched",),
+            "investigating",
+            frozenset({HEAD}),
+            stamp="investigation_started_at",
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+        ),
+        Transition(
+            "propose_plan",
+            _l("Record findings and plan"),
+            ("investigating",),
+            "planned",
+            frozenset({HEAD}),
+            fields=(
+                Field(
+                    "findings",
+                    _l("Investigation findings"),
+                    required=False,
+                    target="findings",
+                    aliases=("finding", "investigation"),
+                ),
+                Field(
+                    "responsible_staff",
+                    _l("Responsible person"),
+                    required=False,
+                    kind="staff",
+                    target="responsible_staff",
+                ),
+                Field(
+                    "resolution_plan",
+                    _l("Resolution plan"),
+                    required=False,
+                    target="resolution_plan",
+                    aliases=("plan",),
+                    from_note=True,
+                ),
+            ),
+            stamp="planned_at",
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+        ),
+        Transition(
+            "reply",
+            _l("Reply to the customer"),
+            ("planned",),
+            "replied",
+            frozenset({HEAD}),
+            fields=(Field("reply_text", _l("Reply to customer"), target="reply_text", aliases=("reply", "text")),),
+            stamp="replied_at",
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+        ),
+        Transition(
+            "feed_back",
+            _l("Feed back to HR"),
+            ("replied",),
+            "fed_back",
+            frozenset({HEAD}),
+            fields=(
+                Field(
+                    "feedback_note",
+                    _l("Feedback"),
+                    required=False,
+                    target="feedback_note",
+                    aliases=("feedback",),
+                    from_note=True,
+                ),
+            ),
+            stamp="fed_back_at",
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+        ),
+        Transition(
+            "follow_up",
+            _l("Record the follow-up visit"),
+            ("fed_back",),
+            "followed_up",
+            frozenset({HR}),
+            fields=(
+                Field(
+                    "satisfaction",
+                    _l("Satisfaction"),
+                    kind="choice",
+                    choices=SATISFACTION_VALUES,
+                    target="satisfaction",
+                ),
+                Field(
+                    "method",
+                    _l("How the customer was contacted"),
+                    required=False,
+                    kind="choice",
+                    choices=FOLLOW_UP_METHODS,
+                    default="phone",
+                ),
+                Field("customer_words", _l("What the customer said"), required=False, aliases=("words",)),
+                Field(
+                    "follow_up_note", _l("Follow-up record"), required=False, target="follow_up_note", from_note=True
+                ),
+            ),
+            stamp="followed_up_at",
+            branch=_reopen_if_unsatisfied,
+        ),
+        Transition(
+            "close",
+            _l("Close the case"),
+            ("followed_up",),
+            "closed",
+            frozenset({HR}),
+            fields=(
+                Field(
+                    "close_note",
+                    _l("Final result and evaluation"),
+                    required=False,
+                    target="close_note",
+                    aliases=("result",),
+                    from_note=True,
+                ),
+            ),
+            stamp="closed_at",
+            style="success",
+        ),
+        Transition(
+            "archive",
+            _l("Archive"),
+            ("closed",),
+            "archived",
+            frozenset({HR}),
+            stamp="archived_at",
+            style="default",
+        ),
+        Transition(
+            "report_to_leader",
+            _l("Report to the leader (major case)"),
+            OPEN,
+            None,
+            frozenset({HR, "客服"}),
+            fields=(Field("note", _l("Reported to whom and how"), target=None),),
+            requires_stage="report_leader",
+            kind="report",
+            style="warning",
+        ),
+        Transition(
+            "report_to_gm",
+            _l("Report to the general manager (major case)"),
+            OPEN,
+            None,
+            frozenset({HR, HEAD}),
+            fields=(Field("note", _l("Reported to whom and how"), target=None),),
+            requires_stage="report_gm",
+            kind="report",
+            style="warning",
+        ),
+        Transition(
+            "submit_written_report",
+            _l("Submit the written report (major case)"),
+            OPEN,
+            None,
+            frozenset({HEAD, HR}),
+            fields=(Field("report", _l("Written report"), target=None, aliases=("text",), from_note=True),),
+            requires_stage="written_report",
+            kind="report",
+        ),
+        Transition(
+            "request_extension",
+            _l("Request more time (延期)"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(
+                Field("stage", _l("Stage"), kind="stage", required=False),
+                Field("amount", _l("Extra time"), kind="int", aliases=("days",)),
+                Field(
+                    "unit", _l("Unit"), kind="choice", choices=EXTENSION_UNITS, required=False, default="working_days"
+                ),
+                Field("reason", _l("Reason"), target=None, from_note=True),
+            ),
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+            guard=_can_request_extension,
+            kind="extension",
+            style="default",
+        ),
+        Transition(
+            "decide_extension",
+            _l("Decide the extension request"),
+            OPEN,
+            None,
+            frozenset({HR, GM}),
+            fields=(
+                Field("decision", _l("Decision"), kind="choice", choices=("approve", "refuse"), aliases=("result",)),
+                Field("note", _l("Note"), required=False),
+            ),
+            guard=_can_decide_extension,
+            kind="extension",
+        ),
+        Transition(
+            "mark_repeat",
+            _l("Link as a repeat of an earlier complaint"),
+            OPEN + ("closed",),
+            None,
+            frozenset({HR, "客服"}),
+            fields=(
+                Field(
+                    "original",
+                    _l("Number of the earlier complaint"),
+                    kind="complaint",
+                    aliases=("repeat_of", "original_number"),
+                ),
+            ),
+            kind="note",
+            style="default",
+        ),
+        Transition(
+            "escalate",
+            _l("Supervise (督办)"),
+            OPEN,
+            None,
+            frozenset({HR, GM}),
+            fields=(Field("note", _l("Instructions"), target=None, aliases=("instructions",)),),
+            style="danger",
+            kind="escalation",
+        ),
+        Transition(
+            "remind",
+            _l("Remind (催办)"),
+            OPEN,
+            None,
+            frozenset({HR, GM}),
+            fields=(NOTE,),
+            style="default",
+            kind="reminder",
+        ),
+    )
+}
+
+
+# Values API clients may send for a choice, in Chinese or other common spellings.
+CHOICE_ALIASES = {
+    "满意": "satisfied",
+    "基本满意": "basically_satisfied",
+    "basically satisfied": "basically_satisfied",
+    "basic": "basically_satisfied",
+    "不满意": "unsatisfied",
+    "dissatisfied": "unsatisfied",
+    "not_satisfied": "unsatisfied",
+    "approved": "approve",
+    "approval": "approve",
+    "yes": "approve",
+    "批准": "approve",
+    "同意": "approve",
+    "refused": "refuse",
+    "reject": "refuse",
+    "rejected": "refuse",
+    "no": "refuse",
+    "驳回": "refuse",
+    "不同意": "refuse",
+    "电话": "phone",
+    "上门": "visit",
+    "短信": "sms",
+    "微信": "wechat",
+    "邮件": "email",
+    "工作日": "working_days",
+    "days": "working_days",
+    "hours": "working_hours",
+}
+
+# Other action names accepted from API clients: name -> (action, preset values).
+ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "approve_extension": ("decide_extension", {"decision": "approve"}),
+    "refuse_extension": ("decide_extension", {"decision": "refuse"}),
+    "reject_extension": ("decide_extension", {"decision": "refuse"}),
+    "supervise": ("escalate", {}),
+    "reminder": ("remind", {}),
+    "followup": ("follow_up", {}),
+    "feedback": ("feed_back", {}),
+    "investigate": ("start_investigation", {}),
+    "plan": ("propose_plan", {}),
+}
+
+
+def resolve_action(action: str, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The canonical action for an alias, with the values the alias implies."""
+    name, preset = ACTION_ALIASES.get(action, (action, {}))
+    return name, {**preset, **dict(raw)}
+
+
+def normalize(t: Transition, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values under their canonical names, choice spellings mapped, note and defaults applied."""
+    values = dict(raw)
+    for f in t.fields:
+        value = values.get(f.name)
+        if _empty(value):
+            for alias in f.aliases:
+                if not _empty(raw.get(alias)):
+                    value = raw[alias]
+                    break
+        if _empty(value) and f.from_note and not _empty(raw.get("note")):
+            value = raw["note"]
+        if _empty(value) and f.default is not None:
+            value = f.default
+        if f.kind == "choice" and isinstance(value, str):
+            value = CHOICE_ALIASES.get(value.strip(), CHOICE_ALIASES.get(value.strip().lower(), value.strip()))
+        values[f.name] = value
+    return values
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who wants to act, as far as the lifecycle cares."""
+
+    user_id: Optional[int]
+    roles: frozenset[str]
+    staff_id: Optional[int] = None
+    department_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the lifecycle needs to know about a case beyond its status."""
+
+    status: str
+    department_id: Optional[int]
+    subject_staff_ids: frozenset[int] = frozenset()
+    head_staff_id: Optional[int] = None
+    level_rank: int = 0
+    open_stages: frozenset[str] = frozenset()
+    extendable_stages: frozenset[str] = frozenset()
+    pending_extension: bool = False
+
+    @property
+    def head_is_subject(self) -> bool:
+        return self.head_staff_id is not None and self.head_staff_id in self.subject_staff_ids
+
+
+def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
+    """Whether the actor's roles (and department, for department steps) allow ``t``."""
+    if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
+        return False  # the person complained about steps aside
+    if t.department_step:
+        if case.head_is_subject:
+            return bool(actor.roles & t.recusal_roles)
+        return bool(actor.roles & t.roles) and case.department_id in actor.department_ids
+    return bool(actor.roles & t.roles)
+
+
+def offered(t: Transition, case: CaseFacts) -> bool:
+    """Whether the case is in a state where ``t`` makes sense at all."""
+    if case.status not in t.sources:
+        return False
+    if t.requires_stage is not None and t.requires_stage not in case.open_stages:
+        return False
+    return True
+
+
+def available(actor: Actor, case: CaseFacts) -> list[Transition]:
+    """The actions ``actor`` may take on the case now, in lifecycle order."""
+    return [
+        t
+        for t in TRANSITIONS.values()
+        if offered(t, case) and role_allows(t, actor, case) and (t.guard is None or t.guard(actor, case))
+    ]
+
+
+def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any]) -> Transition:
+    """Validate one step; return its transition or raise :class:`TransitionError`."""
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise TransitionError("fields", str(_l("Unknown action “%(action)s”.", action=action)))
+    if case.status == "archived":
+        raise TransitionError("state", str(_l("The case is archived and can no longer be changed.")))
+    if not offered(t, case):
+        raise TransitionError(
+            "state",
+            str(
+                _l(
+                    "“%(action)s” cannot be taken while the case is %(status)s.",
+                    action=t.label,
+                    status=_status_label(case.status),
+                )
+            ),
+        )
+    if not role_allows(t, actor, case):
+        if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
+            message = _l("You are a complained person of this case and must step aside.")
+        else:
+            message = _l("Your role may not take “%(action)s” on this case.", action=t.label)
+        raise TransitionError("role", str(message))
+    if t.guard is not None and not t.guard(actor, case):
+        if t.action == "decide_extension" and case.pending_extension:
+            raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
+        raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
+    errors: dict[str, list[str]] = {}
+    for f in t.fields:
+        value = values.get(f.name)
+        if f.required and (value is None or (isinstance(value, str) and not value.strip())):
+            errors.setdefault(f.name, []).append(str(_l("Please fill in “%(field)s”.", field=f.label)))
+        elif f.kind == "choice" and value is not None and value not in f.choices:
+            errors.setdefault(f.name, []).append(
+                str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(f.choices)))
+            )
+        elif f.kind == "stage" and value is not None and value not in case.extendable_stages:
+            errors.setdefault(f.name, []).append(
+                str(_l("No running time limit “%(value)s” can be extended.", value=value))
+            )
+        elif f.kind == "int" and value is not None and not _positive_int(value):
+            errors.setdefault(f.name, []).append(str(_l("Please enter a whole number greater than 0.")))
+        elif t.action == "request_extension" and f.name == "amount" and value is not None and _positive_int(value):
+            unit = values.get("unit") or "working_days"
+            limit = MAX_EXTENSION.get(unit)
+            if limit is not None and int(str(value)) > limit:
+                errors.setdefault(f.name, []).append(str(_l("At most %(n)d can be added in one request.", n=limit)))
+    if errors:
+        raise TransitionError("fields", str(_l("Some fields are missing or wrong.")), errors)
+    return t
+
+
+def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetime) -> tuple[str, str]:
+    """Record ``t`` on the case object: fields, stage time, status. Returns (from, to)."""
+    before = _value(complaint.status)
+    for name, value in t.sets:
+        setattr(complaint, name, value)
+    for f in t.fields:
+        if f.target and f.name in values and values[f.name] is not None:
+            value = values[f.name]
+            setattr(complaint, f.target, value.strip() if isinstance(value, str) else value)
+    if t.stamp:
+        setattr(complaint, t.stamp, now)
+    after = t.target_for(values, before)
+    status_type = type(complaint.status)
+    complaint.status = status_type(after) if isinstance(complaint.status, enum.Enum) else after
+    return before, after
+
+
+def _positive_int(value: Any) -> bool:
+    try:
+        return int(str(value)) > 0 and float(str(value)) == int(str(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _value(status: Any) -> str:
+    return getattr(status, "value", status)
+
+
+def _status_label(status: str) -> str:
+    from app.labels import status_label
+
+    return status_label(status)
+
+
+def actions_in_order() -> Iterable[str]:
+    return TRANSITIONS.keys()

@@ -1,0 +1,330 @@
+"""Settings of the complaint-handling portal.
+
+Everything here can be overridden from the environment; the permission matrix of
+the four business roles (plus Admin) is declared once, in ``FAB_ROLES`` below.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+INSTANCE_DIR = os.path.join(BASE_DIR, "instance")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return "sqlite:///" + os.path.join(INSTANCE_DIR, "complaints.db")
+    # Heroku-style URLs name the scheme "postgres"; SQLAlchemy wants "postgresql".
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+# --- Flask / security -------------------------------------------------------------
+# PORTAL_ENV=production (set by `make serve`) turns on secure cookies and refuses the
+# development secret key; development (`make run`) serves plain http on 127.0.0.1.
+PORTAL_ENV = os.environ.get("PORTAL_ENV", "development").strip().lower()
+PRODUCTION = PORTAL_ENV == "production"
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+APP_NAME = "投诉处理管理平台"
+APP_ICON = "/static/portal/img/logo.svg"
+APP_THEME = ""
+FAB_BASE_TEMPLATE = "base_portal.html"
+FAB_INDEX_VIEW = "app.views.HomeView"
+FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"
+AUTH_TYPE = AUTH_DB
+AUTH_USER_REGISTRATION = False
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+# Permissions come from FAB_ROLES (config, readable in one place); `flask --app app
+# init` syncs the permission rows for roles that administrators create in the UI.
+FAB_UPDATE_PERMS = False
+FAB_API_SWAGGER_UI = True
+FAB_ADD_SECURITY_API = False
+FAB_API_MAX_PAGE_SIZE = 100
+FAB_PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+JWT_ACCESS_TOKEN_EXPIRES = timedelta(hours=8)
+WTF_CSRF_ENABLED = True
+# CSRF is checked by app/web.py: every unsafe request authenticated by the session
+# cookie needs the token; API calls carrying a JWT (no cookie authority) do not.
+WTF_CSRF_CHECK_DEFAULT = False
+WTF_CSRF_TIME_LIMIT = None
+PERMANENT_SESSION_LIFETIME = timedelta(hours=10)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+REMEMBER_COOKIE_SAMESITE = "Lax"
+PREFERRED_URL_SCHEME = "https" if SESSION_COOKIE_SECURE else "http"
+MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+# Passwords set through the user screens and API: at least 8 characters with letters
+# and digits (app/security.py); logins are rate limited per client address.
+FAB_PASSWORD_COMPLEXITY_ENABLED = True
+FAB_PASSWORD_COMPLEXITY_VALIDATOR = "app.security.password_policy"
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
+RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+RATELIMIT_HEADERS_ENABLED = True
+
+# --- Database -----------------------------------------------------------------------
+SQLALCHEMY_DATABASE_URI = _database_url()
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+if SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+    SQLALCHEMY_ENGINE_OPTIONS.update(
+        pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
+        max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "complaint-portal"},
+    )
+
+# --- Locale and time ----------------------------------------------------------------
+BABEL_DEFAULT_LOCALE = "zh"
+BABEL_DEFAULT_FOLDER = os.path.join(BASE_DIR, "translations")
+BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASE_DIR, "translations")
+LANGUAGES = {
+    "zh": {"flag": "cn", "name": "简体中文"},
+    "en": {"flag": "gb", "name": "English"},
+}
+DISPLAY_TIMEZONE = "Asia/Shanghai"
+
+# --- Demo data ----------------------------------------------------------------------
+DEMO_MODE = _env_bool("DEMO_MODE", False)
+DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo123")
+
+# --- Attachments --------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+ATTACHMENT_ALLOWED_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".pdf": "application/pdf",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".m4a": "audio/mp4",
+    ".mp4": "video/mp4",
+    ".txt": "text/plain",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+# --- Scheduler and notifications ---------------------------------------------------
+SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
+SCHEDULER_SCAN_SECONDS = int(os.environ.get("SCHEDULER_SCAN_SECONDS", "60"))
+SCHEDULER_HEARTBEAT_SECONDS = int(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "60"))
+MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+MAIL_FROM = os.environ.get("MAIL_FROM", "complaints@localhost")
+WEBHOOK_WECOM_URL = os.environ.get("WEBHOOK_WECOM_URL", "")
+WEBHOOK_DINGTALK_URL = os.environ.get("WEBHOOK_DINGTALK_URL", "")
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
+
+# --- Roles and permissions -----------------------------------------------------------
+# Views declare ``class_permission_name`` (the resource) and map their methods onto
+# read / add / edit / delete, so one line here grants a resource on every path (list,
+# show, REST, export). What a role may do to a *case* on top of this is decided by the
+# state machine (app/workflow.py) and which rows it sees by app/scope.py.
+_REFERENCE = "Department|Staff|Channel|Category|Level|ReplyScript"
+_RULES = "SlaRule|CalendarOverride|Setting"
+_SELF_SERVICE = [
+    ["^(UserInfoEditView|ResetMyPasswordView)$", "^can_this_form_(get|post)$"],
+    ["^(UserDBModelView)$", "^can_userinfo$"],
+    ["^(ResetMyPasswordView|UserInfoEditView)$", "^menu_access$"],
+    ["^OpenApi$", "^can_get$"],
+    ["^SwaggerView$", "^can_show$"],
+    ["^MenuApi$", "^can_get$"],
+    ["^Inbox$", "^can_(read|edit)$"],
+    ["^(My inbox)$", "^menu_access$"],
+    ["^Dashboard$", "^(can_read|menu_access)$"],
+]
+
+
+_DISCIPLINE_MENUS = ("Discipline", "Penalties", "Issued documents", "Commendations", "Penalty ledger", "Penalty rules")
+_QUALITY_MENUS = ("Service quality", "Analysis reports", "Improvement measures", "Grading runs", "Department grades")
+
+
+def _grant(resources: str, *perms: str) -> list[str]:
+    return [f"^({resources})$", "^can_(" + "|".join(perms) + ")$"]
+
+
+def _menus(*names: str) -> list[str]:
+    return ["^(" + "|".join(names) + ")$", "^menu_access$"]
+
+
+FAB_ROLES = {
+    "客服": [
+        _grant("Complaint", "read", "add"),
+        _grant("Customer", "read", "add", "edit"),
+        _grant("Attachment", "read", "add"),
+        _grant("ComplaintEvent", "read"),
+        _grant(_REFERENCE, "read"),
+        # Praise calls come in like complaints; penalties stay out of reach (no grant at all).
+        _grant("Commendation", "read", "add"),
+        _menus(
+            "Complaints",
+            "Register complaint",
+            "Customers",
+            "Reply scripts",
+            "Complaint handling",
+            "Discipline",
+            "Commendations",
+        ),
+        *_SELF_SERVICE,
+    ],
+    "部门主管": [
+        _grant("Complaint", "read"),
+        _grant("Customer", "read"),
+        _grant("Attachment", "read", "add"),
+        _grant("ComplaintEvent", "read"),
+        _grant(_REFERENCE, "read"),
+        # Proposes penalties for its own staff (scope and app/penalties.py decide for whom).
+        _grant("Penalty", "read", "add", "edit"),
+        _grant("PenaltyRule|Document|Commendation", "read"),
+        # Writes its department's improvement measures; objects to its grade during 公示.
+        _grant("DepartmentMeasure", "read", "add", "edit"),
+        _grant("Grading", "read", "object"),
+        _menus("Service quality", "Improvement measures", "Grading runs", "Department grades"),
+        _menus(
+            "Complaints",
+            "Reply scripts",
+            "Complaint handling",
+            "Staff",
+            "Organisation",
+            "Follow-up visits",
+            "Extension requests",
+            "Customers served",
+            *_DISCIPLINE_MENUS[:4],
+            "Penalty rules",
+        ),
+        *_SELF_SERVICE,
+    ],
+    "人事行政经理": [
+        _grant("Complaint", "read", "add", "edit"),
+        _grant("Customer", "read", "add", "edit"),
+        _grant("Attachment", "read", "add", "delete"),
+        _grant("ComplaintEvent", "read"),
+        _grant(_REFERENCE, "read", "add", "edit", "delete"),
+        _grant(_RULES, "read", "add", "edit", "delete"),
+        # Reviews proposals, proposes against heads, issues notices and circulars, keeps the rules.
+        _grant("Penalty", "read", "add", "edit"),
+        _grant("PenaltyRule|Commendation", "read", "add", "edit", "delete"),
+        _grant("Document", "read", "add"),
+        _grant("Ledger", "read"),
+        # Reads the periodic reports (and regenerates one), every department's measures and grades.
+        _grant("Report", "read", "generate"),
+        _grant("DepartmentMeasure|Grading", "read"),
+        _menus(*_DISCIPLINE_MENUS),
+        _menus(*_QUALITY_MENUS),
+        _menus(
+            "Complaints",
+            "Register complaint",
+            "Customers",
+            "Reply scripts",
+            "Complaint handling",
+            "Departments",
+            "Staff",
+            "Channels",
+            "Categories",
+            "Levels",
+            "Organisation",
+            "Rules",
+            "SLA rules",
+            "Working calendar",
+            "Settings",
+            "Follow-up visits",
+            "Extension requests",
+            "Customers served",
+        ),
+        *_SELF_SERVICE,
+    ],
+    "总经理": [
+        _grant("Complaint", "read"),
+        _grant("Customer", "read"),
+        _grant("Attachment", "read"),
+        _grant("ComplaintEvent", "read"),
+        _grant(_REFERENCE, "read"),
+        _grant(_RULES, "read"),
+        # Approves or rejects penalties and decides appeals (steps are checked by app/penalties.py).
+        _grant("Penalty|PenaltyRule|Document|Commendation|Ledger", "read"),
+        # Reads the reports and measures; sets final grades and confirms them after 公示.
+        _grant("Report|DepartmentMeasure", "read"),
+        _grant("Grading", "read", "confirm"),
+        _menus(*_DISCIPLINE_MENUS),
+        _menus(*_QUALITY_MENUS),
+        _menus(
+            "Complaints",
+            "Customers",
+            "Reply scripts",
+            "Complaint handling",
+            "Departments",
+            "Staff",
+            "Organisation",
+            "Rules",
+            "SLA rules",
+            "Working calendar",
+            "Follow-up visits",
+            "Extension requests",
+            "Customers served",
+        ),
+        *_SELF_SERVICE,
+    ],
+    # Admin runs the installation: accounts, roles, settings and reference data;
+    # it is not a business role and sees no complaint or customer data.
+    "Admin": [
+        [
+            "^(UserDBModelView|RoleModelView|PermissionModelView|ViewMenuModelView|"
+            "PermissionViewModelView|UserStatsChartView|GroupModelView|RegisterUserModelView)$",
+            "^can_.*$",
+        ],
+        _menus(
+            "Security",
+            "List Users",
+            "List Roles",
+            "List Groups",
+            "User's Statistics",
+            "Base Permissions",
+            "Views/Menus",
+            "Permission on Views/Menus",
+            "Organisation",
+            "Departments",
+            "Staff",
+            "Channels",
+            "Categories",
+            "Levels",
+            "Reply scripts",
+            "Complaint handling",
+            "Rules",
+            "SLA rules",
+            "Working calendar",
+            "Settings",
+        ),
+        _grant(_REFERENCE, "read", "add", "edit", "delete"),
+        _grant(_RULES, "read", "add", "edit", "delete"),
+        _grant("PenaltyRule", "read", "add", "edit", "delete"),
+        _menus("Discipline", "Penalty rules"),
+        *_SELF_SERVICE,
+    ],
+}
+
+BUSINESS_ROLES = ("客服", "部门主管", "人事行政经理", "总经理")

@@ -1,0 +1,194 @@
+"""Two people (or a person and the scheduler) acting on the same case at once, on PostgreSQL.
+
+Each thread has its own application context, hence its own database session and
+connection, as two web workers would. Exactly one of two identical steps wins; the
+other gets a conflict (HTTP 409), and the case records the step once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sla_support import at, register_case
+from sqlalchemy import func, select
+
+from app import db, jobs, services, workflow
+from app.models import Complaint, ComplaintEvent, Deadline
+from app.security import principal_for_user
+
+pytestmark = pytest.mark.postgres_only
+
+RECEIVED = at(2026, 9, 29, 10, 0)
+
+
+def _race(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in n threads released together; return results or exceptions."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = work(i)
+        except Exception as exc:  # collected and asserted by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
+    return results
+
+
+def _count(cid: int, action: str) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(ComplaintEvent)
+        .where(ComplaintEvent.complaint_id == cid, ComplaintEvent.action == action)
+    )
+
+
+def _judge_in_own_session(app, cid: int, version: Any = None) -> str:
+    with app.app_context():
+        try:
+            user = app.appbuilder.sm.find_user(username="renshi")
+            complaint = db.session.get(Complaint, cid)
+            services.take_transition(
+                db.session,
+                complaint,
+                "judge_valid",
+                principal_for_user(user),
+                {"validity_reason": "属实"},
+                expected_version=version,
+            )
+            db.session.commit()
+            return "ok"
+        except workflow.TransitionError as exc:
+            db.session.rollback()
+            return f"conflict:{exc.kind}"
+        finally:
+            db.session.remove()
+
+
+def test_same_transition_twice_at_once_through_the_service(pg_app):
+    cases = [register_case(pg_app) for _ in range(4)]
+    for c in cases:
+        results = _race(2, lambda i, cid=c.id: _judge_in_own_session(pg_app, cid))
+        assert sorted(results) == ["conflict:state", "ok"], results
+        db.session.expire_all()
+        assert _count(c.id, "judge_valid") == 1
+        assert db.session.get(Complaint, c.id).status.value == "judged"
+
+
+def test_same_transition_with_the_same_version_at_once(pg_app):
+    c = register_case(pg_app)
+    version = c.version
+    results = _race(3, lambda i: _judge_in_own_session(pg_app, c.id, version))
+    assert results.count("ok") == 1, results
+    assert all(r in ("ok", "conflict:version", "conflict:state") for r in results), results
+    db.session.expire_all()
+    assert _count(c.id, "judge_valid") == 1
+
+
+def test_two_browsers_post_the_same_step_over_http(pg_app):
+    c = register_case(pg_app)
+    cid, version = c.id, c.version  # threads never touch the test's session
+    tokens = []
+    for _ in range(2):
+        r = pg_app.test_client().post(
+            "/api/v1/security/login", json={"username": "renshi", "password": "demo123", "provider": "db"}
+        )
+        tokens.append(r.json["access_token"])
+    db.session.commit()
+
+    def post(i: int) -> tuple[int, Any]:
+        with pg_app.app_context():
+            client = pg_app.test_client()
+            r = client.post(
+                f"/api/v1/complaint/{cid}/transition",
+                json={"action": "judge_valid", "validity_reason": f"第{i}位", "version": version},
+                headers={"Authorization": f"Bearer {tokens[i]}"},
+            )
+            return r.status_code, r.get_json()
+
+    results = _race(2, post)
+    assert not any(isinstance(r, Exception) for r in results), results
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [200, 409], results
+    loser = next(body for s, body in results if s == 409)
+    assert loser["message"]
+    db.session.expire_all()
+    assert _count(c.id, "judge_valid") == 1
+
+    # Dispatch and remind concurrently as well: both are legal, both are recorded, in order.
+    def step(i: int) -> tuple[int, Any]:
+        with pg_app.app_context():
+            client = pg_app.test_client()
+            body = {"action": "dispatch"} if i == 0 else {"action": "remind", "note": "请尽快"}
+            r = client.post(
+                f"/api/v1/complaint/{cid}/transition", json=body, headers={"Authorization": f"Bearer {tokens[i]}"}
+            )
+            return r.status_code, r.get_json()
+
+    results = _race(2, step)
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sorted(s for s, _ in results) == [200, 200], results
+    db.session.expire_all()
+    complaint = db.session.get(Complaint, c.id)
+    assert complaint.status.value == "dispatched"
+    assert _count(c.id, "dispatch") == 1 and _count(c.id, "remind") == 1
+
+
+def test_scan_skips_a_case_a_user_is_changing_and_records_it_next_pass(pg_app):
+    busy = register_case(pg_app, received_at=RECEIVED, now=RECEIVED)
+    idle = register_case(pg_app, received_at=RECEIVED, now=RECEIVED)
+    db.session.commit()
+    user_ctx = pg_app.app_context()
+    user_ctx.push()
+    try:
+        db.session.execute(select(Complaint.id).where(Complaint.id == busy.id).with_for_update())
+        summary = jobs.run_due(pg_app, at(2026, 9, 30, 10, 0), only=["deadline_scan"])
+        assert summary["jobs"]["deadline_scan"]["overdue"] == 1  # the idle case only
+    finally:
+        db.session.rollback()
+        db.session.remove()
+        user_ctx.pop()
+    db.session.expire_all()
+    assert _count(idle.id, "overdue") == 1 and _count(busy.id, "overdue") == 0
+    summary = jobs.run_due(pg_app, at(2026, 9, 30, 10, 1), only=["deadline_scan"])
+    assert summary["jobs"]["deadline_scan"]["overdue"] == 1
+    db.session.expire_all()
+    assert _count(busy.id, "overdue") == 1 and _count(idle.id, "overdue") == 1
+
+
+def test_parallel_scans_record_everything_exactly_once(pg_app):
+    ids = [register_case(pg_app, received_at=RECEIVED, now=RECEIVED, commit=False).id for _ in range(30)]
+    db.session.commit()
+    instants = [at(2026, 9, 30, 9, 20), at(2026, 9, 30, 10, 0), at(2026, 10, 8, 10, 0), at(2026, 10, 9, 10, 0)]
+    for when in instants:
+        results = _race(4, lambda i, when=when: jobs.run_due(pg_app, when, only=["deadline_scan"]))
+        for result in results:
+            assert isinstance(result, dict) and "error" not in result["jobs"]["deadline_scan"], result
+    # Anything a skipped scanner left behind is picked up by the next pass.
+    jobs.run_due(pg_app, instants[-1], only=["deadline_scan"])
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(ComplaintEvent.complaint_id, ComplaintEvent.action, ComplaintEvent.data).where(
+            ComplaintEvent.action.in_(("warning", "overdue", "escalation"))
+        )
+    ).all()
+    got = Counter((r.complaint_id, r.data["stage"], r.action) for r in rows)
+    expected = Counter(
+        {(cid, s, k): 1 for cid in ids for s in ("investigate", "reply") for k in ("warning", "overdue", "escalation")}
+    )
+    assert got == expected
+    open_left = db.session.scalar(
+        select(func.count()).select_from(Deadline).where(Deadline.state == "open", Deadline.next_check_at.is_not(None))
+    )
+    assert open_left == 0
