@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -65,7 +66,7 @@ def _flask(url: str, *args: str) -> str:
 
 
 def _fresh_database(name: str) -> Iterator[str]:
-    admin = create_engine(BASE, isolation_level="AUTOCOMMIT")
+    admin = create_engine(BASE, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as c:
         c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         c.execute(text(f"CREATE DATABASE {name}"))
