@@ -257,6 +257,8 @@ class Customer(Model):
     address: Mapped[Optional[str]] = mapped_column(String(255))
     note: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the retention job replaced the personal data (个人信息保护法); statistics stay.
+    anonymised_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return self.name
@@ -328,6 +330,7 @@ class Complaint(Model):
     followed_up_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     archived_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    anonymised_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # Deadlines of the open stages (copied from ``deadline`` rows for lists and the API).
     investigate_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     reply_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
@@ -1080,3 +1083,30 @@ __all__ = [
     "Validity",
     "complaint_staff",
 ]
+
+
+class AccessLog(Model):
+    """Append-only security and privacy log: sign-in failures, lock-outs, reveals of
+    personal data, exports. On PostgreSQL a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        Index("ix_access_log_at", "at"),
+        Index("ix_access_log_target", "target_type", "target_id"),
+        Index("ix_access_log_username_at", "username", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    user: Mapped[Optional[User]] = relationship(User)
+    # The name typed at sign-in (also for unknown users) or the acting user's name.
+    username: Mapped[Optional[str]] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[Optional[str]] = mapped_column(String(40))
+    target_id: Mapped[Optional[int]] = mapped_column(Integer)
+    ip: Mapped[Optional[str]] = mapped_column(String(64))
+    detail: Mapped[Optional[str]] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
