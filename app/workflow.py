@@ -604,6 +604,9 @@ def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetim
     if t.stamp:
         setattr(complaint, t.stamp, now)
     after = t.target_for(values, before)
+    if after == "closed" and getattr(complaint, "closed_at", None) is None:
+        # Every way into "closed" (also judge_invalid's polite reply) dates the closing.
+        complaint.closed_at = now
     status_type = type(complaint.status)
     complaint.status = status_type(after) if isinstance(complaint.status, enum.Enum) else after
     return before, after

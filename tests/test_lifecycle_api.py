@@ -54,6 +54,7 @@ def test_invalid_complaint_closes_with_polite_reply(api, make_complaint):
     assert r.status_code == 422 and "polite_reply" in r.json["message"]
     body = _take(hr, c.id, "judge_invalid", validity_reason="不属实", polite_reply="感谢反馈")
     assert body["result"]["status"] == "closed" and body["result"]["validity"] == "invalid"
+    assert body["result"]["closed_at"], "an invalid complaint closed by the polite reply is dated"
 
 
 def test_other_department_head_gets_403_on_transition(api, make_complaint):
