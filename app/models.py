@@ -466,6 +466,8 @@ class SlaRule(Model):
     remind_roles: Mapped[Optional[str]] = mapped_column(String(120))
     escalate_role: Mapped[Optional[str]] = mapped_column(String(64))
     escalate_after: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # 超时扣罚: a missed deadline drafts a penalty case with this fine (元) for review.
+    overtime_fine: Mapped[Optional[int]] = mapped_column(Integer)
     description: Mapped[Optional[str]] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -758,7 +760,9 @@ class Penalty(Model):
     department: Mapped[Department] = relationship()
     rule_id: Mapped[int] = mapped_column(ForeignKey("penalty_rule.id"), index=True)
     rule: Mapped[PenaltyRule] = relationship()
-    source: Mapped[str] = mapped_column(String(16), default="complaint")  # complaint | inspection
+    source: Mapped[str] = mapped_column(String(16), default="complaint")  # complaint | inspection | overtime
+    # What drafted the case automatically (e.g. "overtime:<deadline>:<due>"): once per miss.
+    source_key: Mapped[Optional[str]] = mapped_column(String(120), unique=True)
     incident_date: Mapped[Optional[date]] = mapped_column(Date)
     facts: Mapped[str] = mapped_column(Text)
     sanction: Mapped[Sanction] = mapped_column(_enum(Sanction))

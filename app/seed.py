@@ -116,6 +116,22 @@ _ITEMS = [
     (5, "D", "对客户给予不实之承诺，导致公司或发展商受损失"),
 ]
 PENALTY_RULES = [(tier, f"第六条第{tier}款{item}", description, *_TIERS[tier]) for tier, item, description in _ITEMS]
+# 超时扣罚: the rule an overdue clock's fine is drafted under (amount from the time-limit rule).
+OVERTIME_CLAUSE = "超时扣罚"
+PENALTY_RULES.append(
+    (
+        1,
+        OVERTIME_CLAUSE,
+        "未在规定时限内完成投诉处理环节（超时扣罚，金额见时限规则）",
+        "fine",
+        0,
+        500,
+        0,
+        False,
+        False,
+        False,
+    )
+)
 
 
 def _missing(session: Session, model: type, key: str, values: Iterable[Any]) -> set[Any]:

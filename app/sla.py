@@ -19,7 +19,7 @@ from typing import Any, Optional
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, attributes, selectinload
 
-from app import alerts, deadlines, notify, settings
+from app import alerts, deadlines, notify, overtime, settings
 from app.calendar import WorkCalendar, parse_blocks
 from app.deadlines import STAGES, Schedule, next_check, resolve_rule, schedule
 from app.i18n import _l
@@ -547,6 +547,8 @@ def scan(
             # A warning recorded after its deadline passed (scheduler was down) tells nobody.
             if not (kind == "warning" and d.due_at <= now):
                 alerts.on_sla_event(outbox, complaint, d, rules.get(d.rule_id), kind, row["note"], row["dedup_key"])
+            if kind == "overdue":
+                overtime.draft_for_miss(session, complaint, d, rules.get(d.rule_id), now)
         for complaint in touched.values():
             refresh(complaint, now)
         _flags_update_many(session, list(touched.values()))

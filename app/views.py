@@ -1739,6 +1739,8 @@ def _check_rule(item: SlaRule) -> None:
             errors.add("remind_roles", str(_l("Unknown role “%(v)s”.", v=token.strip())))
     if item.escalate_role and item.escalate_role not in ROLE_TOKENS:
         errors.add("escalate_role", str(_l("Unknown role “%(v)s”.", v=item.escalate_role)))
+    if item.overtime_fine is not None and not (0 <= item.overtime_fine <= 100000):
+        errors.add("overtime_fine", str(_l("The overtime fine is a whole number of yuan between 0 and 100000.")))
     errors.raise_if_any()
 
 
@@ -1752,6 +1754,7 @@ _RULE_LABELS = {
     "remind_roles": _l("Who is reminded"),
     "escalate_role": _l("Escalates to"),
     "escalate_after": _l("Escalate after (same unit, once overdue)"),
+    "overtime_fine": _l("Overtime fine (yuan, drafted for review)"),
     "description": _l("Description"),
     "active": _l("Active"),
 }
@@ -1792,6 +1795,7 @@ class SlaRuleView(RecomputeOnChange, PortalModelView):
         "remind_roles",
         "escalate_role",
         "escalate_after",
+        "overtime_fine",
         "description",
         "active",
     ]
@@ -2036,6 +2040,7 @@ class SlaRuleApi(RecomputeOnChange, PortalApi):
         "remind_roles",
         "escalate_role",
         "escalate_after",
+        "overtime_fine",
         "description",
         "active",
     ]
@@ -2049,6 +2054,7 @@ class SlaRuleApi(RecomputeOnChange, PortalApi):
         "remind_roles",
         "escalate_role",
         "escalate_after",
+        "overtime_fine",
         "description",
         "active",
     ]
