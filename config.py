@@ -183,6 +183,7 @@ FAB_ROLES = {
         _grant("Commendation", "read", "add"),
         _menus(
             "Complaints",
+            "Awaiting sign-in",
             "Register complaint",
             "Customers",
             "Reply scripts",
@@ -207,6 +208,7 @@ FAB_ROLES = {
         _menus("Service quality", "Improvement measures", "Grading runs", "Department grades"),
         _menus(
             "Complaints",
+            "Awaiting sign-in",
             "Reply scripts",
             "Complaint handling",
             "Staff",
@@ -238,6 +240,7 @@ FAB_ROLES = {
         _menus(*_QUALITY_MENUS),
         _menus(
             "Complaints",
+            "Awaiting sign-in",
             "Register complaint",
             "Customers",
             "Reply scripts",
@@ -274,6 +277,7 @@ FAB_ROLES = {
         _menus(*_QUALITY_MENUS),
         _menus(
             "Complaints",
+            "Awaiting sign-in",
             "Customers",
             "Reply scripts",
             "Complaint handling",

@@ -61,6 +61,14 @@ STAGES: dict[str, Stage] = {
             DEPARTMENT_HEAD,
             responsible_before_dispatch="人事行政经理",
         ),
+        Stage(
+            "sign_in",
+            _l("Dispatch signed for (签收)"),
+            ("dispatch",),
+            ("sign_for", "start_investigation"),
+            DEPARTMENT_HEAD,
+            extendable=False,
+        ),
         Stage("follow_up", _l("Follow-up visit"), ("reply",), ("follow_up",), "人事行政经理"),
         Stage(
             "notify_department",

@@ -323,6 +323,8 @@ class Complaint(Model):
     # When each stage was reached.
     judged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     dispatched_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # When the receiving department signed for the dispatched case (签收).
+    signed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     investigation_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     planned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     replied_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

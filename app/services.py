@@ -366,6 +366,7 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         open_stages=sla.open_stages(complaint),
         extendable_stages=sla.extendable_stages(complaint, now),
         pending_extension=sla.pending_extension(session, complaint) is not None,
+        signed=complaint.signed_at is not None,
     )
 
 
@@ -637,6 +638,7 @@ def record_form_context(complaint: Complaint) -> dict[str, Any]:
             "polite_reply": complaint.polite_reply or "",
             "judged_at": when(complaint.judged_at),
             "dispatched_at": when(complaint.dispatched_at),
+            "signed_at": when(complaint.signed_at),
             "investigation_started_at": when(complaint.investigation_started_at),
             "responsible_staff": complaint.responsible_staff.name if complaint.responsible_staff else "",
             "findings": complaint.findings or "",

@@ -17,6 +17,7 @@ from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
@@ -545,6 +546,7 @@ _COMPLAINT_LABELS = {
     "close_note": _l("Final result and evaluation"),
     "judged_at": _l("Judged at"),
     "dispatched_at": _l("Dispatched at"),
+    "signed_at": _l("Signed for at"),
     "investigation_started_at": _l("Investigation started at"),
     "planned_at": _l("Plan drafted at"),
     "replied_at": _l("Replied at"),
@@ -779,6 +781,7 @@ class ComplaintView(PortalModelView):
                 "fields": [
                     "judged_at",
                     "dispatched_at",
+                    "signed_at",
                     "investigation_started_at",
                     "planned_at",
                     "replied_at",
@@ -1071,6 +1074,27 @@ def send_attachment(attachment_id: int) -> Any:
 # --- REST resources ------------------------------------------------------------------------
 
 
+class UnsignedFilter(BaseFilter):
+    """Dispatched cases the receiving department has not signed for yet (签收)."""
+
+    name = "Awaiting sign-in"
+    arg_name = "unsigned"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        from app.models import ComplaintStatus
+
+        return query.filter(Complaint.status == ComplaintStatus.dispatched, Complaint.signed_at.is_(None))
+
+
+class UnsignedComplaintView(ComplaintView):
+    """The sender's screen of dispatched cases still waiting for the department's signature."""
+
+    list_title = _l("Dispatched, awaiting sign-in")
+    base_filters = [*SCOPED, ["id", UnsignedFilter, lambda: None]]
+    base_order = ("dispatched_at", "asc")
+    list_columns = ["number", "received_at", "subject", "level", "department", "dispatched_at", "deadline_status"]
+
+
 class DepartmentApi(PortalApi):
     resource_name = "department"
     datamodel = SQLAInterface(Department)
@@ -1231,6 +1255,7 @@ COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "close_note",
     "judged_at",
     "dispatched_at",
+    "signed_at",
     "investigation_started_at",
     "planned_at",
     "replied_at",
@@ -1636,6 +1661,14 @@ def register(appbuilder: Any) -> None:
         category=handling,
         category_label=handling_label,
         category_icon="fa-comments",
+    )
+    appbuilder.add_view(
+        UnsignedComplaintView,
+        "Awaiting sign-in",
+        icon="fa-hourglass-half",
+        label=_l("Awaiting sign-in"),
+        category=handling,
+        category_label=handling_label,
     )
     appbuilder.add_link(
         "Register complaint",

@@ -170,6 +170,17 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="dispatched_at",
         ),
         Transition(
+            "sign_for",
+            _l("Sign for the case (签收)"),
+            ("dispatched",),
+            None,
+            frozenset({HEAD}),
+            stamp="signed_at",
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+            guard=lambda actor, case: not case.signed,
+        ),
+        Transition(
             "start_investigation",
             _l("Start investigation"),
             ("dispatched",),
@@ -504,6 +515,8 @@ class CaseFacts:
     open_stages: frozenset[str] = frozenset()
     extendable_stages: frozenset[str] = frozenset()
     pending_extension: bool = False
+    # The receiving department signed for the dispatched case (签收).
+    signed: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -604,6 +617,8 @@ def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetim
     if t.stamp:
         setattr(complaint, t.stamp, now)
     after = t.target_for(values, before)
+    if after == "investigating" and hasattr(complaint, "signed_at") and complaint.signed_at is None:
+        complaint.signed_at = now  # taking the case up signs for it
     if after == "closed" and getattr(complaint, "closed_at", None) is None:
         # Every way into "closed" (also judge_invalid's polite reply) dates the closing.
         complaint.closed_at = now
