@@ -278,14 +278,20 @@ def record_hits(
     return rows
 
 
-def hits_per_staff(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Confirmed forbidden phrases per staff member in ``[start, end)``, most first."""
+def hits_per_staff(
+    session: Session, start: datetime, end: datetime, department_ids: Optional[Iterable[int]] = None
+) -> list[dict[str, Any]]:
+    """Confirmed forbidden phrases per staff member in ``[start, end)``, most first
+    (for the 服务规范 part of grading and the monthly ledger); optionally only some departments."""
     count = func.count(PhraseHit.id)
-    rows = session.execute(
+    stmt = (
         select(PhraseHit.staff_id, Staff.name, Staff.department_id, count)
         .join(Staff, Staff.id == PhraseHit.staff_id)
         .where(PhraseHit.at >= start, PhraseHit.at < end)
         .group_by(PhraseHit.staff_id, Staff.name, Staff.department_id)
         .order_by(count.desc(), Staff.name)
-    ).all()
+    )
+    if department_ids is not None:
+        stmt = stmt.where(Staff.department_id.in_(sorted(department_ids)))
+    rows = session.execute(stmt).all()
     return [{"staff_id": r[0], "name": r[1], "department_id": r[2], "hits": r[3]} for r in rows]

@@ -228,6 +228,8 @@ def test_a_reply_with_a_forbidden_phrase_is_refused_until_confirmed(app, api, ma
         }
     ]
     assert phrases.hits_per_staff(db.session, now + timedelta(days=1), now + timedelta(days=2)) == []
+    assert phrases.hits_per_staff(db.session, now - timedelta(days=1), now, department_ids=[org.dept("GC").id])
+    assert phrases.hits_per_staff(db.session, now - timedelta(days=1), now, department_ids=[]) == []
 
 
 def test_a_civil_reply_needs_no_confirmation(app, api, make_complaint):
@@ -276,3 +278,46 @@ def test_the_reply_script_api_refuses_forbidden_phrases_with_409(app, api):
     r = hr.post("/api/v1/replyscript/", json=body)
     assert r.status_code == 409 and r.json["hits"]["standard_reply"][0]["phrase"] == "这么晚了明天来"
     assert hr.post("/api/v1/replyscript/?confirm_phrases=true", json=body).status_code == 201
+
+
+def test_reply_check_from_the_screens_needs_the_csrf_token(app, web, api):
+    client = web("kefu")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert client.post("/api/v1/reply-check", json={"text": "烦不烦"}).status_code == 400
+        page = client.get("/").get_data(as_text=True)
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+        assert 'name="phrase-check" content="/api/v1/reply-check"' in page
+        r = client.post("/api/v1/reply-check", json={"text": "烦不烦"}, headers={"X-CSRFToken": token})
+        assert r.status_code == 200 and r.json["hits"][0]["phrase"] == "烦不烦"
+        # A JWT is never sent by a browser on its own: no token needed.
+        assert api("kefu").post("/api/v1/reply-check", json={"text": "烦不烦"}).status_code == 200
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_administrators_edit_the_lists_on_their_screen(app, web):
+    admin = web("admin")
+    page = admin.get("/servicephraseview/list/").get_data(as_text=True)
+    assert "你管不着(你少管闲事)" in page
+    form = {
+        "kind": "forbidden",
+        "phrase": "没空",
+        "category": "推诿",
+        "suggestion": "请稍等",
+        "active": "y",
+        "sort": "50",
+    }
+    admin.post("/servicephraseview/add", data=form)
+    row = db.session.query(ServicePhrase).filter_by(phrase="没空").one()
+    assert row.kind == PhraseKind.forbidden
+    assert [h.phrase for h in phrases.check(db.session, "我现在没空！")] == ["没空"]
+    edit = admin.get(f"/servicephraseview/edit/{row.id}").get_data(as_text=True)
+    assert '<option selected value="forbidden">' in edit
+    admin.post(f"/servicephraseview/edit/{row.id}", data={**form, "kind": "civil"})
+    db.session.expire_all()
+    assert db.session.get(ServicePhrase, row.id).kind == PhraseKind.civil
+    assert phrases.check(db.session, "我现在没空！") == []
+    # Customer service reads the lists but may not change them.
+    assert web("kefu").post("/servicephraseview/add", data={**form, "phrase": "x"}).status_code in (302, 403)
+    assert db.session.query(ServicePhrase).filter_by(phrase="x").first() is None
