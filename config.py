@@ -145,7 +145,7 @@ NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
 # read / add / edit / delete, so one line here grants a resource on every path (list,
 # show, REST, export). What a role may do to a *case* on top of this is decided by the
 # state machine (app/workflow.py) and which rows it sees by app/scope.py.
-_REFERENCE = "Department|Staff|Channel|Category|Level|ReplyScript"
+_REFERENCE = "Department|Staff|Channel|Category|Level|ReplyScript|ServicePhrase"
 _RULES = "SlaRule|CalendarOverride|Setting"
 _SELF_SERVICE = [
     ["^(UserInfoEditView|ResetMyPasswordView)$", "^can_this_form_(get|post)$"],
@@ -157,6 +157,8 @@ _SELF_SERVICE = [
     ["^Inbox$", "^can_(read|edit)$"],
     ["^(My inbox)$", "^menu_access$"],
     ["^Dashboard$", "^(can_read|menu_access)$"],
+    # Every signed-in user may check a text for forbidden service phrases (POST /api/v1/reply-check).
+    ["^ReplyCheck$", "^can_check$"],
 ]
 
 
@@ -187,6 +189,7 @@ FAB_ROLES = {
             "Register complaint",
             "Customers",
             "Reply scripts",
+            "Service phrases",
             "Complaint handling",
             "Discipline",
             "Commendations",
@@ -210,6 +213,7 @@ FAB_ROLES = {
             "Complaints",
             "Awaiting sign-in",
             "Reply scripts",
+            "Service phrases",
             "Complaint handling",
             "Staff",
             "Organisation",
@@ -244,6 +248,7 @@ FAB_ROLES = {
             "Register complaint",
             "Customers",
             "Reply scripts",
+            "Service phrases",
             "Complaint handling",
             "Departments",
             "Staff",
@@ -280,6 +285,7 @@ FAB_ROLES = {
             "Awaiting sign-in",
             "Customers",
             "Reply scripts",
+            "Service phrases",
             "Complaint handling",
             "Departments",
             "Staff",
@@ -317,6 +323,7 @@ FAB_ROLES = {
             "Categories",
             "Levels",
             "Reply scripts",
+            "Service phrases",
             "Complaint handling",
             "Rules",
             "SLA rules",

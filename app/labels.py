@@ -60,6 +60,7 @@ ACTION = {
     "overdue": _l("Deadline missed"),
     "escalation": _l("Escalated"),
     "deadline_recomputed": _l("Deadlines recomputed"),
+    "phrase_confirmed": _l("Forbidden phrases sent after confirmation"),
 }
 
 # Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
@@ -71,6 +72,7 @@ KIND = {
     "overdue": "overdue",
     "escalation": "escalation",
     "deadline_recomputed": "recompute",
+    "phrase_confirmed": "warning",
 }
 
 FOLLOW_UP_METHOD = {

@@ -1116,3 +1116,69 @@ class AccessLog(Model):
 
     def __repr__(self) -> str:
         return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
+
+
+# --- Service phrases: 服务忌语 and 文明用语 ------------------------------------------------------
+
+
+class PhraseKind(str, enum.Enum):
+    forbidden = "forbidden"  # 服务忌语
+    civil = "civil"  # 文明用语
+
+
+class ServicePhrase(Model):
+    """One entry of the forbidden (服务忌语) or civil (文明用语) phrase list.
+
+    ``phrase`` may stand for several phrases: ``、`` separates words, a bracket at the
+    end is an alternative (``你管不着(你少管闲事)``), a bracket inside is optional
+    (app/phrases.py reads it). A guideline row is listed but never matched.
+    """
+
+    __tablename__ = "service_phrase"
+    __table_args__ = (
+        UniqueConstraint("kind", "phrase", name="uq_service_phrase_kind_phrase"),
+        Index("ix_service_phrase_kind_sort", "kind", "sort"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[PhraseKind] = mapped_column(_enum(PhraseKind, 16))
+    # Item number in the policy list (seed 000, 顾客投诉服务标准); empty for added rows.
+    number: Mapped[Optional[int]] = mapped_column(Integer)
+    phrase: Mapped[str] = mapped_column(String(255))
+    category: Mapped[Optional[str]] = mapped_column(String(64))
+    suggestion: Mapped[Optional[str]] = mapped_column(Text)
+    # The policy's own wording where ``phrase`` had to be cut out of a sentence.
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    is_guideline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return self.phrase
+
+
+class PhraseHit(Model):
+    """A forbidden phrase a staff member saved in a customer-facing text after confirming it."""
+
+    __tablename__ = "phrase_hit"
+    __table_args__ = (
+        Index("ix_phrase_hit_staff_at", "staff_id", "at"),
+        Index("ix_phrase_hit_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    user: Mapped[Optional[User]] = relationship(User)
+    staff_id: Mapped[Optional[int]] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    staff: Mapped[Optional[Staff]] = relationship(Staff)
+    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    # Where the text was saved: a case field (reply_text, polite_reply …) or "reply_script".
+    source: Mapped[str] = mapped_column(String(40))
+    phrase: Mapped[str] = mapped_column(String(255))
+    phrase_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_phrase.id", ondelete="SET NULL"))
+
+    def __repr__(self) -> str:
+        return f"{self.phrase}@{self.at:%Y-%m-%d %H:%M}"

@@ -42,6 +42,7 @@ from app.models import (
     PenaltyRule,
     ReplyScript,
     Report,
+    ServicePhrase,
     SlaRule,
     Staff,
 )
@@ -226,6 +227,7 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Category: _reference,
     Level: _reference,
     ReplyScript: _reference,
+    ServicePhrase: _reference,
     SlaRule: _reference,
     CalendarOverride: _reference,
     Extension: _via_complaint(Extension.complaint_id),

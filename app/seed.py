@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Category, Channel, Level, PenaltyRule, ReplyScript, Sanction
+from app.models import Category, Channel, Level, PenaltyRule, PhraseKind, ReplyScript, Sanction, ServicePhrase
 
 CHANNELS = [
     ("电话", "phone", False),
@@ -134,6 +134,121 @@ PENALTY_RULES.append(
 )
 
 
+# 顾客投诉服务标准 (seed 000, articles 7 and 8): 服务忌语, 29 items, as listed.
+# (number, phrase, category, suggested civil alternative, policy wording when the phrase was cut from it)
+_INSULT = "带有蔑视性、侮辱性的称谓,如:老头、老太婆、神经病等等"
+FORBIDDEN_PHRASES = [
+    (1, "老头、老太婆、神经病", "蔑视性、侮辱性称谓", "因人称呼：老伯、大妈、师傅、先生、女士", _INSULT),
+    (2, "喂,干什么", "不礼貌的招呼", "您好，请问有什么可以帮您？", None),
+    (3, "喊什么,等一会儿", "不耐烦", "请稍等，我马上为您办理。", None),
+    (4, "少啰嗦,快点讲", "不耐烦", "请不要着急，您慢慢讲，我听着。", None),
+    (5, "你管不着(你少管闲事)", "顶撞客户", "请问有什么需要我为您解释的吗？", None),
+    (6, "喂,叫你呢", "不礼貌的招呼", "您好，请问……", None),
+    (7, "不关我的事", "推诿", "我帮您联系负责的同事，请稍等。", None),
+    (8, "急什么,还没上班呢", "不耐烦", "请稍等，我们马上开始为您办理。", None),
+    (9, "找别人去,我管不着", "推诿", "我帮您联系负责的同事来处理。", None),
+    (10, "墙上贴着,自己看", "推诿", "请您先看一下须知，有不懂的地方您尽管问。", None),
+    (11, "就你急,怎么不早来", "指责客户", "请不要着急，我会尽量帮助您。", None),
+    (12, "给你讲过几遍了,怎么还拎不清", "指责客户", "没关系，我再为您详细说明一遍。", None),
+    (13, "急什么,没看我正忙着吗?", "不耐烦", "对不起，请稍等，我马上为您服务。", None),
+    (14, "你能怎么样(你看着办)", "顶撞客户", "请放心，我们会认真处理您的问题。", None),
+    (15, "没看快下班了吗,早干什么了", "指责客户", "请不要着急，我为您办好再下班。", None),
+    (16, "烦不烦", "不耐烦", "请问还有什么需要我帮忙的吗？", None),
+    (17, "这么晚了明天来", "推诿", "很抱歉让您久等了，我尽快为您办理。", None),
+    (18, "你问我,我问谁?", "推诿", "这个问题我帮您问清楚后答复您。", None),
+    (19, "这事我管不了,你去找我们领导。", "推诿", "我会把您的情况报告负责人，并在约定时间内答复您。", None),
+    (20, "你这人是不是有毛病?", "蔑视性、侮辱性称谓", "请问您还有什么需求，请告诉我。", None),
+    (21, "你这人真啰嗦。", "不耐烦", "我理解您的心情，请您慢慢讲。", None),
+    (
+        22,
+        "你找谁,他不在,跟你说过了,他不在,你耳聋啦?",
+        "蔑视性、侮辱性称谓",
+        "对不起，他暂时不在，请您留下联系方式，我请他尽快回复您。",
+        None,
+    ),
+    (23, "有意见,找领导。", "顶撞客户", "请留下宝贵意见，我们会认真改进。", None),
+    (24, "我就这态度。有本事你告去", "顶撞客户", "对不起，是我态度不好，请您原谅。", None),
+    (25, "叫什么,等一下。", "不耐烦", "请稍等，我马上为您服务。", None),
+    (26, "我就这种态度,怎么啦?", "顶撞客户", "对不起，请您原谅。", None),
+    (27, "不是我管,我不晓得。", "推诿", "我帮您了解清楚后答复您。", None),
+    (28, "不知道,你问我,我问谁。", "推诿", "这个问题我帮您问清楚后答复您。", None),
+]
+FORBIDDEN_GUIDELINE = (29, "对待业主(使用人)不应用任何使其不知所措的语言")
+
+# 文明用语, 32 items, as listed (the typos 很报歉, 等侯, 保贵 are the policy's own).
+_ADDRESS = "因人称呼(如老伯、大妈、同志、师傅、女士、小姐、小朋友)"
+CIVIL_PHRASES = [
+    (1, "老伯、大妈、同志、师傅、女士、小姐、小朋友", "称呼", _ADDRESS),
+    (2, "您好", "问候", None),
+    (3, "请进、请坐、请讲、请问", "请求", None),
+    (4, "请稍等", "请求", None),
+    (5, "谢谢", "致谢", None),
+    (6, "对不起", "致歉", None),
+    (7, "请原谅", "致歉", None),
+    (8, "很报歉", "致歉", None),
+    (9, "没关系", "安抚", None),
+    (10, "不客气", "致谢", None),
+    (11, "请您排队等侯", "请求", None),
+    (12, "请不要着急", "安抚", None),
+    (13, "很高兴能为您服务", "服务", None),
+    (14, "请您先看一下须知", "请求", None),
+    (15, "您有什么愿望,请告诉我", "服务", None),
+    (16, "对不起,请注意保持环境(室内)卫生(请您不要吸烟)", "请求", None),
+    (17, "请把您的需求告诉我", "服务", None),
+    (18, "我能为您提供什么帮助吗?", "服务", None),
+    (19, "我理解您的心情", "安抚", None),
+    (20, "我会尽量帮助您", "服务", None),
+    (21, "请您按规定填写表格", "请求", None),
+    (22, "有不懂的地方您尽管问", "服务", None),
+    (23, "很抱歉,让您久等了", "致歉", None),
+    (24, "不用谢", "致谢", None),
+    (25, "请放心", "安抚", None),
+    (26, "我们帮您办", "服务", None),
+    (27, "请留下保贵意见", "请求", None),
+    (28, "您慢走", "送别", None),
+    (29, "请走好,再见", "送别", None),
+    (30, "为您服务是我应该做的!", "服务", None),
+    (31, "您的需求就是我的职责", "服务", None),
+]
+CIVIL_GUIDELINE = (32, "对待业主(使用人)语言应该表达恰当、声调温和、亲切自然")
+
+
+def _phrase_rows() -> list[dict[str, Any]]:
+    """Every row of both lists, guidelines included, in the policy's order."""
+    rows: list[dict[str, Any]] = []
+    for number, phrase, category, suggestion, note in FORBIDDEN_PHRASES:
+        rows.append(
+            dict(
+                kind=PhraseKind.forbidden,
+                number=number,
+                phrase=phrase,
+                category=category,
+                suggestion=suggestion,
+                note=note,
+            )
+        )
+    rows.append(
+        dict(kind=PhraseKind.forbidden, number=FORBIDDEN_GUIDELINE[0], phrase=FORBIDDEN_GUIDELINE[1], is_guideline=True)
+    )
+    for number, phrase, category, note in CIVIL_PHRASES:
+        rows.append(dict(kind=PhraseKind.civil, number=number, phrase=phrase, category=category, note=note))
+    rows.append(dict(kind=PhraseKind.civil, number=CIVIL_GUIDELINE[0], phrase=CIVIL_GUIDELINE[1], is_guideline=True))
+    return rows
+
+
+def seed_phrases(session: Session) -> int:
+    """Insert the policy's phrase-list items that are missing (matched by kind and item number)."""
+    existing = set(session.execute(select(ServicePhrase.kind, ServicePhrase.number)).all())
+    existing = {(getattr(k, "value", k), n) for k, n in existing}
+    added = 0
+    for row in _phrase_rows():
+        if (row["kind"].value, row["number"]) in existing:
+            continue
+        session.add(ServicePhrase(sort=row["number"], **row))
+        added += 1
+    return added
+
+
 def _missing(session: Session, model: type, key: str, values: Iterable[Any]) -> set[Any]:
     existing = set(session.scalars(select(getattr(model, key))))
     return {v for v in values if v not in existing}
@@ -192,6 +307,7 @@ def seed_defaults(session: Session) -> dict[str, int]:
                 )
             )
     added["penalty_rule"] = len(missing)
+    added["service_phrase"] = seed_phrases(session)
     session.flush()
     from app import sla
 

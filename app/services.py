@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import numbering, settings, validation, workflow
+from app import numbering, phrases, settings, validation, workflow
 from app.i18n import _l
 from app.models import (
     Attachment,
@@ -471,6 +471,9 @@ def take_transition(
             raw_values["stage"] = _first_extendable(complaint, now)
     t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now), raw_values)
     values = _resolve_values(session, complaint, t, raw_values)
+    flagged = customer_facing_hits(session, t, values)
+    if flagged and not confirmed(raw_values.get(CONFIRM_PHRASES)):
+        raise PhrasesRefused(flagged, {f.name: f.label for f in t.fields})
     raw_note = raw_values.get("note")
     note = (raw_note.strip() or None) if isinstance(raw_note, str) else None
     before, after = workflow.apply(complaint, t, values, now)
@@ -484,6 +487,8 @@ def take_transition(
         at=now,
         data=_event_data(values),
     )
+    if flagged:
+        _record_confirmed_phrases(session, complaint, flagged, principal, now)
     _record_side_effects(session, complaint, t, values, principal.user_id, now)
     sla.after_transition(session, complaint, t, before, after, now, values, principal.user_id)
     try:
@@ -494,6 +499,96 @@ def take_transition(
             "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
         ) from exc
     return event
+
+
+# --- Forbidden service phrases in customer-facing texts ---------------------------------------
+
+# The field (JSON key, form checkbox) by which a user confirms sending a text with forbidden phrases.
+CONFIRM_PHRASES = "confirm_phrases"
+
+
+class PhrasesRefused(workflow.TransitionError):
+    """A customer-facing text still holds forbidden phrases and saving them was not confirmed."""
+
+    def __init__(self, hits: dict[str, list[phrases.Hit]], labels: Optional[dict[str, Any]] = None):
+        labels = labels or {}
+        listed = "；".join(
+            f"{labels.get(name, name)}：{describe_hits(found)}" if labels.get(name) else describe_hits(found)
+            for name, found in hits.items()
+        )
+        super().__init__(
+            "phrases",
+            str(
+                _l(
+                    "The text contains forbidden service phrases: %(hits)s. Rephrase it, or confirm that it is "
+                    "to be sent as it is.",
+                    hits=listed,
+                )
+            ),
+        )
+        self.hits = hits
+
+
+def describe_hits(hits: Iterable[phrases.Hit]) -> str:
+    """“喂， 干什么”（suggestion …）、… in the user's language."""
+    return "、".join(
+        str(_l("“%(text)s” (suggested: %(suggestion)s)", text=h.text or h.phrase, suggestion=h.suggestion))
+        if h.suggestion
+        else f"“{h.text or h.phrase}”"
+        for h in hits
+    )
+
+
+def confirmed(value: Any) -> bool:
+    """Whether a confirmation field (JSON true, a ticked checkbox, "1", "是" …) says yes."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in {"1", "y", "true", "yes", "on", "是", "确认"}
+
+
+def customer_facing_hits(
+    session: Session, t: workflow.Transition, values: dict[str, Any]
+) -> dict[str, list[phrases.Hit]]:
+    """Forbidden phrases in the step's customer-facing fields, by field name."""
+    found: dict[str, list[phrases.Hit]] = {}
+    for f in t.fields:
+        value = values.get(f.name)
+        if f.customer_facing and isinstance(value, str) and value:
+            hits = phrases.check(session, value)
+            if hits:
+                found[f.name] = hits
+    return found
+
+
+def _record_confirmed_phrases(
+    session: Session,
+    complaint: Complaint,
+    flagged: dict[str, list[phrases.Hit]],
+    principal: Any,
+    now: datetime,
+) -> None:
+    """Put a confirmed text's forbidden phrases on the timeline and count them for the staff member."""
+    words = [h.phrase for hits in flagged.values() for h in hits]
+    record_event(
+        complaint,
+        "phrase_confirmed",
+        principal.user_id,
+        note="、".join(dict.fromkeys(words)),
+        at=now,
+        data={"phrases": words, "hits": {name: [h.as_json() for h in hits] for name, hits in flagged.items()}},
+    )
+    for name, hits in flagged.items():
+        phrases.record_hits(session, hits, name, principal.user_id, principal.staff_id, now, complaint_id=complaint.id)
+
+
+def check_reply_script(session: Session, text: Optional[str], principal: Any, confirm: Any) -> list[phrases.Hit]:
+    """Refuse a reply script (话术) with forbidden phrases unless confirmed; count confirmed ones."""
+    hits = phrases.check(session, text or "")
+    if hits and not confirmed(confirm):
+        raise PhrasesRefused({"standard_reply": hits})
+    if hits:
+        phrases.record_hits(session, hits, "reply_script", principal.user_id, principal.staff_id, utcnow())
+    return hits
 
 
 def _record_side_effects(
@@ -603,6 +698,7 @@ ACTION_ZH = {
     "overdue": "超时",
     "escalation": "超时升级",
     "deadline_recomputed": "时限重算",
+    "phrase_confirmed": "确认发送含服务忌语的文字",
 }
 
 

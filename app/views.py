@@ -29,7 +29,7 @@ from wtforms import DateTimeField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional as OptionalValidator
 
-from app import db, labels, scope, services, sla, validation, workflow
+from app import db, labels, phrases, scope, services, sla, validation, workflow
 from app.deadlines import ROLE_TOKENS, STAGES, UNIT_LABELS
 from app.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
 from app.i18n import _, _l
@@ -47,7 +47,9 @@ from app.models import (
     FollowUp,
     Level,
     Notification,
+    PhraseKind,
     ReplyScript,
+    ServicePhrase,
     Setting,
     SlaRule,
     Staff,
@@ -484,6 +486,16 @@ LevelView = _simple_reference_view(
 )
 
 
+def _confirm_phrases_field() -> Any:
+    from wtforms import BooleanField
+
+    return BooleanField(
+        _l("Save even with forbidden phrases"),
+        default=False,
+        description=_l("Tick only when the text must be sent as it is; the confirmation is recorded."),
+    )
+
+
 class ReplyScriptView(PortalModelView):
     datamodel = SQLAInterface(ReplyScript)
     class_permission_name = "ReplyScript"
@@ -491,14 +503,8 @@ class ReplyScriptView(PortalModelView):
     list_title = _l("Reply scripts")
     show_title = add_title = edit_title = _l("Reply script")
     list_columns = ["scenario", "standard_reply"]
-    add_columns = edit_columns = show_columns = [
-        "scenario",
-        "description",
-        "action",
-        "standard_reply",
-        "tone",
-        "sort",
-    ]
+    show_columns = ["scenario", "description", "action", "standard_reply", "tone", "sort"]
+    add_columns = edit_columns = [*show_columns, services.CONFIRM_PHRASES]
     search_columns = ["scenario", "description", "standard_reply"]
     base_order = ("sort", "asc")
     label_columns = {
@@ -508,7 +514,28 @@ class ReplyScriptView(PortalModelView):
         "standard_reply": _l("Standard reply"),
         "tone": _l("Tone"),
         "sort": _l("Sort order"),
+        services.CONFIRM_PHRASES: _l("Save even with forbidden phrases"),
     }
+    add_form_extra_fields = edit_form_extra_fields = {
+        # The standard reply is said to customers: checked as it is typed (static/js/phrases.js).
+        "standard_reply": TextAreaField(
+            _l("Standard reply"),
+            widget=BS3TextAreaFieldWidget(),
+            validators=[DataRequired()],
+            render_kw={"data-phrase-check": "1", "rows": 4},
+        ),
+        services.CONFIRM_PHRASES: _confirm_phrases_field(),
+    }
+
+    def pre_add(self, item: ReplyScript) -> None:
+        try:
+            services.check_reply_script(
+                db.session, item.standard_reply, current_principal(), request.form.get(services.CONFIRM_PHRASES)
+            )
+        except services.PhrasesRefused as exc:
+            raise ValueError(exc.message) from exc
+
+    pre_update = pre_add
 
 
 # --- Customers and complaints -----------------------------------------------------------
@@ -1166,11 +1193,52 @@ def _reference_api(model: type, resource: str, perm: str, columns: list[str]) ->
 ChannelApi = _reference_api(Channel, "channel", "Channel", ["name", "code", "is_regulator", "active", "sort"])
 CategoryApi = _reference_api(Category, "category", "Category", ["name", "code", "description", "active", "sort"])
 LevelApi = _reference_api(Level, "level", "Level", ["name", "code", "rank", "is_major", "description", "active"])
-ReplyScriptApi = _reference_api(
-    ReplyScript, "replyscript", "ReplyScript", ["scenario", "description", "action", "standard_reply", "tone", "sort"]
-)
-ReplyScriptApi.lookup_columns = ("scenario", "standard_reply")
-ReplyScriptApi.lookup_order = "sort"
+
+
+class ReplyScriptApi(
+    _reference_api(
+        ReplyScript,
+        "replyscript",
+        "ReplyScript",
+        ["scenario", "description", "action", "standard_reply", "tone", "sort"],
+    )
+):
+    """``/api/v1/replyscript/``: a standard reply with forbidden phrases is refused (409) unless
+    ``?confirm_phrases=true`` (JSON bodies carry model fields only)."""
+
+    lookup_columns = ("scenario", "standard_reply")
+    lookup_order = "sort"
+
+    def pre_add(self, item: ReplyScript) -> None:
+        services.check_reply_script(
+            db.session, item.standard_reply, current_principal(), request.args.get(services.CONFIRM_PHRASES)
+        )
+
+    pre_update = pre_add
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()
+        except services.PhrasesRefused as exc:
+            db.session.rollback()
+            return phrases_refused_response(self, exc)
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)
+        except services.PhrasesRefused as exc:
+            db.session.rollback()
+            return phrases_refused_response(self, exc)
+
+
+def phrases_refused_response(api: Any, exc: Any) -> Any:
+    """409: the text holds forbidden phrases; the message lists them, ``hits`` gives them per field."""
+    return api.response(
+        409,
+        message=exc.message,
+        hits={name: [h.as_json() for h in found] for name, found in exc.hits.items()},
+        confirm_field=services.CONFIRM_PHRASES,
+    )
 
 
 class CustomerApi(PortalApi):
@@ -1540,7 +1608,7 @@ class ComplaintApi(PortalApi):
             403:
               description: The caller's role or scope does not allow it
             409:
-              description: Wrong state or stale version
+              description: Wrong state, stale version, or forbidden phrases not confirmed (``confirm_phrases``)
             422:
               description: Missing or wrong fields
         """
@@ -1557,6 +1625,9 @@ class ComplaintApi(PortalApi):
                 db.session, complaint, action, current_principal(), body, expected_version=version
             )
             db.session.commit()
+        except services.PhrasesRefused as exc:
+            db.session.rollback()
+            return phrases_refused_response(self, exc)
         except workflow.TransitionError as exc:
             db.session.rollback()
             status = {"state": 409, "version": 409, "role": 403, "scope": 403}.get(exc.kind, 422)
@@ -1725,6 +1796,7 @@ def register(appbuilder: Any) -> None:
     register_dashboards(appbuilder)
     register_analytics_views(appbuilder)
     register_quality(appbuilder)
+    register_phrases(appbuilder)
 
 
 # --- Time limits, calendar, settings, inbox -----------------------------------------------------
@@ -4712,3 +4784,183 @@ def register_quality(appbuilder: Any) -> None:
     appbuilder.add_view_no_menu(StaffCommendationView)
     for api in (ReportApi, DepartmentMeasureApi, GradingRunApi, DepartmentGradeApi):
         appbuilder.add_api(api)
+
+
+# --- Service phrases: 服务忌语 and 文明用语 ------------------------------------------------------
+
+_PHRASE_LABELS = {
+    "kind": _l("List"),
+    "number": _l("Item no."),
+    "phrase": _l("Phrase"),
+    "category": _l("Category"),
+    "suggestion": _l("Suggested alternative"),
+    "note": _l("Policy wording"),
+    "is_guideline": _l("Guideline (not matched)"),
+    "active": _l("Active"),
+    "sort": _l("Sort order"),
+}
+PHRASE_KINDS = {
+    PhraseKind.forbidden.value: _l("Forbidden phrase (服务忌语)"),
+    PhraseKind.civil.value: _l("Civil phrase (文明用语)"),
+}
+
+
+def _check_phrase_row(item: ServicePhrase) -> None:
+    errors = services.Errors()
+    kind = getattr(item.kind, "value", item.kind)
+    if kind not in PHRASE_KINDS:
+        errors.add("kind", str(_l("Please choose the list.")))
+    elif not phrases.variants(item.phrase or ""):
+        errors.add("phrase", str(_l("Please enter the phrase (words separated by 、, alternatives in brackets).")))
+    errors.raise_if_any()
+    item.kind = PhraseKind(kind)
+    item.phrase = item.phrase.strip()
+
+
+class ServicePhraseView(PortalModelView):
+    """The forbidden and civil phrase lists; an edit takes effect on the next check."""
+
+    datamodel = SQLAInterface(ServicePhrase)
+    class_permission_name = "ServicePhrase"
+    base_filters = SCOPED
+    list_title = _l("Service phrases")
+    show_title = add_title = edit_title = _l("Service phrase")
+    list_columns = ["kind", "number", "phrase", "category", "suggestion", "is_guideline", "active"]
+    add_columns = edit_columns = show_columns = [
+        "kind",
+        "number",
+        "phrase",
+        "category",
+        "suggestion",
+        "note",
+        "is_guideline",
+        "active",
+        "sort",
+    ]
+    search_columns = ["kind", "phrase", "category", "suggestion", "active"]
+    order_columns = ["kind", "number", "sort"]
+    base_order = ("sort", "asc")
+    label_columns = _PHRASE_LABELS
+    formatters_columns = {
+        "kind": lambda v: labels.label(PHRASE_KINDS, v),
+        "is_guideline": _yes_no,
+        "active": _yes_no,
+    }
+    description_columns = {
+        "phrase": _l(
+            "Words separated by 、 are matched each on their own; a bracket at the end is an alternative "
+            "(你管不着(你少管闲事)), a bracket inside is optional. Punctuation and spaces are ignored."
+        ),
+        "is_guideline": _l("A rule of conduct listed with the phrases; it is shown but never matched."),
+    }
+    add_form_extra_fields = edit_form_extra_fields = {
+        "kind": _choice_field(_l("List"), list(PHRASE_KINDS.items())),
+    }
+
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        item = self.datamodel.get(pk)
+        form.kind.data = getattr(item.kind, "value", item.kind)
+
+    def pre_add(self, item: ServicePhrase) -> None:
+        try:
+            _check_phrase_row(item)
+        except services.ValidationFailed as exc:
+            raise ValueError(" ".join(_messages(exc))) from exc
+
+    pre_update = pre_add
+
+
+class ServicePhraseApi(PortalApi):
+    """``/api/v1/servicephrase/``: the phrase lists (administrators edit them)."""
+
+    resource_name = "servicephrase"
+    datamodel = SQLAInterface(ServicePhrase)
+    class_permission_name = "ServicePhrase"
+    base_filters = SCOPED
+    list_columns = show_columns = ["id", *ServicePhraseView.show_columns]
+    add_columns = edit_columns = list(ServicePhraseView.show_columns)
+    search_columns = ["kind", "phrase", "category", "active"]
+    order_columns = ["kind", "number", "sort"]
+    base_order = ("sort", "asc")
+    lookup_columns = ("phrase", "suggestion")
+    lookup_order = "sort"
+
+    def pre_add(self, item: ServicePhrase) -> None:
+        _check_phrase_row(item)
+
+    pre_update = pre_add
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+
+
+MAX_CHECK_CHARS = 20000
+
+
+class ReplyCheckApi(ApiConventions, BaseApi):
+    """``POST /api/v1/reply-check``: the forbidden phrases in a text, for any signed-in user."""
+
+    resource_name = "reply-check"
+    class_permission_name = "ReplyCheck"
+    method_permission_name = {"check": "check"}
+    base_permissions = ["can_check"]
+    allow_browser_login = True
+    openapi_spec_tag = "Reply check"
+
+    @api_expose("", methods=["POST"])
+    @protect()
+    @safe
+    def check(self) -> Any:
+        """Check a customer-facing text: ``{"text": "…"}`` → ``{"hits": [{phrase, start, end, suggestion}]}``.
+
+        ``start``/``end`` are character offsets into the text as sent.
+        ---
+        post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    text: {type: string}
+          responses:
+            200:
+              description: The forbidden phrases found, in order
+            400:
+              description: No text, or not a string
+            401:
+              description: Not signed in
+        """
+        body = request.get_json(silent=True)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            return self.response_400(message=_('Send the text to check as JSON: {"text": "…"}.'))
+        if len(text) > MAX_CHECK_CHARS:
+            return self.response_400(message=_("At most %(n)d characters.", n=MAX_CHECK_CHARS))
+        return self.response(200, hits=[h.as_json() for h in phrases.check(db.session, text)])
+
+
+def register_phrases(appbuilder: Any) -> None:
+    """The phrase lists under Rules, their REST resource and the reply check."""
+    appbuilder.add_view(
+        ServicePhraseView,
+        "Service phrases",
+        icon="fa-commenting-o",
+        label=_l("Service phrases"),
+        category="Rules",
+        category_label=_l("Rules"),
+    )
+    appbuilder.add_api(ServicePhraseApi)
+    appbuilder.add_api(ReplyCheckApi)

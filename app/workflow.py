@@ -60,6 +60,8 @@ class Field:
     aliases: tuple[str, ...] = ()  # other names accepted from API clients
     from_note: bool = False  # an empty field takes the step's note
     default: Any = None
+    # Said or sent to the customer: checked for forbidden service phrases (app/phrases.py).
+    customer_facing: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,13 @@ TRANSITIONS: dict[str, Transition] = {
             frozenset({HR}),
             fields=(
                 Field("validity_reason", _l("Reason of judgement"), target="validity_reason", aliases=("reason",)),
-                Field("polite_reply", _l("Polite reply"), target="polite_reply", aliases=("reply", "reply_text")),
+                Field(
+                    "polite_reply",
+                    _l("Polite reply"),
+                    target="polite_reply",
+                    aliases=("reply", "reply_text"),
+                    customer_facing=True,
+                ),
             ),
             stamp="judged_at",
             style="warning",
@@ -230,7 +238,15 @@ TRANSITIONS: dict[str, Transition] = {
             ("planned",),
             "replied",
             frozenset({HEAD}),
-            fields=(Field("reply_text", _l("Reply to customer"), target="reply_text", aliases=("reply", "text")),),
+            fields=(
+                Field(
+                    "reply_text",
+                    _l("Reply to customer"),
+                    target="reply_text",
+                    aliases=("reply", "text"),
+                    customer_facing=True,
+                ),
+            ),
             stamp="replied_at",
             recusal_roles=frozenset({HR}),
             department_step=True,
@@ -279,7 +295,12 @@ TRANSITIONS: dict[str, Transition] = {
                 ),
                 Field("customer_words", _l("What the customer said"), required=False, aliases=("words",)),
                 Field(
-                    "follow_up_note", _l("Follow-up record"), required=False, target="follow_up_note", from_note=True
+                    "follow_up_note",
+                    _l("Follow-up record"),
+                    required=False,
+                    target="follow_up_note",
+                    from_note=True,
+                    customer_facing=True,
                 ),
             ),
             stamp="followed_up_at",
