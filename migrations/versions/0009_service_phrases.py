@@ -1,7 +1,7 @@
 """service phrases: forbidden (服务忌语) and civil (文明用语) phrase lists, confirmed hits per staff
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0012
 Create Date: 2026-11-23 17:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0009"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
