@@ -61,6 +61,12 @@ ACTION = {
     "escalation": _l("Escalated"),
     "deadline_recomputed": _l("Deadlines recomputed"),
     "phrase_confirmed": _l("Forbidden phrases sent after confirmation"),
+    "corrective_added": _l("Corrective action added"),
+    "corrective_done": _l("Corrective action done"),
+    "corrective_verified": _l("Corrective action verified"),
+    "corrective_rejected": _l("Corrective action not effective"),
+    "corrective_overdue": _l("Corrective action overdue"),
+    "corrective_escalated": _l("Corrective action escalated"),
 }
 
 # Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
@@ -73,6 +79,12 @@ KIND = {
     "escalation": "escalation",
     "deadline_recomputed": "recompute",
     "phrase_confirmed": "warning",
+    "corrective_added": "note",
+    "corrective_done": "transition",
+    "corrective_verified": "transition",
+    "corrective_rejected": "warning",
+    "corrective_overdue": "overdue",
+    "corrective_escalated": "escalation",
 }
 
 FOLLOW_UP_METHOD = {

@@ -1182,3 +1182,44 @@ class PhraseHit(Model):
 
     def __repr__(self) -> str:
         return f"{self.phrase}@{self.at:%Y-%m-%d %H:%M}"
+
+
+class CorrectiveAction(Model):
+    """整改措施 (纠正与预防) of a valid complaint: what, who, by when; done, then verified at follow-up."""
+
+    __tablename__ = "corrective_action"
+    __table_args__ = (
+        Index("ix_corrective_action_complaint", "complaint_id"),
+        Index(
+            "ix_corrective_action_open_due",
+            "due_at",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"))
+    complaint: Mapped[Complaint] = relationship()
+    # temporary (临时对策) | permanent (永久对策) | general (整改措施)
+    kind: Mapped[str] = mapped_column(String(16), default="general")
+    description: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    owner: Mapped[Staff] = relationship()
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # open -> done -> verified; a failed verification reopens it (state open again).
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    done_note: Mapped[Optional[str]] = mapped_column(Text)
+    verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    verified_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    verified_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[verified_by_id])
+    verify_note: Mapped[Optional[str]] = mapped_column(Text)
+    overdue_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return self.description[:30] if self.description else "—"

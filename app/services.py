@@ -470,6 +470,20 @@ def take_transition(
         if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
             raw_values["stage"] = _first_extendable(complaint, now)
     t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now), raw_values)
+    if t.action == "close":
+        from app import corrective
+
+        waiting = corrective.unverified(session, complaint.id)
+        if waiting:
+            raise workflow.TransitionError(
+                "state",
+                str(
+                    _l(
+                        "%(n)s corrective action(s) of this case are not verified yet: verify them before closing.",
+                        n=waiting,
+                    )
+                ),
+            )
     values = _resolve_values(session, complaint, t, raw_values)
     flagged = customer_facing_hits(session, t, values)
     if flagged and not confirmed(raw_values.get(CONFIRM_PHRASES)):

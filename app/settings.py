@@ -44,6 +44,15 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         _l("Time on the first working day of a week or month after which its reports and grading are produced (HH:MM)"),
     ),
     "reports.worst_cases": (10, _l("How many worst cases an analysis report lists")),
+    "corrective.temporary_working_hours": (
+        8,
+        _l("Default time for a temporary countermeasure of a quality complaint (working hours)"),
+    ),
+    "corrective.permanent_working_days": (
+        2,
+        _l("Default time for a permanent countermeasure of a quality complaint (working days)"),
+    ),
+    "corrective.general_working_days": (5, _l("Default time for another corrective action (working days)")),
     "grading.formula": (
         DEFAULT_FORMULA,
         _l(

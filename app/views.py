@@ -40,6 +40,7 @@ from app.models import (
     Channel,
     Complaint,
     ComplaintEvent,
+    CorrectiveAction,
     Customer,
     CustomerCount,
     Department,
@@ -75,6 +76,8 @@ MODEL_PERMS = {
     "transitions": "read",
     "transition": "read",
     "timeline": "read",
+    "corrective": "read",
+    "corrective_step": "read",
     "mark_read": "read",
     "read_all": "read",
     "add": "add",
@@ -871,12 +874,45 @@ class ComplaintView(PortalModelView):
             events=complaint.events,
             attachments=complaint.attachments,
             can_attach=self.appbuilder.sm.has_access("can_add", "Attachment") and not complaint.is_archived,
+            **self._corrective_context(complaint, principal),
             can_edit=self.appbuilder.sm.has_access("can_edit", "Complaint") and not complaint.is_archived,
             status_label=labels.status_label,
             format_local=format_local,
             max_mb=current_app.config["ATTACHMENT_MAX_BYTES"] / 1048576,
             allowed_types=", ".join(sorted(current_app.config["ATTACHMENT_ALLOWED_TYPES"])),
         )
+
+    def _corrective_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
+        from app import corrective
+
+        actions = db.session.scalars(
+            select(CorrectiveAction).where(CorrectiveAction.complaint_id == complaint.id).order_by(CorrectiveAction.id)
+        ).all()
+        can_add = (
+            corrective.may_add(principal, complaint)
+            and not complaint.is_archived
+            and getattr(complaint.status, "value", complaint.status) in corrective.ADD_STATUSES
+            and getattr(complaint.validity, "value", complaint.validity) == "valid"
+        )
+        owners = (
+            db.session.scalars(
+                select(Staff)
+                .where(Staff.department_id == complaint.department_id, Staff.active.is_(True))
+                .order_by(Staff.id)
+            ).all()
+            if can_add
+            else []
+        )
+        return {
+            "corrective_actions": actions,
+            "can_add_corrective": can_add,
+            "corrective_owners": owners,
+            "corrective_kinds": corrective.KINDS,
+            "corrective_kind": lambda v: str(corrective.KIND_LABELS.get(v, v)),
+            "corrective_state": lambda v: str(corrective.STATE_LABELS.get(v, v)),
+            "may_complete": lambda a: not complaint.is_archived and corrective.may_complete(principal, a),
+            "may_verify": not complaint.is_archived and corrective.may_verify(principal),
+        }
 
     def _add(self) -> Any:
         """Register through the service; a refused intake re-renders with per-field messages."""
@@ -985,6 +1021,65 @@ class ComplaintView(PortalModelView):
                 for message in messages:
                     flash(message, "danger")
         return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+    @expose("/corrective/<int:pk>", methods=["POST"])
+    @has_access
+    def corrective(self, pk: int) -> Any:
+        """Add, complete or verify a corrective action from the case page."""
+        from app import corrective
+
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        step = request.form.get("step", "add")
+        try:
+            if step == "add":
+                corrective.add(db.session, complaint, current_principal(), dict(request.form))
+            else:
+                action = db.session.get(CorrectiveAction, int(request.form.get("action_id") or 0))
+                if action is None or action.complaint_id != complaint.id:
+                    abort(404)
+                note = request.form.get("note", "")
+                if step == "complete":
+                    corrective.complete(db.session, action, current_principal(), note)
+                elif step in ("verify", "reject"):
+                    corrective.verify(db.session, action, current_principal(), step == "verify", note)
+                else:
+                    abort(400)
+            db.session.commit()
+            flash(_("Corrective action saved."), "success")
+        except corrective.CorrectiveError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+
+def corrective_json(a: CorrectiveAction) -> dict[str, Any]:
+    from app import corrective
+
+    return {
+        "id": a.id,
+        "complaint_id": a.complaint_id,
+        "kind": a.kind,
+        "kind_label": str(corrective.KIND_LABELS.get(a.kind, a.kind)),
+        "description": a.description,
+        "owner": {"id": a.owner_id, "name": a.owner.name if a.owner else None},
+        "due_at": a.due_at.isoformat() if a.due_at else None,
+        "state": a.state,
+        "state_label": str(corrective.STATE_LABELS.get(a.state, a.state)),
+        "done_at": a.done_at.isoformat() if a.done_at else None,
+        "done_note": a.done_note,
+        "verified_at": a.verified_at.isoformat() if a.verified_at else None,
+        "verify_note": a.verify_note,
+        "overdue": a.overdue_at is not None,
+        "escalated": a.escalated_at is not None,
+    }
+
+
+def corrective_refusal(api: Any, exc: Any) -> Any:
+    if exc.kind == "fields":
+        return api.response(422, message=exc.errors or exc.message)
+    return api.response({"state": 409, "role": 403, "scope": 403}.get(exc.kind, 422), message=exc.message)
 
 
 def as_message_lists(errors: Any) -> Any:
@@ -1555,6 +1650,106 @@ class ComplaintApi(PortalApi):
         if db.session.get(Complaint, pk) is not None:
             return None, self.response(403, message=_("This complaint is outside your scope."))
         return None, self.response_404()
+
+    @api_expose("/<int:pk>/corrective", methods=["GET", "POST"])
+    @protect()
+    @safe
+    @permission_name("corrective")
+    def corrective(self, pk: int) -> Any:
+        """Corrective actions of the case (GET), or add one (POST ``{kind, description, owner, due_at}``).
+        ---
+        get:
+          responses:
+            200:
+              description: The case's corrective actions
+        post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    kind: {type: string, enum: [temporary, permanent, general]}
+                    description: {type: string}
+                    owner: {type: integer}
+                    due_at: {type: string}
+          responses:
+            201:
+              description: Added
+            403:
+              description: The caller's role or scope does not allow it
+            409:
+              description: The case is not valid or not being handled
+            422:
+              description: Missing or wrong fields
+        """
+        from app import corrective
+
+        complaint, error = self._case(pk)
+        if error is not None:
+            return error
+        if request.method == "GET":
+            rows = db.session.scalars(
+                select(CorrectiveAction)
+                .where(CorrectiveAction.complaint_id == complaint.id)
+                .order_by(CorrectiveAction.id)
+            ).all()
+            return self.response(200, result=[corrective_json(a) for a in rows])
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        try:
+            action = corrective.add(db.session, complaint, current_principal(), dict(request.json))
+            db.session.commit()
+        except corrective.CorrectiveError as exc:
+            db.session.rollback()
+            return corrective_refusal(self, exc)
+        return self.response(201, result=corrective_json(action))
+
+    @api_expose("/<int:pk>/corrective/<int:action_id>/<string:step>", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("corrective_step")
+    def corrective_step(self, pk: int, action_id: int, step: str) -> Any:
+        """Mark a corrective action done (``complete``, ``{note}``) or verify it at follow-up
+        (``verify``, ``{passed: true|false, note}``).
+        ---
+        post:
+          responses:
+            200:
+              description: Done
+            403:
+              description: The caller's role or scope does not allow it
+            404:
+              description: No such action on this case
+            409:
+              description: Wrong state
+            422:
+              description: Missing fields
+        """
+        from app import corrective
+
+        complaint, error = self._case(pk)
+        if error is not None:
+            return error
+        action = db.session.get(CorrectiveAction, action_id)
+        if action is None or action.complaint_id != complaint.id or step not in ("complete", "verify"):
+            return self.response_404()
+        body = request.json if request.is_json and isinstance(request.json, dict) else {}
+        note = body.get("note") if isinstance(body.get("note"), str) else ""
+        try:
+            if step == "complete":
+                corrective.complete(db.session, action, current_principal(), note)
+            else:
+                passed = body.get("passed", True)
+                if not isinstance(passed, bool):
+                    return self.response(422, message={"passed": [_("Give true or false.")]})
+                corrective.verify(db.session, action, current_principal(), passed, note)
+            db.session.commit()
+        except corrective.CorrectiveError as exc:
+            db.session.rollback()
+            return corrective_refusal(self, exc)
+        return self.response(200, result=corrective_json(action))
 
     @api_expose("/<int:pk>/transitions", methods=["GET"])
     @protect()

@@ -50,8 +50,8 @@ def test_month_figures_match_hand_counts(october):
     assert rate(rates["satisfaction_rate"]["current"]) == (1, 2)  # A satisfied, B not
     # Replies due in October: A (in time), B twice, D, E (late) -> 1 of 5.
     assert rate(rates["on_time_closure_rate"]["current"]) == (1, 5)
-    # Judged invalid, C is closed without a close step (no closed_at): no closed case yet, no rate.
-    assert rates["first_time_closure_rate"]["current"]["value"] is None
+    # Judged invalid, C is closed by its polite reply (dated): the only closed case, never reopened.
+    assert rate(rates["first_time_closure_rate"]["current"]) == (1, 1)
     # September: nothing judged, nothing followed up: no rate, and no change in points.
     assert rates["valid_rate"]["previous"]["value"] is None and rates["valid_rate"]["points"] is None
     assert rates["on_time_closure_rate"]["previous"]["value"] == 0.0  # F and G replied late
@@ -130,7 +130,7 @@ def test_stored_pdf_and_workbook_hold_the_figures(october):
     assert len(book.worksheets) == 9
     summary, by_department, *_, worst_sheet, penalty_sheet, measure_sheet = book.worksheets
     # received, previous, change, judged, valid, closed, follow-ups, penalties, fines
-    assert [summary.cell(row=n, column=2).value for n in range(3, 12)] == [5, 2, 1.5, 4, 3, 0, 2, 1, 200]
+    assert [summary.cell(row=n, column=2).value for n in range(3, 12)] == [5, 2, 1.5, 4, 3, 1, 2, 1, 200]
     assert summary.cell(row=5, column=2).number_format == "0.0%"
     departments = {row[0].value: [c.value for c in row] for row in by_department.iter_rows(min_row=2)}
     assert departments["工程部"][:4] == ["工程部", 4, 1, 3.0]

@@ -39,6 +39,13 @@ def deadline_scan(now: datetime) -> dict[str, Any]:
     return sla.scan(db.session, now)
 
 
+@job("corrective_scan", "Corrective actions: overdue marks and escalations", trigger="interval", seconds=300)
+def corrective_scan(now: datetime) -> dict[str, Any]:
+    from app import corrective
+
+    return corrective.scan(db.session, now)
+
+
 @job("deliver_notifications", "Send pending e-mail and group-robot messages", trigger="interval", seconds=60)
 def deliver_notifications(now: datetime) -> dict[str, Any]:
     return notify.deliver_pending(db.session, now)
