@@ -60,6 +60,7 @@ ACTION = {
     "overdue": _l("Deadline missed"),
     "escalation": _l("Escalated"),
     "deadline_recomputed": _l("Deadlines recomputed"),
+    "pause_cap_reached": _l("Pause reached the cap"),
 }
 
 # Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
@@ -71,6 +72,7 @@ KIND = {
     "overdue": "overdue",
     "escalation": "escalation",
     "deadline_recomputed": "recompute",
+    "pause_cap_reached": "pause",
 }
 
 FOLLOW_UP_METHOD = {
@@ -82,6 +84,13 @@ FOLLOW_UP_METHOD = {
 }
 
 STAGE_STATE = {"open": _l("Running"), "met": _l("Done"), "cancelled": _l("Not applicable")}
+
+PAUSE_STATE = {
+    "running": _l("Paused"),
+    "awaiting_approval": _l("Paused, awaiting the general manager's approval"),
+    "ended": _l("Resumed"),
+    "rejected": _l("Rejected by the general manager"),
+}
 
 EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
 

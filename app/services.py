@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
 from sqlalchemy import or_, select
@@ -29,7 +29,7 @@ from app.models import (
     FollowUp,
     Staff,
 )
-from app.timeutil import as_utc, local_date, utcnow
+from app.timeutil import as_utc, local_date, to_local, utcnow
 
 
 class ValidationFailed(Exception):
@@ -366,6 +366,8 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         open_stages=sla.open_stages(complaint),
         extendable_stages=sla.extendable_stages(complaint, now),
         pending_extension=sla.pending_extension(session, complaint) is not None,
+        paused=complaint.paused_since is not None,
+        pause_awaiting_approval=any(p.state == "awaiting_approval" for p in complaint.pauses),
     )
 
 
@@ -374,7 +376,7 @@ def available_transitions(session: Session, complaint: Complaint, principal: Any
 
 
 def _resolve_values(
-    session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any]
+    session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any], now: Optional[datetime] = None
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     errors = Errors()
@@ -401,6 +403,13 @@ def _resolve_values(
             value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
         elif f.kind == "int":
             value = _int_or_none(value)
+        elif f.kind == "date":
+            day = _date_or_none(value)
+            if day is None:
+                errors.add(f.name, str(_l("Please enter a date as YYYY-MM-DD.")))
+            elif t.action == "pause" and day < to_local(now or utcnow()).date():
+                errors.add(f.name, str(_l("The expected resume date cannot be in the past.")))
+            value = day
         elif f.kind == "complaint":
             original = session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
             if original is None or original.id == complaint.id:
@@ -424,6 +433,24 @@ def _first_extendable(complaint: Complaint, now: datetime) -> Optional[str]:
     stages = sla.extendable_stages(complaint, now)
     running = sorted((d.due_at, d.stage) for d in complaint.deadlines if d.state == "open" and d.stage in stages)
     return running[0][1] if running else None
+
+
+def _date_or_none(value: Any) -> Optional[date]:
+    """A date from ``YYYY-MM-DD`` or an ISO time (its Asia/Shanghai day)."""
+    if isinstance(value, datetime):
+        return to_local(value).date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return to_local(moment).date() if moment.tzinfo is not None else moment.date()
 
 
 def _int_or_none(value: Any) -> Optional[int]:
@@ -469,7 +496,7 @@ def take_transition(
         if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
             raw_values["stage"] = _first_extendable(complaint, now)
     t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now), raw_values)
-    values = _resolve_values(session, complaint, t, raw_values)
+    values = _resolve_values(session, complaint, t, raw_values, now)
     raw_note = raw_values.get("note")
     note = (raw_note.strip() or None) if isinstance(raw_note, str) else None
     before, after = workflow.apply(complaint, t, values, now)
@@ -547,6 +574,8 @@ def _event_data(values: dict[str, Any]) -> Optional[dict[str, Any]]:
             continue
         if hasattr(value, "id"):
             data[key] = {"id": value.id, "name": str(value)}
+        elif isinstance(value, (date, datetime)):
+            data[key] = value.isoformat()
         else:
             data[key] = value
     return data or None
@@ -602,6 +631,11 @@ ACTION_ZH = {
     "overdue": "超时",
     "escalation": "超时升级",
     "deadline_recomputed": "时限重算",
+    "pause": "暂停计时",
+    "resume": "恢复计时",
+    "approve_pause": "批准暂停计时",
+    "reject_pause": "驳回暂停计时",
+    "pause_cap_reached": "暂停超限待批",
 }
 
 

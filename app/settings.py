@@ -55,6 +55,12 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         5,
         _l("Working days the grades are shown for publicity (公示) before the general manager confirms them"),
     ),
+    "pause.cap_working_days": (
+        5,
+        _l(
+            "A pause of a case's clock (暂停计时) longer than this many working days needs the general manager's approval"
+        ),
+    ),
     "repeat.window_days": (
         30,
         _l(

@@ -834,6 +834,7 @@ class ComplaintView(PortalModelView):
             stages=STAGES,
             stage_state=lambda v: labels.label(labels.STAGE_STATE, v),
             extension_status=lambda v: labels.label(labels.EXTENSION_STATUS, v),
+            pause_state=lambda v: labels.label(labels.PAUSE_STATE, v),
             unit_label=lambda v: str(UNIT_LABELS.get(v, v)),
             action_label=labels.action_label,
             action_kind=labels.action_kind,
@@ -1026,6 +1027,23 @@ def event_json(e: ComplaintEvent) -> dict[str, Any]:
         "to_status": e.to_status,
         "note": e.note,
         "data": e.data,
+    }
+
+
+def pause_json(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "state": p.state,
+        "state_label": labels.label(labels.PAUSE_STATE, p.state),
+        "started_at": p.started_at.isoformat(),
+        "ended_at": p.ended_at.isoformat() if p.ended_at else None,
+        "reason": p.reason,
+        "expected_resume": p.expected_resume.isoformat() if p.expected_resume else None,
+        "customer_informed": p.customer_informed,
+        "requested_by": p.requested_by.username if p.requested_by else None,
+        "approved_by": p.approved_by.username if p.approved_by else None,
+        "working_minutes": p.working_minutes,
+        "natural_minutes": p.natural_minutes,
     }
 
 
@@ -1589,6 +1607,9 @@ class ComplaintApi(PortalApi):
                 }
                 for d in complaint.deadlines
             ],
+            paused=complaint.paused_since is not None,
+            paused_working_minutes=sla.paused_working_minutes(db.session, [complaint.id]).get(complaint.id, 0),
+            pauses=[pause_json(p) for p in complaint.pauses],
         )
 
     @api_expose("/<int:pk>/attachments/<int:attachment_id>", methods=["GET"])

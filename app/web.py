@@ -182,7 +182,7 @@ def _refuse_impossible_input() -> Any:
         if not isinstance(body, dict) or not all(
             isinstance(body.get(k), str) and body.get(k) for k in ("username", "password", "provider")
         ):
-            return _refusal(400, _("Log in with JSON: username, password and provider (\"db\")."))
+            return _refusal(400, _('Log in with JSON: username, password and provider ("db").'))
     if request.path.startswith("/api/") and "q" in request.args:
         import prison
 

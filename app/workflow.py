@@ -54,7 +54,7 @@ class Field:
     name: str
     label: Any
     required: bool = True
-    kind: str = "text"  # text | choice | staff | bool | department | datetime | int | stage | complaint
+    kind: str = "text"  # text | choice | staff | bool | department | date | int | stage | complaint
     choices: tuple[str, ...] = ()
     target: Optional[str] = None  # complaint attribute; None = not stored on the case
     aliases: tuple[str, ...] = ()  # other names accepted from API clients
@@ -84,6 +84,10 @@ class Transition:
     guard: Optional[Callable[[Actor, CaseFacts], bool]] = None
     # Kind of the timeline entry (transition, escalation, reminder, extension, report).
     kind: str = "transition"
+    # While the case's clock is paused: False = not offered, True = only then, None = either.
+    while_paused: Optional[bool] = False
+    # Roles that may take a department step whatever their department (e.g. 人事行政经理).
+    any_department_roles: frozenset[str] = frozenset()
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -106,6 +110,10 @@ def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
     if not case.pending_extension:
         return False
     return GM in actor.roles if case.level_rank >= 2 else HR in actor.roles
+
+
+def _can_decide_pause(actor: Actor, case: CaseFacts) -> bool:
+    return case.pause_awaiting_approval
 
 
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
@@ -312,6 +320,7 @@ TRANSITIONS: dict[str, Transition] = {
             requires_stage="report_leader",
             kind="report",
             style="warning",
+            while_paused=None,
         ),
         Transition(
             "report_to_gm",
@@ -323,6 +332,7 @@ TRANSITIONS: dict[str, Transition] = {
             requires_stage="report_gm",
             kind="report",
             style="warning",
+            while_paused=None,
         ),
         Transition(
             "submit_written_report",
@@ -333,6 +343,7 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(Field("report", _l("Written report"), target=None, aliases=("text",), from_note=True),),
             requires_stage="written_report",
             kind="report",
+            while_paused=None,
         ),
         Transition(
             "request_extension",
@@ -366,6 +377,7 @@ TRANSITIONS: dict[str, Transition] = {
             ),
             guard=_can_decide_extension,
             kind="extension",
+            while_paused=None,
         ),
         Transition(
             "mark_repeat",
@@ -383,6 +395,7 @@ TRANSITIONS: dict[str, Transition] = {
             ),
             kind="note",
             style="default",
+            while_paused=None,
         ),
         Transition(
             "escalate",
@@ -393,6 +406,7 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(Field("note", _l("Instructions"), target=None, aliases=("instructions",)),),
             style="danger",
             kind="escalation",
+            while_paused=None,
         ),
         Transition(
             "remind",
@@ -403,6 +417,70 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(NOTE,),
             style="default",
             kind="reminder",
+            while_paused=None,
+        ),
+        Transition(
+            "pause",
+            _l("Pause the clock (暂停计时)"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(
+                Field("reason", _l("Why the case must wait (test, sample, third party, documents)"), from_note=True),
+                Field(
+                    "expected_resume",
+                    _l("Expected resume date"),
+                    kind="date",
+                    aliases=("expected_resume_date", "until"),
+                ),
+                Field(
+                    "customer_informed",
+                    _l("How the customer was told"),
+                    aliases=("customer_notified", "informed"),
+                ),
+            ),
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+            any_department_roles=frozenset({HR}),
+            kind="pause",
+            style="default",
+        ),
+        Transition(
+            "resume",
+            _l("Resume the clock"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(NOTE,),
+            recusal_roles=frozenset({HR, GM}),
+            department_step=True,
+            any_department_roles=frozenset({HR, GM}),
+            kind="pause",
+            while_paused=True,
+        ),
+        Transition(
+            "approve_pause",
+            _l("Approve the long pause"),
+            OPEN,
+            None,
+            frozenset({GM}),
+            fields=(NOTE,),
+            guard=_can_decide_pause,
+            kind="pause",
+            style="success",
+            while_paused=True,
+        ),
+        Transition(
+            "reject_pause",
+            _l("Reject the long pause (the clock resumes)"),
+            OPEN,
+            None,
+            frozenset({GM}),
+            fields=(NOTE,),
+            guard=_can_decide_pause,
+            kind="pause",
+            style="warning",
+            while_paused=True,
         ),
     )
 }
@@ -444,6 +522,8 @@ ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "refuse_extension": ("decide_extension", {"decision": "refuse"}),
     "reject_extension": ("decide_extension", {"decision": "refuse"}),
     "supervise": ("escalate", {}),
+    "pause_clock": ("pause", {}),
+    "resume_clock": ("resume", {}),
     "reminder": ("remind", {}),
     "followup": ("follow_up", {}),
     "feedback": ("feed_back", {}),
@@ -504,6 +584,8 @@ class CaseFacts:
     open_stages: frozenset[str] = frozenset()
     extendable_stages: frozenset[str] = frozenset()
     pending_extension: bool = False
+    paused: bool = False  # the clock stands still (暂停计时), also while awaiting approval
+    pause_awaiting_approval: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -515,6 +597,8 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
     if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
         return False  # the person complained about steps aside
     if t.department_step:
+        if actor.roles & t.any_department_roles:
+            return True
         if case.head_is_subject:
             return bool(actor.roles & t.recusal_roles)
         return bool(actor.roles & t.roles) and case.department_id in actor.department_ids
@@ -526,6 +610,8 @@ def offered(t: Transition, case: CaseFacts) -> bool:
     if case.status not in t.sources:
         return False
     if t.requires_stage is not None and t.requires_stage not in case.open_stages:
+        return False
+    if t.while_paused is not None and t.while_paused != case.paused:
         return False
     return True
 
@@ -546,6 +632,11 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
         raise TransitionError("fields", str(_l("Unknown action “%(action)s”.", action=action)))
     if case.status == "archived":
         raise TransitionError("state", str(_l("The case is archived and can no longer be changed.")))
+    if case.status in t.sources and t.while_paused is not None and t.while_paused != case.paused:
+        message = (
+            _l("The case's clock is paused: resume it first.") if case.paused else _l("The case's clock is not paused.")
+        )
+        raise TransitionError("state", str(message))
     if not offered(t, case):
         raise TransitionError(
             "state",
@@ -566,6 +657,8 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
     if t.guard is not None and not t.guard(actor, case):
         if t.action == "decide_extension" and case.pending_extension:
             raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
+        if t.action in ("approve_pause", "reject_pause"):
+            raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
         raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
     errors: dict[str, list[str]] = {}
     for f in t.fields:
