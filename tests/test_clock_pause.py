@@ -11,13 +11,13 @@ Office hours 09:00–12:00 and 13:30–18:00 (450 working minutes a day).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sla_support import act, at, get_case, get_timeline, iso_local, sla_events, take, travel
 from sqlalchemy import select
 
-from app import db, services, settings, workflow
+from app import db, services, settings, stats, workflow
 from app.models import ClockPause, ComplaintEvent
 from app.timeutil import to_local, utcnow
 
@@ -97,6 +97,10 @@ def test_pause_over_national_day_skips_the_holiday(app, api, org, make_complaint
     hr = api("renshi")
     travel(app, at(2026, 10, 8, 12, 0))
     assert sla_events(get_timeline(hr, c.id)["result"]) == Counter()
+    # On-time statistics do not count the paused clocks as due (let alone late).
+    gc = org.dept("GC").id
+    rows = stats.compute(db.session, date(2026, 9, 29), date(2026, 9, 30), {gc}, now=at(2026, 10, 8, 12, 0))
+    assert all(not row["stages"] for (_, dep), row in rows.items() if dep == gc)
     act(app, org, c, "resume", "zhuguan_a", at(2026, 10, 9, 10, 0))
     # Paused Tue 440 + Wed 450 + (1–7 Oct holiday) + Thu 8 Oct 450 + Fri 60 = 1400 minutes.
     # Investigate: 50 minutes left → Fri 10:50. Reply: 500 left → Fri 390 + Sat 10 Oct (调休 workday) 110.
@@ -106,6 +110,10 @@ def test_pause_over_national_day_skips_the_holiday(app, api, org, make_complaint
     assert sla_events(get_timeline(hr, c.id)["result"]) == Counter()
     travel(app, at(2026, 10, 9, 10, 6))  # the 90 % warning point moved too (5 minutes left)
     assert sla_events(get_timeline(hr, c.id)["result"]) == Counter({("investigate", "warning"): 1})
+    act(app, org, c, "start_investigation", "zhuguan_a", at(2026, 10, 9, 10, 30))
+    rows = stats.compute(db.session, date(2026, 9, 28), date(2026, 10, 9), {gc}, now=at(2026, 10, 9, 10, 31))
+    investigate = [row["stages"]["investigate"] for (_, dep), row in rows.items() if "investigate" in row["stages"]]
+    assert investigate == [[1, 1, 0, 0.0]], "started within the moved limit: on time"
 
 
 def test_natural_hour_clocks_move_by_natural_time(app, api, org, make_complaint):
