@@ -92,7 +92,11 @@ def on_transition(
         running = [d.stage for d in complaint.deadlines if d.state == "open"]
         tokens = responsible_tokens(complaint, running[0]) if running else [DEPARTMENT_HEAD]
     if t.action == "request_extension":
-        tokens = [GM] if (complaint.level is not None and complaint.level.rank >= 2) else [HR]
+        from app.sla import pending_extension
+
+        pending = pending_extension(session, complaint)
+        late = pending is not None and pending.late_request
+        tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
     if t.action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
         tokens, message = [GM, HR], _l("A pause longer than the cap awaits your approval")
     if not message or not tokens:

@@ -550,6 +550,12 @@ class Extension(Model):
     decision_note: Mapped[Optional[str]] = mapped_column(Text)
     old_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     new_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The customer's consent to the longer time (who agreed, when, how).
+    consent_by: Mapped[Optional[str]] = mapped_column(String(100))
+    consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    consent_method: Mapped[Optional[str]] = mapped_column(String(16))
+    # Asked later than the policy's notice (1 working day before the deadline): 总经理 decides.
+    late_request: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class ClockPause(Model):

@@ -357,6 +357,7 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
 
     now = now or utcnow()
     department = complaint.department
+    pending = sla.pending_extension(session, complaint)
     return workflow.CaseFacts(
         status=getattr(complaint.status, "value", complaint.status),
         department_id=complaint.department_id,
@@ -365,7 +366,8 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         level_rank=complaint.level.rank if complaint.level is not None else 0,
         open_stages=sla.open_stages(complaint),
         extendable_stages=sla.extendable_stages(complaint, now),
-        pending_extension=sla.pending_extension(session, complaint) is not None,
+        pending_extension=pending is not None,
+        pending_extension_late=bool(pending is not None and pending.late_request),
         paused=complaint.paused_since is not None,
         pause_awaiting_approval=any(p.state == "awaiting_approval" for p in complaint.pauses),
     )
@@ -410,6 +412,15 @@ def _resolve_values(
             elif t.action == "pause" and day < to_local(now or utcnow()).date():
                 errors.add(f.name, str(_l("The expected resume date cannot be in the past.")))
             value = day
+        elif f.kind == "datetime":
+            moment = _datetime_or_none(value)
+            if moment is None:
+                errors.add(f.name, str(_l("Please enter a date and time as YYYY-MM-DD HH:MM.")))
+            elif moment > (now or utcnow()) + timedelta(minutes=5):
+                errors.add(f.name, str(_l("This time cannot be in the future.")))
+            elif complaint.received_at is not None and moment < complaint.received_at:
+                errors.add(f.name, str(_l("This time cannot be before the complaint was received.")))
+            value = moment
         elif f.kind == "complaint":
             original = session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
             if original is None or original.id == complaint.id:
@@ -451,6 +462,17 @@ def _date_or_none(value: Any) -> Optional[date]:
     except ValueError:
         return None
     return to_local(moment).date() if moment.tzinfo is not None else moment.date()
+
+
+def _datetime_or_none(value: Any) -> Optional[datetime]:
+    """An aware instant from an ISO time; without an offset it is Asia/Shanghai wall time."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return as_utc(moment)
 
 
 def _int_or_none(value: Any) -> Optional[int]:

@@ -495,6 +495,7 @@ def request_extension(
 ) -> Extension:
     stage = values["stage"]
     deadline = next(d for d in complaint.deadlines if d.state == "open" and d.stage == stage)
+    late = extension_request_late(session, deadline.due_at, now)
     extension = Extension(
         complaint=complaint,
         deadline=deadline,
@@ -505,9 +506,39 @@ def request_extension(
         unit=values["unit"],
         status="pending",
         old_due_at=deadline.due_at,
+        consent_by=str(values.get("consent_by") or "").strip() or None,
+        consent_at=values.get("consent_at") or now,
+        consent_method=values.get("consent_method"),
+        late_request=late,
     )
     session.add(extension)
     return extension
+
+
+def extension_request_late(session: Session, due_at: datetime, now: datetime) -> bool:
+    """Whether a request at ``now`` comes later than the notice the policy asks for.
+
+    With the default notice of 1 working day a request is in time when a full working
+    day is left before the deadline, or when it is asked on an earlier working day than
+    the deadline's (e.g. Tuesday for a Wednesday 10:00 deadline).
+    """
+    from app.timeutil import to_local
+
+    cal = load_calendar(session)
+    try:
+        notice = float(settings.get(session, "extension.notice_working_days"))
+    except (TypeError, ValueError):
+        notice = 1.0
+    if notice <= 0 or cal.working_minutes_between(now, due_at) >= notice * cal.minutes_per_day:
+        return False
+    latest = to_local(due_at).date()
+    for _ in range(max(int(notice), 1)):
+        latest -= timedelta(days=1)
+        for _ in range(3660):  # back to the previous workday (weekends, holidays)
+            if cal.is_workday(latest):
+                break
+            latest -= timedelta(days=1)
+    return to_local(now).date() > latest
 
 
 def decide_extension(

@@ -835,6 +835,7 @@ class ComplaintView(PortalModelView):
             stage_state=lambda v: labels.label(labels.STAGE_STATE, v),
             extension_status=lambda v: labels.label(labels.EXTENSION_STATUS, v),
             pause_state=lambda v: labels.label(labels.PAUSE_STATE, v),
+            follow_up_method=lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
             unit_label=lambda v: str(UNIT_LABELS.get(v, v)),
             action_label=labels.action_label,
             action_kind=labels.action_kind,
@@ -2013,7 +2014,17 @@ class ExtensionView(PortalModelView):
     base_permissions = ["can_read"]
     list_title = _l("Extension requests")
     list_columns = ["complaint", "deadline", "amount", "unit", "reason", "requested_by", "requested_at", "status"]
-    show_columns = list_columns + ["decided_by", "decided_at", "decision_note", "old_due_at", "new_due_at"]
+    show_columns = list_columns + [
+        "late_request",
+        "consent_by",
+        "consent_at",
+        "consent_method",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "old_due_at",
+        "new_due_at",
+    ]
     search_columns = ["status", "requested_at"]
     base_order = ("id", "desc")
     label_columns = {
@@ -2030,9 +2041,14 @@ class ExtensionView(PortalModelView):
         "decision_note": _l("Note"),
         "old_due_at": _l("Due before"),
         "new_due_at": _l("Due after"),
+        "late_request": _l("Asked later than the notice (general manager decides)"),
+        "consent_by": _l("Customer who agreed to the longer time"),
+        "consent_at": _l("When the customer agreed"),
+        "consent_method": _l("How the customer agreed"),
     }
     formatters_columns = {
         "status": lambda v: labels.label(labels.EXTENSION_STATUS, v),
+        "consent_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "unit": lambda v: str(UNIT_LABELS.get(v, v)),
         "deadline": lambda d: str(STAGES[d.stage].label) if d is not None else "",
     }

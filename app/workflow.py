@@ -54,7 +54,7 @@ class Field:
     name: str
     label: Any
     required: bool = True
-    kind: str = "text"  # text | choice | staff | bool | department | date | int | stage | complaint
+    kind: str = "text"  # text | choice | staff | bool | department | date | datetime | int | stage | complaint
     choices: tuple[str, ...] = ()
     target: Optional[str] = None  # complaint attribute; None = not stored on the case
     aliases: tuple[str, ...] = ()  # other names accepted from API clients
@@ -106,10 +106,13 @@ def _can_request_extension(actor: Actor, case: CaseFacts) -> bool:
 
 
 def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
-    # 人事行政经理 decides; from 重要 (rank 2) upwards the general manager does.
+    # 人事行政经理 decides; from 重要 (rank 2) upwards, or for a request made later than
+    # the policy's notice, the general manager does.
     if not case.pending_extension:
         return False
-    return GM in actor.roles if case.level_rank >= 2 else HR in actor.roles
+    if case.level_rank >= 2 or case.pending_extension_late:
+        return GM in actor.roles
+    return HR in actor.roles
 
 
 def _can_decide_pause(actor: Actor, case: CaseFacts) -> bool:
@@ -358,6 +361,21 @@ TRANSITIONS: dict[str, Transition] = {
                     "unit", _l("Unit"), kind="choice", choices=EXTENSION_UNITS, required=False, default="working_days"
                 ),
                 Field("reason", _l("Reason"), target=None, from_note=True),
+                Field("consent_by", _l("Customer who agreed to the longer time"), aliases=("consented_by",)),
+                Field(
+                    "consent_method",
+                    _l("How the customer agreed"),
+                    kind="choice",
+                    choices=FOLLOW_UP_METHODS,
+                    aliases=("consent_how",),
+                ),
+                Field(
+                    "consent_at",
+                    _l("When the customer agreed (default: now)"),
+                    kind="datetime",
+                    required=False,
+                    aliases=("consented_at",),
+                ),
             ),
             recusal_roles=frozenset({HR}),
             department_step=True,
@@ -584,6 +602,7 @@ class CaseFacts:
     open_stages: frozenset[str] = frozenset()
     extendable_stages: frozenset[str] = frozenset()
     pending_extension: bool = False
+    pending_extension_late: bool = False  # asked later than the notice: 总经理 decides
     paused: bool = False  # the clock stands still (暂停计时), also while awaiting approval
     pause_awaiting_approval: bool = False
 

@@ -1,4 +1,7 @@
-"""clock pause (暂停计时): pause records, paused minutes of a clock, paused flag of a case
+"""clock pause (暂停计时) and the extension policy: pause records, paused minutes, customer consent
+
+A pause record per pause of a case's clock, the paused minutes of each clock, the case's
+paused flag; extensions record the customer's consent and whether they were asked late.
 
 Revision ID: 0010
 Revises: 0007
@@ -44,9 +47,21 @@ def upgrade():
         batch_op.add_column(sa.Column("paused_minutes", sa.Integer(), server_default=sa.text("0"), nullable=False))
     with op.batch_alter_table("complaint", schema=None) as batch_op:
         batch_op.add_column(sa.Column("paused_since", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("extension", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("consent_by", sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column("consent_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("consent_method", sa.String(length=16), nullable=True))
+        batch_op.add_column(
+            sa.Column("late_request", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("extension", schema=None) as batch_op:
+        batch_op.drop_column("late_request")
+        batch_op.drop_column("consent_method")
+        batch_op.drop_column("consent_at")
+        batch_op.drop_column("consent_by")
     with op.batch_alter_table("complaint", schema=None) as batch_op:
         batch_op.drop_column("paused_since")
     with op.batch_alter_table("deadline", schema=None) as batch_op:
