@@ -1257,6 +1257,7 @@ COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "followed_up_at",
     "archived_at",
     "updated_at",
+    "paused_since",
 ]
 
 

@@ -233,6 +233,7 @@ def test_rest_pause_refusals_by_role_scope_and_state(app, api, make_complaint):
     body = take(head, c.id, "pause", expected_resume=until, **PAUSE)
     assert body["event"]["action"] == "pause" and body["event"]["kind"] == "pause"
     assert body["result"]["status"] == "dispatched", "the status stays where it was"
+    assert body["result"]["paused_since"] is not None
     # While paused: the head can only resume; lifecycle steps wait.
     assert _transitions(head, c.id) == ["resume"]
     assert "start_investigation" not in _transitions(hr, c.id) and "resume" in _transitions(hr, c.id)
@@ -245,7 +246,7 @@ def test_rest_pause_refusals_by_role_scope_and_state(app, api, make_complaint):
     take(kefu, c.id, "resume", expect=403)
     take(other, c.id, "resume", expect=403)
     take(hr, c.id, "escalate", note="请尽快联系检测机构")
-    take(head, c.id, "resume", note="凭证已收到")
+    assert take(head, c.id, "resume", note="凭证已收到")["result"]["paused_since"] is None
     take(head, c.id, "resume", expect=409)
     take(head, c.id, "start_investigation")
     timeline = get_timeline(hr, c.id)
@@ -273,3 +274,17 @@ def test_closed_case_cannot_be_paused(app, api, make_complaint):
     hr = api("renshi")
     take(hr, c.id, "judge_invalid", validity_reason="不属实", polite_reply="感谢您的反馈")
     take(hr, c.id, "pause", expect=409, expected_resume=_today_plus(1), **PAUSE)
+
+
+def test_case_page_shows_the_pause_and_offers_the_resume_form(app, api, web, make_complaint):
+    c = make_complaint()
+    hr, head = api("renshi"), api("zhuguan_a")
+    take(hr, c.id, "judge_valid", validity_reason="属实")
+    take(hr, c.id, "dispatch")
+    page = web("zhuguan_a").get(f"/complaintview/show/{c.id}").get_data(as_text=True)
+    assert 'id="act-pause"' in page and 'type="date"' in page and 'name="customer_informed"' in page
+    take(head, c.id, "pause", expected_resume=_today_plus(3), **PAUSE)
+    page = web("zhuguan_a").get(f"/complaintview/show/{c.id}").get_data(as_text=True)
+    assert 'id="act-resume"' in page and 'id="act-pause"' not in page
+    assert 'class="table table-condensed pauses"' in page and PAUSE["customer_informed"] in page
+    assert 'id="act-start_investigation"' not in page
