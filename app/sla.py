@@ -387,13 +387,24 @@ def resume_clock(
         if d.state != "open":
             continue
         unit = d.rule.unit if d.rule is not None else "minutes"
-        shift = pause_minutes(cal, unit, max(pause.started_at, d.started_at), now)
-        if shift <= 0:
-            _reschedule(d, cal, now)  # sets its next check again
-            continue
+        shift = max(pause_minutes(cal, unit, max(pause.started_at, d.started_at), now), 0)
         old = d.due_at
         d.paused_minutes = (d.paused_minutes or 0) + shift
-        if _reschedule(d, cal, now):
+        if d.rule is None:  # its rule was deleted: move its instants by the wall time paused
+            d.due_at += timedelta(minutes=shift)
+            d.warn_at = d.warn_at + timedelta(minutes=shift) if d.warn_at is not None else None
+            d.escalate_at = d.escalate_at + timedelta(minutes=shift) if d.escalate_at is not None else None
+        _reschedule(d, cal, now)
+        # Armed again for the scan (also a clock whose rule is gone).
+        d.next_check_at = next_check(
+            d.warn_at,
+            d.warned_at is not None,
+            d.due_at,
+            d.overdue_at is not None,
+            d.escalate_at,
+            d.escalated_at is not None,
+        )
+        if d.due_at != old:
             moves.append({"stage": d.stage, "from": old.isoformat(), "to": d.due_at.isoformat()})
     if moves:
         note = "；".join(
