@@ -75,6 +75,10 @@ _ON_ACTION = {
     "report_to_leader": ([HR], _l("A major complaint was reported to the leader")),
     "report_to_gm": ([GM], _l("A major complaint was reported to you")),
     "submit_written_report": ([HR, GM], _l("The written report of a major complaint was submitted")),
+    "pause": ([HR], _l("The case's clock was paused")),
+    "resume": ([DEPARTMENT_HEAD, HR], _l("The case's clock was resumed")),
+    "approve_pause": ([DEPARTMENT_HEAD, HR], _l("The long pause was approved")),
+    "reject_pause": ([DEPARTMENT_HEAD, HR], _l("The long pause was rejected: the clock runs again")),
 }
 
 
@@ -88,7 +92,13 @@ def on_transition(
         running = [d.stage for d in complaint.deadlines if d.state == "open"]
         tokens = responsible_tokens(complaint, running[0]) if running else [DEPARTMENT_HEAD]
     if t.action == "request_extension":
-        tokens = [GM] if (complaint.level is not None and complaint.level.rank >= 2) else [HR]
+        from app.sla import pending_extension
+
+        pending = pending_extension(session, complaint)
+        late = pending is not None and pending.late_request
+        tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
+    if t.action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
+        tokens, message = [GM, HR], _l("A pause longer than the cap awaits your approval")
     if not message or not tokens:
         return
     body = str(values.get("note") or values.get("reason") or values.get("report") or "")
@@ -102,6 +112,12 @@ def on_transition(
         now,
         webhook=t.action in ("escalate",),
     )
+
+
+def on_pause_cap(session: Session, complaint: Complaint, pause_id: int, note: str, now: datetime) -> None:
+    """A running pause reached the cap: 总经理 must approve it."""
+    title = _title(complaint, _l("A pause longer than the cap awaits your approval"))
+    _send(session, complaint, [GM, HR], "pause_cap", title, note, now, f"pause-cap:{pause_id}")
 
 
 def on_sla_event(

@@ -757,7 +757,10 @@ def worst_cases(
         (Deadline.met_at.is_not(None), stats.minutes_between(session, Deadline.met_at, Deadline.due_at)),
         else_=stats.minutes_between(session, stats.literal_now(session, now), Deadline.due_at),
     )
-    late = or_(Deadline.met_at > Deadline.due_at, and_(Deadline.met_at.is_(None), Deadline.due_at <= now))
+    late = or_(
+        Deadline.met_at > Deadline.due_at,
+        and_(Deadline.met_at.is_(None), Deadline.due_at <= now, stats.running_clock()),
+    )
     stmt = (
         select(Deadline.complaint_id, func.max(delay), func.count())
         .where(Deadline.due_at >= start, Deadline.due_at < end, Deadline.state != "cancelled", late)

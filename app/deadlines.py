@@ -154,27 +154,41 @@ class Schedule:
     escalate_at: Optional[datetime]
 
 
-def schedule(cal: WorkCalendar, rule: RuleLike, started_at: datetime, extension_minutes: int = 0) -> Schedule:
+def schedule(
+    cal: WorkCalendar, rule: RuleLike, started_at: datetime, extension_minutes: int = 0, paused_minutes: int = 0
+) -> Schedule:
     """Due, warning and escalation instants of a stage started at ``started_at``.
 
     An approved extension adds working minutes (or wall minutes for natural units)
-    after the rule's own limit.
+    after the rule's own limit. Time the case's clock stood paused moves every
+    instant by the same amount, in the same kind of minutes.
     """
     ratio = rule.warn_ratio if rule.warn_ratio is not None else 0.9
+    paused = paused_minutes or 0
     if rule.unit in ("working_days", "working_hours"):
         # Working time is counted in minutes from the start: the warning point is a
         # fraction of the same count, no need to measure the span again.
         per_unit = cal.minutes_per_day if rule.unit == "working_days" else 60
         total = rule.amount * per_unit + (extension_minutes or 0)
-        due = cal.add_working_minutes(started_at, total)
-        warn = cal.add_working_minutes(started_at, total * ratio) if 0 < ratio < 1 else None
+        due = cal.add_working_minutes(started_at, total + paused)
+        warn = cal.add_working_minutes(started_at, total * ratio + paused) if 0 < ratio < 1 else None
     else:
         due = cal.add(started_at, rule.amount, rule.unit)
         if extension_minutes:
             due = cal.add(due, extension_minutes, "minutes")
         warn = cal.fraction(started_at, due, rule.unit, ratio) if 0 < ratio < 1 else None
+        if paused:
+            due = cal.add(due, paused, "minutes")
+            warn = cal.add(warn, paused, "minutes") if warn is not None else None
     escalate = cal.add(due, rule.escalate_after, rule.unit) if rule.escalate_after and rule.escalate_after > 0 else None
     return Schedule(due, warn, escalate)
+
+
+def pause_minutes(cal: WorkCalendar, unit: str, start: datetime, end: datetime) -> int:
+    """How far a pause from ``start`` to ``end`` moves a clock counted in ``unit``."""
+    if unit in ("working_days", "working_hours"):
+        return round(cal.working_minutes_between(start, end))
+    return round((end - start).total_seconds() / 60)
 
 
 def extension_minutes(cal: WorkCalendar, amount: int, unit: str) -> int:

@@ -67,6 +67,7 @@ ACTION = {
     "corrective_rejected": _l("Corrective action not effective"),
     "corrective_overdue": _l("Corrective action overdue"),
     "corrective_escalated": _l("Corrective action escalated"),
+    "pause_cap_reached": _l("Pause reached the cap"),
 }
 
 # Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
@@ -85,6 +86,7 @@ KIND = {
     "corrective_rejected": "warning",
     "corrective_overdue": "overdue",
     "corrective_escalated": "escalation",
+    "pause_cap_reached": "pause",
 }
 
 FOLLOW_UP_METHOD = {
@@ -96,6 +98,13 @@ FOLLOW_UP_METHOD = {
 }
 
 STAGE_STATE = {"open": _l("Running"), "met": _l("Done"), "cancelled": _l("Not applicable")}
+
+PAUSE_STATE = {
+    "running": _l("Paused"),
+    "awaiting_approval": _l("Paused, awaiting the general manager's approval"),
+    "ended": _l("Resumed"),
+    "rejected": _l("Rejected by the general manager"),
+}
 
 EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
 

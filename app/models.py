@@ -348,6 +348,8 @@ class Complaint(Model):
     )
     repeat_of: Mapped[Optional[Complaint]] = relationship(remote_side="Complaint.id", foreign_keys=[repeat_of_id])
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Set while the case's clock is paused (暂停计时): no warning or overdue fires meanwhile.
+    paused_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Optimistic lock: an UPDATE that finds another version raises StaleDataError.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
@@ -360,6 +362,9 @@ class Complaint(Model):
     )
     deadlines: Mapped[list[Deadline]] = relationship(
         back_populates="complaint", order_by="Deadline.id", passive_deletes=True
+    )
+    pauses: Mapped[list[ClockPause]] = relationship(
+        back_populates="complaint", order_by="ClockPause.id", passive_deletes=True
     )
 
     __mapper_args__ = {"version_id_col": version}
@@ -508,6 +513,9 @@ class Deadline(Model):
     warn_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     escalate_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     extension_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Time the case's clock stood still (暂停计时), in the rule's own kind of minutes:
+    # working minutes for working-day/-hour limits, wall minutes for natural ones.
+    paused_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     state: Mapped[str] = mapped_column(String(12), default="open")
     met_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     warned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -546,6 +554,44 @@ class Extension(Model):
     decision_note: Mapped[Optional[str]] = mapped_column(Text)
     old_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     new_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The customer's consent to the longer time (who agreed, when, how).
+    consent_by: Mapped[Optional[str]] = mapped_column(String(100))
+    consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    consent_method: Mapped[Optional[str]] = mapped_column(String(16))
+    # Asked later than the policy's notice (1 working day before the deadline): 总经理 decides.
+    late_request: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class ClockPause(Model):
+    """One pause of a case's clock (暂停计时): why, until when, how the customer was told.
+
+    ``state``: running, awaiting_approval (longer than the cap: 总经理 decides; the clock
+    stays paused meanwhile), ended (resumed) or rejected (总经理 refused; resumed at once).
+    """
+
+    __tablename__ = "clock_pause"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship(back_populates="pauses")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    expected_resume: Mapped[Optional[date]] = mapped_column(Date)
+    customer_informed: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    requested_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[requested_by_id])
+    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    approved_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[approved_by_id])
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    # Filled when the pause ends: how long the clock stood still.
+    working_minutes: Mapped[Optional[int]] = mapped_column(Integer)
+    natural_minutes: Mapped[Optional[int]] = mapped_column(Integer)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "awaiting_approval")
 
 
 class Notification(Model):

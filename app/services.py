@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
 from sqlalchemy import or_, select
@@ -29,7 +29,7 @@ from app.models import (
     FollowUp,
     Staff,
 )
-from app.timeutil import as_utc, local_date, utcnow
+from app.timeutil import as_utc, local_date, to_local, utcnow
 
 
 class ValidationFailed(Exception):
@@ -357,6 +357,7 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
 
     now = now or utcnow()
     department = complaint.department
+    pending = sla.pending_extension(session, complaint)
     return workflow.CaseFacts(
         status=getattr(complaint.status, "value", complaint.status),
         department_id=complaint.department_id,
@@ -365,7 +366,10 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         level_rank=complaint.level.rank if complaint.level is not None else 0,
         open_stages=sla.open_stages(complaint),
         extendable_stages=sla.extendable_stages(complaint, now),
-        pending_extension=sla.pending_extension(session, complaint) is not None,
+        pending_extension=pending is not None,
+        pending_extension_late=bool(pending is not None and pending.late_request),
+        paused=complaint.paused_since is not None,
+        pause_awaiting_approval=any(p.state == "awaiting_approval" for p in complaint.pauses),
         signed=complaint.signed_at is not None,
     )
 
@@ -375,7 +379,7 @@ def available_transitions(session: Session, complaint: Complaint, principal: Any
 
 
 def _resolve_values(
-    session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any]
+    session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any], now: Optional[datetime] = None
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     errors = Errors()
@@ -402,6 +406,22 @@ def _resolve_values(
             value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
         elif f.kind == "int":
             value = _int_or_none(value)
+        elif f.kind == "date":
+            day = _date_or_none(value)
+            if day is None:
+                errors.add(f.name, str(_l("Please enter a date as YYYY-MM-DD.")))
+            elif t.action == "pause" and day < to_local(now or utcnow()).date():
+                errors.add(f.name, str(_l("The expected resume date cannot be in the past.")))
+            value = day
+        elif f.kind == "datetime":
+            moment = _datetime_or_none(value)
+            if moment is None:
+                errors.add(f.name, str(_l("Please enter a date and time as YYYY-MM-DD HH:MM.")))
+            elif moment > (now or utcnow()) + timedelta(minutes=5):
+                errors.add(f.name, str(_l("This time cannot be in the future.")))
+            elif complaint.received_at is not None and moment < complaint.received_at:
+                errors.add(f.name, str(_l("This time cannot be before the complaint was received.")))
+            value = moment
         elif f.kind == "complaint":
             original = session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
             if original is None or original.id == complaint.id:
@@ -425,6 +445,35 @@ def _first_extendable(complaint: Complaint, now: datetime) -> Optional[str]:
     stages = sla.extendable_stages(complaint, now)
     running = sorted((d.due_at, d.stage) for d in complaint.deadlines if d.state == "open" and d.stage in stages)
     return running[0][1] if running else None
+
+
+def _date_or_none(value: Any) -> Optional[date]:
+    """A date from ``YYYY-MM-DD`` or an ISO time (its Asia/Shanghai day)."""
+    if isinstance(value, datetime):
+        return to_local(value).date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return to_local(moment).date() if moment.tzinfo is not None else moment.date()
+
+
+def _datetime_or_none(value: Any) -> Optional[datetime]:
+    """An aware instant from an ISO time; without an offset it is Asia/Shanghai wall time."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return as_utc(moment)
 
 
 def _int_or_none(value: Any) -> Optional[int]:
@@ -484,7 +533,7 @@ def take_transition(
                     )
                 ),
             )
-    values = _resolve_values(session, complaint, t, raw_values)
+    values = _resolve_values(session, complaint, t, raw_values, now)
     flagged = customer_facing_hits(session, t, values)
     if flagged and not confirmed(raw_values.get(CONFIRM_PHRASES)):
         raise PhrasesRefused(flagged, {f.name: f.label for f in t.fields})
@@ -657,6 +706,8 @@ def _event_data(values: dict[str, Any]) -> Optional[dict[str, Any]]:
             continue
         if hasattr(value, "id"):
             data[key] = {"id": value.id, "name": str(value)}
+        elif isinstance(value, (date, datetime)):
+            data[key] = value.isoformat()
         else:
             data[key] = value
     return data or None
@@ -713,6 +764,11 @@ ACTION_ZH = {
     "escalation": "超时升级",
     "deadline_recomputed": "时限重算",
     "phrase_confirmed": "确认发送含服务忌语的文字",
+    "pause": "暂停计时",
+    "resume": "恢复计时",
+    "approve_pause": "批准暂停计时",
+    "reject_pause": "驳回暂停计时",
+    "pause_cap_reached": "暂停超限待批",
 }
 
 

@@ -64,6 +64,19 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         5,
         _l("Working days the grades are shown for publicity (公示) before the general manager confirms them"),
     ),
+    "extension.notice_working_days": (
+        1,
+        _l(
+            "An extension must be asked at least this many working days before the deadline; "
+            "a later request is decided by the general manager"
+        ),
+    ),
+    "pause.cap_working_days": (
+        5,
+        _l(
+            "A pause of a case's clock (暂停计时) longer than this many working days needs the general manager's approval"
+        ),
+    ),
     "repeat.window_days": (
         30,
         _l(

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, attributes, selectinload
 
 from app import alerts, deadlines, notify, overtime, settings
 from app.calendar import WorkCalendar, parse_blocks
-from app.deadlines import STAGES, Schedule, next_check, resolve_rule, schedule
+from app.deadlines import STAGES, Schedule, next_check, pause_minutes, resolve_rule, schedule
 from app.i18n import _l
 from app.models import (
     CalendarOverride,
+    ClockPause,
     Complaint,
     ComplaintEvent,
     ComplaintStatus,
@@ -187,6 +188,16 @@ def after_transition(
         decide_extension(session, complaint, values, actor_id, now)
     if t.action == "escalate":
         complaint.supervised = True
+    if t.action == "pause":
+        pause_clock(session, complaint, values, actor_id, now)
+    elif t.action == "resume":
+        resume_clock(session, complaint, now, actor_id, "ended")
+    elif t.action == "approve_pause":
+        pause = active_pause(complaint)
+        if pause is not None:
+            pause.state, pause.approved_by_id, pause.decided_at = "running", actor_id, now
+    elif t.action == "reject_pause":
+        resume_clock(session, complaint, now, actor_id, "rejected")
     refresh(complaint, now)
     alerts.on_transition(session, complaint, t, before, after, now, values)
 
@@ -297,9 +308,194 @@ def refresh(complaint: Complaint, now: datetime) -> None:
     for stage, column in deadlines.DENORMALISED.items():
         setattr(complaint, column, latest[stage].due_at if stage in latest else None)
     running = [d for d in complaint.deadlines if d.state == "open"]
+    # A paused clock stands still: judged as at the instant it stopped.
+    now = min(now, complaint.paused_since) if complaint.paused_since is not None else now
     complaint.next_due_at = min((d.due_at for d in running), default=None)
     complaint.overdue = any(d.due_at <= now for d in running)
     complaint.warned = any(d.warn_at is not None and d.warn_at <= now for d in running)
+
+
+# --- Clock pause (暂停计时) ---------------------------------------------------------------------
+
+
+def active_pause(complaint: Complaint) -> Optional[ClockPause]:
+    """The case's running (or awaiting approval) pause, if any."""
+    return next((p for p in reversed(complaint.pauses) if p.active), None)
+
+
+def pause_cap_minutes(session: Session, cal: WorkCalendar) -> float:
+    """The longest pause (working minutes) that needs no 总经理 approval."""
+    try:
+        days = float(settings.get(session, "pause.cap_working_days"))
+    except (TypeError, ValueError):
+        days = 5.0
+    return days * cal.minutes_per_day
+
+
+def resume_instant(cal: WorkCalendar, day: Any) -> datetime:
+    """When a pause expected to end on ``day`` ends: the start of that day's office hours."""
+    from app.timeutil import LOCAL_TZ
+
+    return datetime.combine(day, cal.blocks[0][0], LOCAL_TZ)
+
+
+def pause_clock(
+    session: Session, complaint: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
+) -> ClockPause:
+    """Stop the case's clocks: no warning or overdue fires until it resumes.
+
+    A pause expected to last longer than the cap waits for 总经理's approval (paused meanwhile).
+    """
+    cal = load_calendar(session)
+    expected = values.get("expected_resume")
+    longer = expected is not None and cal.working_minutes_between(
+        now, resume_instant(cal, expected)
+    ) > pause_cap_minutes(session, cal)
+    pause = ClockPause(
+        complaint=complaint,
+        started_at=now,
+        reason=str(values.get("reason") or "").strip(),
+        expected_resume=expected,
+        customer_informed=str(values.get("customer_informed") or "").strip(),
+        requested_by_id=actor_id,
+        state="awaiting_approval" if longer else "running",
+    )
+    session.add(pause)
+    complaint.paused_since = now
+    for d in complaint.deadlines:
+        if d.state == "open":
+            d.next_check_at = None
+    return pause
+
+
+def resume_clock(
+    session: Session, complaint: Complaint, now: datetime, actor_id: Optional[int], state: str = "ended"
+) -> list[dict[str, Any]]:
+    """End the running pause; every open clock of the case moves by the time it stood still."""
+    pause = active_pause(complaint)
+    complaint.paused_since = None
+    if pause is None:  # pragma: no cover - the workflow offers resume only while paused
+        return []
+    cal = load_calendar(session)
+    pause.ended_at, pause.state = now, state
+    if state == "rejected":
+        pause.approved_by_id, pause.decided_at = actor_id, now  # who decided; the state says how
+    pause.working_minutes = pause_minutes(cal, "working_days", pause.started_at, now)
+    pause.natural_minutes = pause_minutes(cal, "minutes", pause.started_at, now)
+    moves: list[dict[str, Any]] = []
+    for d in complaint.deadlines:
+        if d.state != "open":
+            continue
+        unit = d.rule.unit if d.rule is not None else "minutes"
+        shift = max(pause_minutes(cal, unit, max(pause.started_at, d.started_at), now), 0)
+        old = d.due_at
+        d.paused_minutes = (d.paused_minutes or 0) + shift
+        if d.rule is None:  # its rule was deleted: move its instants by the wall time paused
+            d.due_at += timedelta(minutes=shift)
+            d.warn_at = d.warn_at + timedelta(minutes=shift) if d.warn_at is not None else None
+            d.escalate_at = d.escalate_at + timedelta(minutes=shift) if d.escalate_at is not None else None
+        _reschedule(d, cal, now)
+        # Armed again for the scan (also a clock whose rule is gone).
+        d.next_check_at = next_check(
+            d.warn_at,
+            d.warned_at is not None,
+            d.due_at,
+            d.overdue_at is not None,
+            d.escalate_at,
+            d.escalated_at is not None,
+        )
+        if d.due_at != old:
+            moves.append({"stage": d.stage, "from": old.isoformat(), "to": d.due_at.isoformat()})
+    if moves:
+        note = "；".join(
+            f"{STAGES[m['stage']].label}: {format_local(datetime.fromisoformat(m['from']))} → "
+            f"{format_local(datetime.fromisoformat(m['to']))}"
+            for m in moves
+        )
+        reason = str(_l("Clock resumed after a pause"))
+        complaint.events.append(
+            ComplaintEvent(
+                action="deadline_recomputed",
+                actor_id=actor_id,
+                note=f"{reason}：{note}",
+                data={
+                    "moves": moves,
+                    "reason": reason,
+                    "pause_id": pause.id,
+                    "working_minutes": pause.working_minutes,
+                    "natural_minutes": pause.natural_minutes,
+                },
+                at=now,
+            )
+        )
+    return moves
+
+
+def check_pause_caps(session: Session, now: datetime) -> int:
+    """Running pauses that reached the cap without approval go to 总经理 (still paused)."""
+    running = session.scalars(
+        select(ClockPause).where(ClockPause.state == "running", ClockPause.approved_by_id.is_(None))
+    ).all()
+    if not running:
+        return 0
+    cal = load_calendar(session)
+    cap = pause_cap_minutes(session, cal)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    capped = 0
+    for pause in running:
+        if cal.working_minutes_between(pause.started_at, now) < cap:
+            continue
+        if postgres:  # lock order: the case first; a case being changed now waits for the next pass
+            locked = session.execute(
+                select(Complaint.id).where(Complaint.id == pause.complaint_id).with_for_update(skip_locked=True)
+            ).first()
+            if locked is None:
+                continue
+            session.refresh(pause)
+            if pause.state != "running" or pause.approved_by_id is not None:
+                continue
+        pause.state = "awaiting_approval"
+        complaint = pause.complaint
+        note = str(
+            _l(
+                "The pause reached the cap of %(days)s working days: 总经理 must approve it",
+                days=round(cap / cal.minutes_per_day, 1),
+            )
+        )
+        session.add(
+            ComplaintEvent(
+                complaint_id=complaint.id,
+                action="pause_cap_reached",
+                note=note,
+                data={"pause_id": pause.id, "started_at": pause.started_at.isoformat()},
+                at=now,
+                dedup_key=f"pause:{pause.id}:cap",
+            )
+        )
+        alerts.on_pause_cap(session, complaint, pause.id, note, now)
+        capped += 1
+    session.flush()
+    return capped
+
+
+def paused_working_minutes(
+    session: Session, complaint_ids: Optional[Iterable[int]] = None, now: Optional[datetime] = None
+) -> dict[int, int]:
+    """Total working minutes each case's clock stood paused (a running pause up to ``now``)."""
+    now = now or utcnow()
+    stmt = select(ClockPause)
+    if complaint_ids is not None:
+        stmt = stmt.where(ClockPause.complaint_id.in_(list(complaint_ids)))
+    cal = None
+    totals: dict[int, int] = {}
+    for pause in session.scalars(stmt):
+        if pause.working_minutes is not None:
+            minutes = pause.working_minutes
+        else:
+            cal = cal or load_calendar(session)
+            minutes = pause_minutes(cal, "working_days", pause.started_at, pause.ended_at or now)
+        totals[pause.complaint_id] = totals.get(pause.complaint_id, 0) + minutes
+    return totals
 
 
 # --- Extensions (延期) ----------------------------------------------------------------------
@@ -310,6 +506,7 @@ def request_extension(
 ) -> Extension:
     stage = values["stage"]
     deadline = next(d for d in complaint.deadlines if d.state == "open" and d.stage == stage)
+    late = extension_request_late(session, deadline.due_at, now)
     extension = Extension(
         complaint=complaint,
         deadline=deadline,
@@ -320,9 +517,39 @@ def request_extension(
         unit=values["unit"],
         status="pending",
         old_due_at=deadline.due_at,
+        consent_by=str(values.get("consent_by") or "").strip() or None,
+        consent_at=values.get("consent_at") or now,
+        consent_method=values.get("consent_method"),
+        late_request=late,
     )
     session.add(extension)
     return extension
+
+
+def extension_request_late(session: Session, due_at: datetime, now: datetime) -> bool:
+    """Whether a request at ``now`` comes later than the notice the policy asks for.
+
+    With the default notice of 1 working day a request is in time when a full working
+    day is left before the deadline, or when it is asked on an earlier working day than
+    the deadline's (e.g. Tuesday for a Wednesday 10:00 deadline).
+    """
+    from app.timeutil import to_local
+
+    cal = load_calendar(session)
+    try:
+        notice = float(settings.get(session, "extension.notice_working_days"))
+    except (TypeError, ValueError):
+        notice = 1.0
+    if notice <= 0 or cal.working_minutes_between(now, due_at) >= notice * cal.minutes_per_day:
+        return False
+    latest = to_local(due_at).date()
+    for _ in range(max(int(notice), 1)):
+        latest -= timedelta(days=1)
+        for _ in range(3660):  # back to the previous workday (weekends, holidays)
+            if cal.is_workday(latest):
+                break
+            latest -= timedelta(days=1)
+    return to_local(now).date() > latest
 
 
 def decide_extension(
@@ -351,7 +578,7 @@ def _reschedule(d: Deadline, cal: WorkCalendar, now: datetime, rule: Optional[Sl
     rule = rule or d.rule
     if rule is None:
         return False
-    plan: Schedule = schedule(cal, rule, d.started_at, d.extension_minutes or 0)
+    plan: Schedule = schedule(cal, rule, d.started_at, d.extension_minutes or 0, d.paused_minutes or 0)
     moved = plan.due_at != d.due_at
     d.rule_id = rule.id
     d.due_at, d.warn_at, d.escalate_at = plan.due_at, plan.warn_at, plan.escalate_at
@@ -369,6 +596,8 @@ def _reschedule(d: Deadline, cal: WorkCalendar, now: datetime, rule: Optional[Sl
         d.escalate_at,
         d.escalated_at is not None,
     )
+    if d.complaint is not None and d.complaint.paused_since is not None:
+        d.next_check_at = None  # the scan leaves a paused case alone; resuming sets it again
     return moved
 
 
@@ -496,6 +725,8 @@ def scan(
     if postgres and complaint_id is None and not session.scalar(select(func.pg_try_advisory_xact_lock(SCAN_LOCK_KEY))):
         return {"skipped": "another scheduler is scanning"}
     counts = {"warning": 0, "overdue": 0, "escalation": 0, "checked": 0}
+    if complaint_id is None:
+        counts["pauses_capped"] = check_pause_caps(session, now)
     started = _time.monotonic()
     rules = {r.id: r for r in session.scalars(select(SlaRule))}
     outbox = notify.Outbox(session, now)
@@ -525,6 +756,9 @@ def scan(
         for complaint in session.scalars(lock):
             for d in complaint.deadlines:
                 if d.id not in due_ids or d.state != "open":
+                    continue
+                if complaint.paused_since is not None:
+                    d.next_check_at = None  # paused: nothing fires until the clock resumes
                     continue
                 counts["checked"] += 1
                 for kind in _due_kinds(d, now):

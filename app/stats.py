@@ -201,13 +201,11 @@ def compute(
 
     # Stages count on the day they fall due: done in time, late, or late and still open.
     day = local_day(session, Deadline.due_at)
-    late = or_(Deadline.met_at > Deadline.due_at, and_(Deadline.met_at.is_(None), Deadline.due_at <= now))
+    open_past_due = and_(Deadline.met_at.is_(None), Deadline.due_at <= now, running_clock())
+    late = or_(Deadline.met_at > Deadline.due_at, open_past_due)
     delay = case(
         (Deadline.met_at > Deadline.due_at, minutes_between(session, Deadline.met_at, Deadline.due_at)),
-        (
-            and_(Deadline.met_at.is_(None), Deadline.due_at <= now),
-            minutes_between(session, literal_now(session, now), Deadline.due_at),
-        ),
+        (open_past_due, minutes_between(session, literal_now(session, now), Deadline.due_at)),
         else_=0,
     )
     for d, dep, stage, due, on_time, late_n, delay_minutes in session.execute(
@@ -224,7 +222,7 @@ def compute(
             Deadline.due_at >= start,
             Deadline.due_at < end,
             Deadline.state != "cancelled",
-            or_(Deadline.due_at <= now, Deadline.met_at.is_not(None)),
+            or_(and_(Deadline.due_at <= now, running_clock()), Deadline.met_at.is_not(None)),
             where_department(Deadline.department_id),
         )
         .group_by(day, Deadline.department_id, Deadline.stage)
@@ -232,6 +230,16 @@ def compute(
         row = rows[(as_date(d), dep)]
         row["stages"][stage] = [due, int(on_time or 0), int(late_n or 0), float(delay_minutes or 0)]
     return rows
+
+
+def running_clock() -> Any:
+    """The deadline's case is not paused (暂停计时): a paused clock is not due, whatever its old time.
+
+    Resuming moves the deadline by the paused time, so on-time rates never count it.
+    """
+    return (
+        ~select(Complaint.id).where(Complaint.id == Deadline.complaint_id, Complaint.paused_since.is_not(None)).exists()
+    )
 
 
 def literal_now(session: Session, now: datetime) -> Any:

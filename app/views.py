@@ -867,6 +867,8 @@ class ComplaintView(PortalModelView):
             stages=STAGES,
             stage_state=lambda v: labels.label(labels.STAGE_STATE, v),
             extension_status=lambda v: labels.label(labels.EXTENSION_STATUS, v),
+            pause_state=lambda v: labels.label(labels.PAUSE_STATE, v),
+            follow_up_method=lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
             unit_label=lambda v: str(UNIT_LABELS.get(v, v)),
             action_label=labels.action_label,
             action_kind=labels.action_kind,
@@ -1154,6 +1156,23 @@ def event_json(e: ComplaintEvent) -> dict[str, Any]:
     }
 
 
+def pause_json(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "state": p.state,
+        "state_label": labels.label(labels.PAUSE_STATE, p.state),
+        "started_at": p.started_at.isoformat(),
+        "ended_at": p.ended_at.isoformat() if p.ended_at else None,
+        "reason": p.reason,
+        "expected_resume": p.expected_resume.isoformat() if p.expected_resume else None,
+        "customer_informed": p.customer_informed,
+        "requested_by": p.requested_by.username if p.requested_by else None,
+        "approved_by": p.approved_by.username if p.approved_by else None,
+        "working_minutes": p.working_minutes,
+        "natural_minutes": p.natural_minutes,
+    }
+
+
 def transition_json(t: workflow.Transition, complaint: Complaint) -> dict[str, Any]:
     options = transition_options(complaint, t)
     return {
@@ -1426,6 +1445,7 @@ COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "followed_up_at",
     "archived_at",
     "updated_at",
+    "paused_since",
 ]
 
 
@@ -1880,6 +1900,9 @@ class ComplaintApi(PortalApi):
                 }
                 for d in complaint.deadlines
             ],
+            paused=complaint.paused_since is not None,
+            paused_working_minutes=sla.paused_working_minutes(db.session, [complaint.id]).get(complaint.id, 0),
+            pauses=[pause_json(p) for p in complaint.pauses],
         )
 
     @api_expose("/<int:pk>/attachments/<int:attachment_id>", methods=["GET"])
@@ -2296,7 +2319,17 @@ class ExtensionView(PortalModelView):
     base_permissions = ["can_read"]
     list_title = _l("Extension requests")
     list_columns = ["complaint", "deadline", "amount", "unit", "reason", "requested_by", "requested_at", "status"]
-    show_columns = list_columns + ["decided_by", "decided_at", "decision_note", "old_due_at", "new_due_at"]
+    show_columns = list_columns + [
+        "late_request",
+        "consent_by",
+        "consent_at",
+        "consent_method",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "old_due_at",
+        "new_due_at",
+    ]
     search_columns = ["status", "requested_at"]
     base_order = ("id", "desc")
     label_columns = {
@@ -2313,9 +2346,14 @@ class ExtensionView(PortalModelView):
         "decision_note": _l("Note"),
         "old_due_at": _l("Due before"),
         "new_due_at": _l("Due after"),
+        "late_request": _l("Asked later than the notice (general manager decides)"),
+        "consent_by": _l("Customer who agreed to the longer time"),
+        "consent_at": _l("When the customer agreed"),
+        "consent_method": _l("How the customer agreed"),
     }
     formatters_columns = {
         "status": lambda v: labels.label(labels.EXTENSION_STATUS, v),
+        "consent_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "unit": lambda v: str(UNIT_LABELS.get(v, v)),
         "deadline": lambda d: str(STAGES[d.stage].label) if d is not None else "",
     }

@@ -54,7 +54,7 @@ class Field:
     name: str
     label: Any
     required: bool = True
-    kind: str = "text"  # text | choice | staff | bool | department | datetime | int | stage | complaint
+    kind: str = "text"  # text | choice | staff | bool | department | date | datetime | int | stage | complaint
     choices: tuple[str, ...] = ()
     target: Optional[str] = None  # complaint attribute; None = not stored on the case
     aliases: tuple[str, ...] = ()  # other names accepted from API clients
@@ -86,6 +86,10 @@ class Transition:
     guard: Optional[Callable[[Actor, CaseFacts], bool]] = None
     # Kind of the timeline entry (transition, escalation, reminder, extension, report).
     kind: str = "transition"
+    # While the case's clock is paused: False = not offered, True = only then, None = either.
+    while_paused: Optional[bool] = False
+    # Roles that may take a department step whatever their department (e.g. 人事行政经理).
+    any_department_roles: frozenset[str] = frozenset()
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -104,10 +108,17 @@ def _can_request_extension(actor: Actor, case: CaseFacts) -> bool:
 
 
 def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
-    # 人事行政经理 decides; from 重要 (rank 2) upwards the general manager does.
+    # 人事行政经理 decides; from 重要 (rank 2) upwards, or for a request made later than
+    # the policy's notice, the general manager does.
     if not case.pending_extension:
         return False
-    return GM in actor.roles if case.level_rank >= 2 else HR in actor.roles
+    if case.level_rank >= 2 or case.pending_extension_late:
+        return GM in actor.roles
+    return HR in actor.roles
+
+
+def _can_decide_pause(actor: Actor, case: CaseFacts) -> bool:
+    return case.pause_awaiting_approval
 
 
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
@@ -344,6 +355,7 @@ TRANSITIONS: dict[str, Transition] = {
             requires_stage="report_leader",
             kind="report",
             style="warning",
+            while_paused=None,
         ),
         Transition(
             "report_to_gm",
@@ -355,6 +367,7 @@ TRANSITIONS: dict[str, Transition] = {
             requires_stage="report_gm",
             kind="report",
             style="warning",
+            while_paused=None,
         ),
         Transition(
             "submit_written_report",
@@ -365,6 +378,7 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(Field("report", _l("Written report"), target=None, aliases=("text",), from_note=True),),
             requires_stage="written_report",
             kind="report",
+            while_paused=None,
         ),
         Transition(
             "request_extension",
@@ -379,6 +393,21 @@ TRANSITIONS: dict[str, Transition] = {
                     "unit", _l("Unit"), kind="choice", choices=EXTENSION_UNITS, required=False, default="working_days"
                 ),
                 Field("reason", _l("Reason"), target=None, from_note=True),
+                Field("consent_by", _l("Customer who agreed to the longer time"), aliases=("consented_by",)),
+                Field(
+                    "consent_method",
+                    _l("How the customer agreed"),
+                    kind="choice",
+                    choices=FOLLOW_UP_METHODS,
+                    aliases=("consent_how",),
+                ),
+                Field(
+                    "consent_at",
+                    _l("When the customer agreed (default: now)"),
+                    kind="datetime",
+                    required=False,
+                    aliases=("consented_at",),
+                ),
             ),
             recusal_roles=frozenset({HR}),
             department_step=True,
@@ -398,6 +427,7 @@ TRANSITIONS: dict[str, Transition] = {
             ),
             guard=_can_decide_extension,
             kind="extension",
+            while_paused=None,
         ),
         Transition(
             "mark_repeat",
@@ -415,6 +445,7 @@ TRANSITIONS: dict[str, Transition] = {
             ),
             kind="note",
             style="default",
+            while_paused=None,
         ),
         Transition(
             "escalate",
@@ -425,6 +456,7 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(Field("note", _l("Instructions"), target=None, aliases=("instructions",)),),
             style="danger",
             kind="escalation",
+            while_paused=None,
         ),
         Transition(
             "remind",
@@ -435,6 +467,70 @@ TRANSITIONS: dict[str, Transition] = {
             fields=(NOTE,),
             style="default",
             kind="reminder",
+            while_paused=None,
+        ),
+        Transition(
+            "pause",
+            _l("Pause the clock (暂停计时)"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(
+                Field("reason", _l("Why the case must wait (test, sample, third party, documents)"), from_note=True),
+                Field(
+                    "expected_resume",
+                    _l("Expected resume date"),
+                    kind="date",
+                    aliases=("expected_resume_date", "until"),
+                ),
+                Field(
+                    "customer_informed",
+                    _l("How the customer was told"),
+                    aliases=("customer_notified", "informed"),
+                ),
+            ),
+            recusal_roles=frozenset({HR}),
+            department_step=True,
+            any_department_roles=frozenset({HR}),
+            kind="pause",
+            style="default",
+        ),
+        Transition(
+            "resume",
+            _l("Resume the clock"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(NOTE,),
+            recusal_roles=frozenset({HR, GM}),
+            department_step=True,
+            any_department_roles=frozenset({HR, GM}),
+            kind="pause",
+            while_paused=True,
+        ),
+        Transition(
+            "approve_pause",
+            _l("Approve the long pause"),
+            OPEN,
+            None,
+            frozenset({GM}),
+            fields=(NOTE,),
+            guard=_can_decide_pause,
+            kind="pause",
+            style="success",
+            while_paused=True,
+        ),
+        Transition(
+            "reject_pause",
+            _l("Reject the long pause (the clock resumes)"),
+            OPEN,
+            None,
+            frozenset({GM}),
+            fields=(NOTE,),
+            guard=_can_decide_pause,
+            kind="pause",
+            style="warning",
+            while_paused=True,
         ),
     )
 }
@@ -476,6 +572,8 @@ ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "refuse_extension": ("decide_extension", {"decision": "refuse"}),
     "reject_extension": ("decide_extension", {"decision": "refuse"}),
     "supervise": ("escalate", {}),
+    "pause_clock": ("pause", {}),
+    "resume_clock": ("resume", {}),
     "reminder": ("remind", {}),
     "followup": ("follow_up", {}),
     "feedback": ("feed_back", {}),
@@ -538,6 +636,9 @@ class CaseFacts:
     pending_extension: bool = False
     # The receiving department signed for the dispatched case (签收).
     signed: bool = False
+    pending_extension_late: bool = False  # asked later than the notice: 总经理 decides
+    paused: bool = False  # the clock stands still (暂停计时), also while awaiting approval
+    pause_awaiting_approval: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -549,6 +650,8 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
     if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
         return False  # the person complained about steps aside
     if t.department_step:
+        if actor.roles & t.any_department_roles:
+            return True
         if case.head_is_subject:
             return bool(actor.roles & t.recusal_roles)
         return bool(actor.roles & t.roles) and case.department_id in actor.department_ids
@@ -560,6 +663,8 @@ def offered(t: Transition, case: CaseFacts) -> bool:
     if case.status not in t.sources:
         return False
     if t.requires_stage is not None and t.requires_stage not in case.open_stages:
+        return False
+    if t.while_paused is not None and t.while_paused != case.paused:
         return False
     return True
 
@@ -580,6 +685,11 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
         raise TransitionError("fields", str(_l("Unknown action “%(action)s”.", action=action)))
     if case.status == "archived":
         raise TransitionError("state", str(_l("The case is archived and can no longer be changed.")))
+    if case.status in t.sources and t.while_paused is not None and t.while_paused != case.paused:
+        message = (
+            _l("The case's clock is paused: resume it first.") if case.paused else _l("The case's clock is not paused.")
+        )
+        raise TransitionError("state", str(message))
     if not offered(t, case):
         raise TransitionError(
             "state",
@@ -600,6 +710,8 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
     if t.guard is not None and not t.guard(actor, case):
         if t.action == "decide_extension" and case.pending_extension:
             raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
+        if t.action in ("approve_pause", "reject_pause"):
+            raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
         raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
     errors: dict[str, list[str]] = {}
     for f in t.fields:

@@ -20,6 +20,8 @@ from app.models import Extension
 from app.sla import load_calendar
 from app.timeutil import utcnow
 
+CONSENT = {"consent_by": "王先生（投诉人）", "consent_method": "phone"}
+
 
 def _actions(client, cid):
     return [t["action"] for t in client.get(f"/api/v1/complaint/{cid}/transitions").json["result"]]
@@ -45,10 +47,29 @@ def test_head_requests_hr_approves_and_the_deadline_moves(app, api, make_complai
         if t["action"] == "request_extension"
     )
     assert set(next(f for f in form["fields"] if f["name"] == "stage")["choices"]) == {"investigate", "reply"}
-    take(head, c.id, "request_extension", stage="investigate", amount=1, unit="working_days", reason="需调取监控录像")
+    take(
+        head,
+        c.id,
+        "request_extension",
+        stage="investigate",
+        amount=1,
+        unit="working_days",
+        reason="需调取监控录像",
+        **CONSENT,
+    )
     # One request at a time.
     assert "request_extension" not in _actions(head, c.id)
-    take(head, c.id, "request_extension", expect=409, stage="reply", amount=1, unit="working_days", reason="再延")
+    take(
+        head,
+        c.id,
+        "request_extension",
+        expect=409,
+        stage="reply",
+        amount=1,
+        unit="working_days",
+        reason="再延",
+        **CONSENT,
+    )
     # The department head cannot decide his own request; HR is told and decides.
     take(head, c.id, "decide_extension", expect=403, decision="approve")
     assert "decide_extension" in _actions(hr, c.id)
@@ -87,7 +108,7 @@ def test_refused_extension_leaves_the_deadline(app, api, make_complaint):
     c = _dispatched(api, make_complaint)
     hr, head = api("renshi"), api("zhuguan_a")
     old_due = iso_local(get_case(hr, c.id)["reply_due"])
-    take(head, c.id, "request_extension", stage="reply", amount=3, unit="working_hours", reason="客户出差")
+    take(head, c.id, "request_extension", stage="reply", amount=3, unit="working_hours", reason="客户出差", **CONSENT)
     take(hr, c.id, "decide_extension", decision="refuse", note="不同意")
     assert iso_local(get_case(hr, c.id)["reply_due"]) == old_due
     ext = db.session.scalars(select(Extension).where(Extension.complaint_id == c.id)).one()
@@ -103,7 +124,16 @@ def test_general_manager_decides_from_important_up(app, api, make_complaint, lev
     c = _dispatched(api, make_complaint, level=level)
     hr, head, gm = api("renshi"), api("zhuguan_a"), api("zongjingli")
     old_due = iso_local(get_case(hr, c.id)["investigate_due"])
-    take(head, c.id, "request_extension", stage="investigate", amount=2, unit="working_hours", reason="涉及多部门")
+    take(
+        head,
+        c.id,
+        "request_extension",
+        stage="investigate",
+        amount=2,
+        unit="working_hours",
+        reason="涉及多部门",
+        **CONSENT,
+    )
     assert "decide_extension" not in _actions(hr, c.id)
     assert "decide_extension" in _actions(gm, c.id)
     take(hr, c.id, "decide_extension", expect=403, decision="approve")
@@ -116,19 +146,37 @@ def test_general_manager_decides_from_important_up(app, api, make_complaint, lev
 
 def test_hr_decides_a_normal_case(app, api, make_complaint):
     c = _dispatched(api, make_complaint)
-    take(api("zhuguan_a"), c.id, "request_extension", stage="investigate", amount=1, unit="working_days", reason="x")
+    take(
+        api("zhuguan_a"),
+        c.id,
+        "request_extension",
+        stage="investigate",
+        amount=1,
+        unit="working_days",
+        reason="x",
+        **CONSENT,
+    )
     assert "decide_extension" in _actions(api("renshi"), c.id)
 
 
 def test_only_hr_decides_a_normal_case(app, api, make_complaint):
     c = _dispatched(api, make_complaint)
-    take(api("zhuguan_a"), c.id, "request_extension", stage="investigate", amount=1, unit="working_days", reason="x")
+    take(
+        api("zhuguan_a"),
+        c.id,
+        "request_extension",
+        stage="investigate",
+        amount=1,
+        unit="working_days",
+        reason="x",
+        **CONSENT,
+    )
     take(api("zongjingli"), c.id, "decide_extension", expect=403, decision="approve")
 
 
 def test_who_may_request(app, api, make_complaint):
     c = _dispatched(api, make_complaint, department="GC")
-    fields = dict(stage="investigate", amount=1, unit="working_days", reason="需要时间")
+    fields = dict(stage="investigate", amount=1, unit="working_days", reason="需要时间", **CONSENT)
     take(api("zhuguan_b"), c.id, "request_extension", expect=403, **fields)  # another department
     take(api("renshi"), c.id, "request_extension", expect=403, **fields)
     take(api("kefu"), c.id, "request_extension", expect=403, **fields)
@@ -141,17 +189,25 @@ def test_who_may_request(app, api, make_complaint):
             "amount": 0,
             "unit": "working_days",
             "reason": "x",
+            **CONSENT,
         },
     )
     assert r.status_code == 422 and "amount" in r.json["message"]
     r = head.post(
         f"/api/v1/complaint/{c.id}/transition",
-        json={"action": "request_extension", "stage": "investigate", "amount": 1, "unit": "weeks", "reason": "x"},
+        json={
+            "action": "request_extension",
+            "stage": "investigate",
+            "amount": 1,
+            "unit": "weeks",
+            "reason": "x",
+            **CONSENT,
+        },
     )
     assert r.status_code == 422 and "unit" in r.json["message"]
     r = head.post(
         f"/api/v1/complaint/{c.id}/transition",
-        json={"action": "request_extension", "stage": "investigate", "amount": 1, "unit": "working_days"},
+        json={"action": "request_extension", "stage": "investigate", "amount": 1, "unit": "working_days", **CONSENT},
     )
     assert r.status_code == 422 and "reason" in r.json["message"]
     assert db.session.scalars(select(Extension)).all() == []
@@ -161,7 +217,14 @@ def test_major_chain_stages_cannot_be_extended(app, api, make_complaint):
     c = make_complaint(level="major")
     r = api("zhuguan_a").post(
         f"/api/v1/complaint/{c.id}/transition",
-        json={"action": "request_extension", "stage": "report_gm", "amount": 5, "unit": "minutes", "reason": "x"},
+        json={
+            "action": "request_extension",
+            "stage": "report_gm",
+            "amount": 5,
+            "unit": "minutes",
+            "reason": "x",
+            **CONSENT,
+        },
     )
     assert r.status_code == 422 and "stage" in r.json["message"]
 
@@ -171,7 +234,17 @@ def test_after_the_deadline_a_request_is_refused(app, api, make_complaint):
     c = make_complaint(received_at=received, now=received)
     head = api("zhuguan_a")
     assert "request_extension" not in _actions(head, c.id)
-    take(head, c.id, "request_extension", expect=409, stage="reply", amount=1, unit="working_days", reason="晚了")
+    take(
+        head,
+        c.id,
+        "request_extension",
+        expect=409,
+        stage="reply",
+        amount=1,
+        unit="working_days",
+        reason="晚了",
+        **CONSENT,
+    )
     assert db.session.scalars(select(Extension)).all() == []
 
 
@@ -186,7 +259,7 @@ def test_extension_of_a_stage_already_due_is_refused_while_another_runs(app, mak
             c,
             "request_extension",
             principal,
-            dict(stage="investigate", amount=1, unit="working_days", reason="晚了"),
+            dict(stage="investigate", amount=1, unit="working_days", reason="晚了", **CONSENT),
             now=late,
         )
     assert refused.value.kind == "fields" and "stage" in refused.value.errors
@@ -198,7 +271,7 @@ def test_extension_of_a_stage_already_due_is_refused_while_another_runs(app, mak
             c,
             "request_extension",
             principal,
-            dict(stage="investigate", amount=1, unit="working_days", reason="晚了"),
+            dict(stage="investigate", amount=1, unit="working_days", reason="晚了", **CONSENT),
             now=at(2026, 9, 30, 10, 0),
         )
     db.session.rollback()
@@ -207,7 +280,7 @@ def test_extension_of_a_stage_already_due_is_refused_while_another_runs(app, mak
         c,
         "request_extension",
         principal,
-        dict(stage="reply", amount=1, unit="working_days", reason="还来得及"),
+        dict(stage="reply", amount=1, unit="working_days", reason="还来得及", **CONSENT),
         now=late,
     )
     db.session.commit()
@@ -224,7 +297,7 @@ def test_approval_at_a_chosen_time_prevents_the_old_overdue(app, api, make_compl
         c,
         "request_extension",
         org.principal("zhuguan_a"),
-        dict(stage="investigate", amount=1, unit="working_days", reason="监控"),
+        dict(stage="investigate", amount=1, unit="working_days", reason="监控", **CONSENT),
         now=at(2026, 9, 29, 16, 0),
     )
     db.session.commit()
@@ -257,9 +330,105 @@ def test_an_absurd_extension_is_refused_not_a_server_error(app, api, make_compla
     hr, head = api("renshi"), api("zhuguan_a")
     r = head.post(
         f"/api/v1/complaint/{c.id}/transition",
-        json={"action": "request_extension", "stage": "investigate", "amount": amount, "unit": unit, "reason": "很久"},
+        json={
+            "action": "request_extension",
+            "stage": "investigate",
+            "amount": amount,
+            "unit": unit,
+            "reason": "很久",
+            **CONSENT,
+        },
     )
     assert r.status_code in (200, 422), r.status_code
     if r.status_code == 200:
         r = hr.post(f"/api/v1/complaint/{c.id}/transition", json={"action": "decide_extension", "decision": "approve"})
         assert r.status_code < 500, (r.status_code, r.get_json())
+
+
+# --- The policy: 1 working day of notice, the customer's consent ------------------------------
+
+
+def _request(org, c, when, stage="reply", **extra):
+    values = dict(stage=stage, amount=1, unit="working_days", reason="等待厂家配件", **CONSENT)
+    values.update(extra)
+    return services.take_transition(db.session, c, "request_extension", org.principal("zhuguan_a"), values, now=when)
+
+
+def _decide_actions(org, c, login, when):
+    db.session.expire_all()
+    facts = services.case_facts(db.session, c, when)
+    return [t.action for t in workflow.available(services.actor_for(org.principal(login)), facts)]
+
+
+def test_request_a_working_day_ahead_is_decided_by_hr(app, org, make_complaint):
+    received = at(2026, 11, 2, 10, 0)  # Mon: reply due Wed 4 Nov 10:00
+    c = make_complaint(received_at=received, now=received)
+    _request(org, c, at(2026, 11, 3, 9, 30), consent_at="2026-11-03T09:20")
+    db.session.commit()
+    ext = db.session.scalars(select(Extension).where(Extension.complaint_id == c.id)).one()
+    assert ext.late_request is False
+    assert ext.consent_by == CONSENT["consent_by"] and ext.consent_method == "phone"
+    assert ext.consent_at == at(2026, 11, 3, 9, 20)
+    assert "decide_extension" in _decide_actions(org, c, "renshi", at(2026, 11, 3, 9, 31))
+    assert "decide_extension" not in _decide_actions(org, c, "zongjingli", at(2026, 11, 3, 9, 31))
+
+
+def test_late_request_goes_to_the_general_manager(app, api, org, make_complaint):
+    received = at(2026, 11, 2, 10, 0)
+    c = make_complaint(received_at=received, now=received)
+    event = _request(org, c, at(2026, 11, 4, 9, 0))  # the deadline's own day, 1 hour before it
+    db.session.commit()
+    assert event.data["consent_by"] == CONSENT["consent_by"]
+    ext = db.session.scalars(select(Extension).where(Extension.complaint_id == c.id)).one()
+    assert ext.late_request is True and ext.consent_at == at(2026, 11, 4, 9, 0), "consent time defaults to now"
+    assert "decide_extension" not in _decide_actions(org, c, "renshi", at(2026, 11, 4, 9, 1))
+    assert "decide_extension" in _decide_actions(org, c, "zongjingli", at(2026, 11, 4, 9, 1))
+    with pytest.raises(workflow.TransitionError) as refused:
+        services.take_transition(
+            db.session,
+            c,
+            "decide_extension",
+            org.principal("renshi"),
+            {"decision": "approve"},
+            now=at(2026, 11, 4, 9, 5),
+        )
+    assert refused.value.kind == "role"
+    db.session.rollback()
+    gm_inbox = api("zongjingli").get("/api/v1/notification/?q=(page_size:100)").json["result"]
+    assert [n["kind"] for n in gm_inbox if n["complaint_id"] == c.id].count("request_extension") == 1
+    services.take_transition(
+        db.session,
+        c,
+        "decide_extension",
+        org.principal("zongjingli"),
+        {"decision": "approve"},
+        now=at(2026, 11, 4, 9, 5),
+    )
+    db.session.commit()
+    db.session.refresh(ext)
+    assert ext.status == "approved" and ext.new_due_at == at(2026, 11, 5, 10, 0)
+
+
+def test_notice_counts_working_days_across_national_day(app, org, make_complaint):
+    received = at(2026, 9, 29, 10, 0)  # reply due Thu 8 Oct 10:00; 1–7 Oct are holidays
+    c = make_complaint(received_at=received, now=received)
+    _request(org, c, at(2026, 9, 30, 15, 0))  # the last working day before the deadline's
+    db.session.commit()
+    assert db.session.scalars(select(Extension.late_request)).all() == [False]
+
+
+def test_request_without_the_customers_consent_is_refused(app, api, make_complaint):
+    c = _dispatched(api, make_complaint)
+    head = api("zhuguan_a")
+    fields = dict(stage="reply", amount=1, unit="working_days", reason="等待配件")
+    body = take(head, c.id, "request_extension", expect=422, **fields)
+    assert {"consent_by", "consent_method"} <= set(body["message"])
+    body = take(head, c.id, "request_extension", expect=422, consent_by="王先生", consent_method="pigeon", **fields)
+    assert set(body["message"]) == {"consent_method"}
+    future = (utcnow() + timedelta(days=2)).isoformat()
+    body = take(head, c.id, "request_extension", expect=422, consent_at=future, **CONSENT, **fields)
+    assert set(body["message"]) == {"consent_at"}
+    assert db.session.scalars(select(Extension)).all() == []
+    take(head, c.id, "request_extension", consent_method="微信", consent_by="王先生", **fields)
+    ext = db.session.scalars(select(Extension)).one()
+    assert ext.consent_method == "wechat" and ext.consent_by == "王先生"
