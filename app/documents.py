@@ -59,6 +59,7 @@ TEMPLATES = {
     "record_form": "documents/record_form.html",
     "weekly_analysis": "documents/analysis.html",
     "monthly_analysis": "documents/analysis.html",
+    "regulator_reply": "documents/regulator_reply.html",
 }
 KIND_NAMES_ZH = {
     "penalty_notice": "处罚通知书",
@@ -66,8 +67,9 @@ KIND_NAMES_ZH = {
     "record_form": "客户投诉记录表",
     "monthly_analysis": "月度投诉分析",
     "weekly_analysis": "周投诉分析",
+    "regulator_reply": "监管转办回复报告",
 }
-NUMBERED_KINDS = frozenset({"penalty_notice", "circular", "monthly_analysis", "weekly_analysis"})
+NUMBERED_KINDS = frozenset({"penalty_notice", "circular", "monthly_analysis", "weekly_analysis", "regulator_reply"})
 
 
 class URLRefused(ValueError):

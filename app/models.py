@@ -323,6 +323,9 @@ class Complaint(Model):
     # When each stage was reached.
     judged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     dispatched_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # 监管转办: the transferring body (12345, 12315, an industry regulator) and its reference.
+    regulator_body: Mapped[Optional[str]] = mapped_column(String(64))
+    regulator_ref: Mapped[Optional[str]] = mapped_column(String(64), index=True)
     # When the receiving department signed for the dispatched case (签收).
     signed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     investigation_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -759,6 +762,7 @@ class DocumentKind(str, enum.Enum):
     record_form = "record_form"  # 客户投诉记录表
     monthly_analysis = "monthly_analysis"  # 月度投诉分析
     weekly_analysis = "weekly_analysis"  # 周投诉分析
+    regulator_reply = "regulator_reply"  # 监管转办回复报告
 
 
 class PenaltyRule(Model):

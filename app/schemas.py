@@ -83,6 +83,8 @@ class ComplaintIntakeSchema(Schema):
     level = _Ref(Level, _l("Please choose a complaint level."), required=True)
     department = _Ref(Department, _l("Please choose the complained department."), required=True)
     staff = _StaffList(load_default=list)
+    regulator_body = fields.String(load_default=None, allow_none=True)
+    regulator_ref = fields.String(load_default=None, allow_none=True)
 
     @pre_load
     def _naive_is_local(self, data: Any, **kwargs: Any) -> Any:

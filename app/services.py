@@ -21,6 +21,7 @@ from app import numbering, phrases, settings, validation, workflow
 from app.i18n import _l
 from app.models import (
     Attachment,
+    Channel,
     Complaint,
     ComplaintEvent,
     ComplaintStatus,
@@ -139,6 +140,16 @@ def validate_intake(data: dict[str, Any], now: datetime) -> None:
                 str(_l("%(name)s does not work in the complained department.", name=person.name)),
             )
     errors.add("received_at", validation.check_received_at(data.get("received_at"), now))
+    channel = data.get("channel")
+    ref = (data.get("regulator_ref") or "").strip() if isinstance(data.get("regulator_ref"), str) else ""
+    if isinstance(channel, Channel) and channel.is_regulator and not ref:
+        errors.add(
+            "regulator_ref",
+            str(_l("A case transferred by a regulator needs the transfer's reference number (转办单号).")),
+        )
+    for name in ("regulator_ref", "regulator_body"):
+        if isinstance(data.get(name), str) and len(data[name].strip()) > 64:
+            errors.add(name, str(_l("At most %(n)d characters.", n=64)))
     if data.get("subject") and len(data["subject"]) > 200:
         errors.add("subject", str(_l("At most %(n)d characters.", n=200)))
     errors.raise_if_any()
@@ -181,6 +192,9 @@ def register_complaint(
         first_responder_id=actor_id,
         status=ComplaintStatus.registered,
     )
+    if data["channel"].is_regulator:
+        complaint.regulator_ref = (data.get("regulator_ref") or "").strip() or None
+        complaint.regulator_body = (data.get("regulator_body") or "").strip() or data["channel"].name
     original = detect_repeat(session, complaint, int(settings.get(session, "repeat.window_days") or 30))
     if original is not None:
         complaint.is_repeat, complaint.repeat_of = True, original
@@ -842,6 +856,79 @@ def record_form_context(complaint: Complaint) -> dict[str, Any]:
         ],
         "printed_at": format_local(utcnow()),
     }
+
+
+REGULATOR_REPLY_STATUSES = ("replied", "fed_back", "followed_up", "closed", "archived")
+# The ETC policy's names of a regulator case's steps, shown on its timeline.
+REGULATOR_STEP_ZH = {
+    "register": "受理",
+    "dispatch": "派单",
+    "warning": "预警",
+    "remind": "催办",
+    "reply": "回复",
+    "regulator_reply": "审核",
+    "follow_up": "回访",
+    "close": "结案",
+    "archive": "归档",
+}
+
+
+def _mask_phone(phone: Optional[str]) -> str:
+    digits = (phone or "").strip()
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else ("****" if digits else "")
+
+
+def issue_regulator_reply(
+    session: Session, complaint: Complaint, principal: Any, now: Optional[datetime] = None
+) -> Any:
+    """Review (审核) the department's reply and issue the formal reply report to the regulator.
+
+    Only 人事行政经理 issues it, only for a regulator case that has been replied to; a new
+    report supersedes the previous one. Recorded on the case's timeline."""
+    from app import corrective, documents, sla
+
+    now = now or utcnow()
+    if not (complaint.channel is not None and complaint.channel.is_regulator):
+        raise workflow.TransitionError("state", str(_l("This case was not transferred by a regulator.")))
+    if getattr(complaint.status, "value", complaint.status) not in REGULATOR_REPLY_STATUSES:
+        raise workflow.TransitionError(
+            "state", str(_l("The reply report is issued once the department has replied to the customer."))
+        )
+    if principal.staff_id is None or "人事行政经理" not in principal.roles:
+        raise workflow.TransitionError(
+            "role", str(_l("The HR & administration manager reviews and issues the reply report."))
+        )
+    sla.lock_complaint(session, complaint)
+    context = record_form_context(complaint)
+    context["complaint"] = {
+        **context["complaint"],
+        "regulator_body": complaint.regulator_body or complaint.channel.name,
+        "regulator_ref": complaint.regulator_ref or "—",
+        "customer_phone_masked": _mask_phone(complaint.customer.phone if complaint.customer else None),
+    }
+    context["corrective"] = [
+        a for a in corrective.for_period(session, complaint.received_at, now) if a["number"] == complaint.number
+    ]
+    previous = documents.current_document(session, "regulator_reply", complaint_id=complaint.id)
+    doc = documents.issue_document(
+        session,
+        "regulator_reply",
+        f"关于{complaint.regulator_ref or complaint.number}号转办件的回复报告",
+        context,
+        complaint_id=complaint.id,
+        supersedes=previous,
+        issued_by_id=principal.user_id,
+        now=now,
+    )
+    record_event(
+        complaint,
+        "regulator_reply",
+        principal.user_id,
+        note=f"审核并出具回复报告 {doc.number}（{complaint.regulator_body or complaint.channel.name}）",
+        at=now,
+        data={"document": doc.id, "number": doc.number},
+    )
+    return doc
 
 
 def record_form_pdf(session: Session, complaint: Complaint, actor_id: Optional[int]) -> tuple[bytes, Any]:

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
             "circular": "人行通字",
             "monthly_analysis": "人行析字",
             "weekly_analysis": "人行周析字",
+            "regulator_reply": "人行复字",
         },
         _l("Document number (文号) prefix of each document kind"),
     ),

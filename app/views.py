@@ -576,6 +576,8 @@ _COMPLAINT_LABELS = {
     "close_note": _l("Final result and evaluation"),
     "judged_at": _l("Judged at"),
     "dispatched_at": _l("Dispatched at"),
+    "regulator_body": _l("Transferring body"),
+    "regulator_ref": _l("Transfer reference number"),
     "signed_at": _l("Signed for at"),
     "investigation_started_at": _l("Investigation started at"),
     "planned_at": _l("Plan drafted at"),
@@ -673,6 +675,16 @@ def _intake_fields() -> dict[str, Any]:
             _l("Customer e-mail"), widget=BS3TextFieldWidget(), validators=[RuleValidator(validation.check_email)]
         ),
         "customer_address": StringField(_l("Customer address"), widget=BS3TextFieldWidget()),
+        "regulator_body": StringField(
+            _l("Transferring body"),
+            widget=BS3TextFieldWidget(),
+            description=_l("Regulator transfers only (e.g. 12345 市民热线); empty: the channel's name."),
+        ),
+        "regulator_ref": StringField(
+            _l("Transfer reference number"),
+            widget=BS3TextFieldWidget(),
+            description=_l("Required for a case transferred by a regulator (转办单号)."),
+        ),
         "content": TextAreaField(
             _l("Complaint content"),
             widget=BS3TextAreaFieldWidget(),
@@ -753,6 +765,8 @@ class ComplaintView(PortalModelView):
         "level",
         "department",
         "staff",
+        "regulator_body",
+        "regulator_ref",
     ]
     edit_columns = [
         "received_at",
@@ -775,6 +789,8 @@ class ComplaintView(PortalModelView):
                     "received_at",
                     "registered_at",
                     "channel",
+                    "regulator_body",
+                    "regulator_ref",
                     "customer",
                     "first_responder",
                     "subject",
@@ -1141,13 +1157,17 @@ def transition_options(complaint: Complaint, t: workflow.Transition) -> dict[str
     return options
 
 
-def event_json(e: ComplaintEvent) -> dict[str, Any]:
+def event_json(e: ComplaintEvent, regulator: bool = False) -> dict[str, Any]:
+    label = labels.action_label(e.action)
+    if regulator and e.action in services.REGULATOR_STEP_ZH:
+        # A regulator case's steps carry the ETC policy's names (派单, 预警, 催办, 回复, 审核 …).
+        label = f"{services.REGULATOR_STEP_ZH[e.action]}（{label}）"
     return {
         "id": e.id,
         "at": e.at.isoformat(),
         "action": e.action,
         "kind": labels.action_kind(e.action),
-        "label": labels.action_label(e.action),
+        "label": label,
         "actor": {"id": e.actor.id, "username": e.actor.username, "name": e.actor.first_name} if e.actor else None,
         "from_status": e.from_status,
         "to_status": e.to_status,
@@ -1419,6 +1439,8 @@ COMPLAINT_LIST_COLUMNS = [
 ]
 
 COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
+    "regulator_body",
+    "regulator_ref",
     "customer.phone",
     "customer_demand",
     "content",
@@ -1885,7 +1907,7 @@ class ComplaintApi(PortalApi):
             id=complaint.id,
             number=complaint.number,
             count=len(events),
-            result=[event_json(e) for e in events],
+            result=[event_json(e, bool(complaint.channel and complaint.channel.is_regulator)) for e in events],
             deadlines=[
                 {
                     "stage": d.stage,
@@ -2487,6 +2509,8 @@ from app.models import Commendation, Document, Penalty, PenaltyEvent, PenaltyRul
 
 DISCIPLINE_PERMS = {
     **MODEL_PERMS,
+    "regulator_reply": "read",
+    "regulator_reply_pdf": "read",
     "notice": "read",
     "notices": "read",
     "batch_print": "read",
@@ -3901,6 +3925,69 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
         pdf, stored = services.record_form_pdf(db.session, complaint, user.id if user else None)
         name = stored.filename if stored is not None else f"客户投诉记录表-{complaint.number}.pdf"
         return pdf_response(pdf, name, inline=_inline(), sha256=stored.sha256 if stored is not None else None)
+
+    def _scoped(self, pk: int) -> tuple[Optional[Complaint], Any]:
+        complaint = db.session.scalars(
+            select(Complaint).where(Complaint.id == pk, scope.criterion(Complaint, current_principal()))
+        ).first()
+        if complaint is None:
+            if db.session.get(Complaint, pk) is not None:
+                return None, self.response(403, message=_("This complaint is outside your scope."))
+            return None, self.response_404()
+        return complaint, None
+
+    @api_expose("/<int:pk>/regulator_reply", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("regulator_reply")
+    def regulator_reply(self, pk: int) -> Any:
+        """Review the reply and issue the formal reply report to the transferring regulator (人事行政经理).
+        ---
+        post:
+          responses:
+            201:
+              description: The report was issued (a new one supersedes the previous)
+            403:
+              description: Outside the caller's scope or role
+            409:
+              description: Not a regulator case, or not replied yet
+        """
+        complaint, error = self._scoped(pk)
+        if error is not None:
+            return error
+        try:
+            doc = services.issue_regulator_reply(db.session, complaint, current_principal())
+            db.session.commit()
+        except workflow.TransitionError as exc:
+            db.session.rollback()
+            return self.response({"state": 409, "role": 403}.get(exc.kind, 422), message=exc.message)
+        return self.response(201, id=doc.id, result=document_json(doc))
+
+    @api_expose("/<int:pk>/regulator_reply.pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("regulator_reply_pdf")
+    def regulator_reply_pdf(self, pk: int) -> Any:
+        """The current reply report to the regulator, as issued.
+        ---
+        get:
+          responses:
+            200:
+              description: The PDF
+            403:
+              description: Outside the caller's scope
+            404:
+              description: No report issued yet
+        """
+        from app import documents
+
+        complaint, error = self._scoped(pk)
+        if error is not None:
+            return error
+        doc = documents.current_document(db.session, "regulator_reply", complaint_id=complaint.id)
+        if doc is None:
+            return self.response(404, message=_("No reply report has been issued for this case yet."))
+        return pdf_response(doc.content, doc.filename, inline=_inline(), sha256=doc.sha256)
 
 
 class CommendationApi(PortalApi):
