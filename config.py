@@ -237,6 +237,8 @@ FAB_ROLES = {
         _grant("PenaltyRule|Commendation", "read", "add", "edit", "delete"),
         _grant("Document", "read", "add"),
         _grant("Ledger", "read"),
+        _grant("PolicyPreset", "read", "load"),
+        _menus("Policy presets"),
         # Reads the periodic reports (and regenerates one), every department's measures and grades.
         _grant("Report", "read", "generate"),
         _grant("DepartmentMeasure|Grading", "read"),
@@ -334,6 +336,8 @@ FAB_ROLES = {
         _grant(_RULES, "read", "add", "edit", "delete"),
         _grant("PenaltyRule", "read", "add", "edit", "delete"),
         _menus("Discipline", "Penalty rules"),
+        _grant("PolicyPreset", "read", "load"),
+        _menus("Policy presets"),
         *_SELF_SERVICE,
     ],
 }

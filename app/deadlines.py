@@ -62,6 +62,23 @@ STAGES: dict[str, Stage] = {
             responsible_before_dispatch="人事行政经理",
         ),
         Stage(
+            "first_response",
+            _l("First response to the customer"),
+            ("register",),
+            ("first_contact", "reply"),
+            FIRST_RESPONDER,
+            extendable=False,
+        ),
+        Stage(
+            "second_response",
+            _l("Second response to the customer"),
+            ("first_contact",),
+            ("second_contact", "reply"),
+            DEPARTMENT_HEAD,
+            extendable=False,
+            responsible_before_dispatch="人事行政经理",
+        ),
+        Stage(
             "sign_in",
             _l("Dispatch signed for (签收)"),
             ("dispatch",),

@@ -28,6 +28,7 @@ from app.models import (
     Customer,
     Department,
     FollowUp,
+    Level,
     Staff,
 )
 from app.timeutil import as_utc, local_date, to_local, utcnow
@@ -416,6 +417,15 @@ def _resolve_values(
             if person is None or person.department_id != complaint.department_id:
                 errors.add(f.name, str(_l("Please choose a staff member of the complained department.")))
             value = person
+        elif f.kind == "level":
+            level = session.get(Level, _int_or_none(value)) if _int_or_none(value) else None
+            if level is None and isinstance(value, str) and value.strip():
+                level = session.scalars(select(Level).where(Level.code == value.strip())).first()
+            if level is None or not level.active:
+                errors.add(f.name, str(_l("There is no such active complaint level.")))
+            elif level.id == complaint.level_id:
+                errors.add(f.name, str(_l("The case already has this level.")))
+            value = level
         elif f.kind == "bool":
             value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
         elif f.kind == "int":
@@ -568,6 +578,9 @@ def take_transition(
         _record_confirmed_phrases(session, complaint, flagged, principal, now)
     _record_side_effects(session, complaint, t, values, principal.user_id, now)
     sla.after_transition(session, complaint, t, before, after, now, values, principal.user_id)
+    if t.action == "change_level":
+        # The new level's chain of time limits replaces the old one (e.g. 沟通性 -> 有效投诉).
+        sla.reschedule_case(session, complaint, now, principal.user_id, str(_l("Complaint level changed")))
     try:
         session.flush()
     except StaleDataError as exc:

@@ -78,6 +78,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
             "A pause of a case's clock (暂停计时) longer than this many working days needs the general manager's approval"
         ),
     ),
+    "policy.preset": ("", _l("The policy preset (level scheme and time limits) loaded last")),
     "repeat.window_days": (
         30,
         _l(

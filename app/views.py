@@ -1147,6 +1147,11 @@ def transition_options(complaint: Complaint, t: workflow.Transition) -> dict[str
             options[f.name] = [
                 (p.id, p.name) for p in services.staff_of_department(db.session, complaint.department_id)
             ]
+        elif f.kind == "level":
+            options[f.name] = [
+                (lv.id, lv.name)
+                for lv in db.session.scalars(select(Level).where(Level.active.is_(True)).order_by(Level.rank, Level.id))
+            ]
         elif f.kind == "department":
             options[f.name] = [
                 (d.id, d.name)
@@ -3245,6 +3250,129 @@ class LedgerView(BaseView):
         return self.render_template("penalty/ledger.html", data=data, month=f"{month:%Y-%m}", title=_("Penalty ledger"))
 
 
+PRESET_PERMS = {"index": "read", "load": "load", "presets": "read", "load_preset": "load"}
+
+
+class PolicyPresetView(BaseView):
+    """Load one of the seed policies' level schemes and time limits (administrators, HR)."""
+
+    route_base = "/policypresets"
+    default_view = "index"
+    class_permission_name = "PolicyPreset"
+    method_permission_name = PRESET_PERMS
+
+    @expose("/", methods=["GET"])
+    @has_access
+    def index(self) -> Any:
+        from app import policy_presets, settings
+
+        return self.render_template(
+            "policy/presets.html",
+            presets=policy_presets.PRESETS,
+            current=settings.get(db.session, "policy.preset"),
+            can_load=self.appbuilder.sm.has_access("can_load", "PolicyPreset"),
+            stage_label=lambda v: str(STAGES[v].label) if v in STAGES else v,
+            unit_label=lambda v: str(UNIT_LABELS.get(v, v)),
+            title=_("Policy presets"),
+        )
+
+    @expose("/load/<string:code>", methods=["POST"])
+    @has_access
+    def load(self, code: str) -> Any:
+        from app import policy_presets
+
+        user = current_user()
+        try:
+            result = policy_presets.load(db.session, code, actor_id=user.id if user else None)
+            db.session.commit()
+            flash(
+                _(
+                    "Preset loaded: %(levels)s levels active, %(rules)s rules, %(cases)s open cases recomputed.",
+                    levels=len(policy_presets.PRESETS[code].levels),
+                    rules=result["rules"],
+                    cases=result["recomputed"],
+                ),
+                "success",
+            )
+        except policy_presets.PresetError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        return redirect(url_for("PolicyPresetView.index"))
+
+
+class PolicyPresetApi(ApiConventions, BaseApi):
+    """``GET /api/v1/policy_preset/``: the presets; ``POST /api/v1/policy_preset/<code>/load`` loads one."""
+
+    resource_name = "policy_preset"
+    class_permission_name = "PolicyPreset"
+    method_permission_name = PRESET_PERMS
+    allow_browser_login = True
+
+    @api_expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("presets")
+    def presets(self) -> Any:
+        """The policy presets with their levels and rules.
+        ---
+        get:
+          responses:
+            200:
+              description: The presets
+        """
+        from app import policy_presets, settings
+
+        return self.response(
+            200,
+            current=settings.get(db.session, "policy.preset") or None,
+            result=[
+                {
+                    "code": p.code,
+                    "name": p.name,
+                    "source": p.source,
+                    "description": str(p.description),
+                    "levels": [{"code": lv.code, "name": lv.name, "rank": lv.rank} for lv in p.levels],
+                    "rules": [
+                        {
+                            "level": r.level,
+                            "stage": r.stage,
+                            "amount": r.amount,
+                            "unit": r.unit,
+                            "overtime_fine": r.overtime_fine,
+                        }
+                        for r in p.rules
+                    ],
+                }
+                for p in policy_presets.PRESETS.values()
+            ],
+        )
+
+    @api_expose("/<string:code>/load", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("load_preset")
+    def load_preset(self, code: str) -> Any:
+        """Load a preset: its levels become active, its rules replace those of its levels.
+        ---
+        post:
+          responses:
+            200:
+              description: Loaded
+            404:
+              description: No such preset
+        """
+        from app import policy_presets
+
+        user = current_user()
+        try:
+            result = policy_presets.load(db.session, code, actor_id=user.id if user else None)
+            db.session.commit()
+        except policy_presets.PresetError as exc:
+            db.session.rollback()
+            return self.response(404, message=str(exc))
+        return self.response(200, result=result)
+
+
 # --- Discipline REST resources --------------------------------------------------------------
 
 
@@ -4094,6 +4222,15 @@ def register_discipline(appbuilder: Any) -> None:
         category=menu,
         category_label=menu_label,
     )
+    appbuilder.add_view(
+        PolicyPresetView,
+        "Policy presets",
+        icon="fa-sliders",
+        label=_l("Policy presets"),
+        category="Rules",
+        category_label=_l("Rules"),
+    )
+    appbuilder.add_api(PolicyPresetApi)
     appbuilder.add_view(
         LedgerView,
         "Penalty ledger",

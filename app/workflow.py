@@ -21,6 +21,7 @@ from app.i18n import _l
 HR = "人事行政经理"
 GM = "总经理"
 HEAD = "部门主管"
+CS = "客服"
 
 OPEN = (
     "registered",
@@ -187,6 +188,42 @@ TRANSITIONS: dict[str, Transition] = {
                 ),
             ),
             stamp="dispatched_at",
+        ),
+        Transition(
+            "first_contact",
+            _l("First response to the customer (首次响应)"),
+            ("registered", "judged", "dispatched", "investigating", "planned"),
+            None,
+            frozenset({HEAD}),
+            fields=(Field("note", _l("What the customer was told"), required=True),),
+            department_step=True,
+            any_department_roles=frozenset({HR, CS}),
+            recusal_roles=frozenset({HR}),
+            requires_stage="first_response",
+        ),
+        Transition(
+            "second_contact",
+            _l("Second response to the customer (二次响应)"),
+            ("registered", "judged", "dispatched", "investigating", "planned"),
+            None,
+            frozenset({HEAD}),
+            fields=(Field("note", _l("What the customer was told"), required=True),),
+            department_step=True,
+            any_department_roles=frozenset({HR}),
+            recusal_roles=frozenset({HR}),
+            requires_stage="second_response",
+        ),
+        Transition(
+            "change_level",
+            _l("Change the complaint level"),
+            ("registered", "judged", "dispatched", "investigating", "planned", "replied", "fed_back", "followed_up"),
+            None,
+            frozenset({HR, GM}),
+            fields=(
+                Field("level", _l("New level"), kind="level", target="level"),
+                Field("note", _l("Why"), required=True),
+            ),
+            while_paused=None,
         ),
         Transition(
             "sign_for",
