@@ -165,7 +165,7 @@ def test_record_form_pdf_follows_complaint_scope(api, make_complaint):
 def test_rules_and_commendations_resources(api, org):
     hr, head = api("renshi"), api("zhuguan_a")
     rules = head.get("/api/v1/penaltyrule/?q=(page_size:100)").json["result"]
-    assert len(rules) == 15
+    assert len(rules) == 22
     bad = hr.post(
         "/api/v1/penaltyrule/",
         json={
