@@ -919,11 +919,11 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                 _("Name"),
                 _("Department"),
                 _("Penalties"),
-                _("Chained deductions"),
                 _("Sanctions"),
                 _("Fines (yuan)"),
                 _("Points deducted"),
                 _("Performance pay withheld"),
+                _("Chained deductions"),
                 _("Forbidden service phrases"),
             ],
             [
@@ -932,11 +932,11 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                     r["name"],
                     r["department"],
                     r["count"],
-                    r["chained"],
                     r["sanctions"],
                     r["fines"],
                     r["points"],
                     yes if r["performance_pay_withheld"] else no,
+                    r["chained"],
                     r["phrase_hits"],
                 ]
                 for r in data["staff"]

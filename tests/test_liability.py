@@ -98,7 +98,7 @@ def test_chain_across_four_levels_with_a_vacant_link(discipline_kit, org, api, f
     chained_sheet = list(book.worksheets[3].iter_rows(min_row=3, values_only=True))
     assert {row[5] for row in chained_sheet} >= {"周斌", "孙海"} and len(chained_sheet) == 3
     per_staff = {row[1]: row for row in book.worksheets[0].iter_rows(min_row=3, values_only=True)}
-    assert per_staff["周斌"][4] == 1 and per_staff["周斌"][7] == 8
+    assert per_staff["周斌"][8] == 1 and per_staff["周斌"][6] == 8
 
     # The points API answers with the sources.
     for period in ("2026-11", "2026"):
