@@ -235,3 +235,16 @@ def test_ledger_counts_forbidden_phrases_per_staff(discipline_kit, org, api, web
     assert row[len(header) - 1] == 2
     page = web("renshi").get("/ledger/?month=2026-11").get_data(as_text=True)
     assert "吴刚" in page and (("服务忌语" in page) or ("Forbidden service phrases" in page))
+
+
+def test_screens_show_the_chain_and_edit_superiors_and_rule_chains(discipline_kit, org, web, four_levels):
+    penalty = _approved(discipline_kit)
+    hr = web("renshi")
+    page = hr.get(f"/penaltyview/show/{penalty.id}").get_data(as_text=True)
+    assert "liability-chain" in page and "周斌" in page and "孙海" in page
+    liu = org.staff("刘强")
+    form = hr.get(f"/staffview/edit/{liu.id}").get_data(as_text=True)
+    assert 'name="superior"' in form
+    rule = discipline_kit.rule("事故标准一级")
+    form = hr.get(f"/penaltyruleview/edit/{rule.id}").get_data(as_text=True)
+    assert 'name="chain_head_points"' in form and 'name="chain_superior2_points"' in form
