@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import documents, numbering, penalties, scope, settings
+from app import documents, liability, numbering, penalties, scope, settings
 from app.i18n import _, _l
 from app.models import (
     Appeal,
@@ -27,6 +27,7 @@ from app.models import (
     Document,
     Penalty,
     PenaltyEvent,
+    PenaltyLink,
     PenaltyRule,
     PenaltyStatus,
     Sanction,
@@ -308,8 +309,20 @@ def take_step(
     event = record_event(
         penalty, action, principal.user_id, note=note, from_status=before, to_status=after, at=now, data=data or None
     )
+    if action == "approve" and penalty.links:
+        # One timeline line for the chain, vacancies included (a vacant link is skipped and noted).
+        record_event(
+            penalty,
+            "chain",
+            principal.user_id,
+            note=liability.timeline_note(list(penalty.links)),
+            at=now,
+            data={"links": [liability.link_json(k) for k in penalty.links]},
+        )
     _flush(session)
     _notify_step(session, penalty, action, after, now)
+    if action == "approve":
+        liability.warn_thresholds(session, penalty, now)
     return event
 
 
@@ -329,8 +342,14 @@ def _apply(
         penalty.return_reason = values["reason"]
     elif action == "approve":
         penalty.decided_by_id, penalty.decided_at = user_id, now
+        # Chained liability: every linked deduction is created with the approval, in its transaction.
+        liability.resolve(session, penalty, now)
     elif action == "issue_notice":
         data["document"] = issue_notice(session, penalty, user_id, now).number
+        if chain_documents(session) == "notice":
+            chained = issue_chain_notices(session, penalty, user_id, now)
+            if chained:
+                data["chain_documents"] = [d.number for d in chained]
     elif action == "serve":
         penalty.served_on = values["served_on"]
         days = int(settings.get(session, "penalty.appeal_working_days") or 3)
@@ -371,6 +390,9 @@ def _decide_appeal(
         penalty.sanction = Sanction(new.sanction)
         penalty.fine_amount, penalty.score_deduction = new.fine_amount, new.score_deduction
         penalty.withhold_performance_pay = new.withhold_performance_pay
+        for link in penalty.links:
+            if link.role == liability.RESPONSIBLE:
+                link.points, link.fine = new.score_deduction, new.fine_amount
         data.update(before=current.as_dict(), after=new.as_dict())
         data["document"] = issue_notice(session, penalty, user_id, now, "changed", values["reason"]).number
         penalty.served_on = penalty.appeal_deadline = None
@@ -416,6 +438,8 @@ def penalty_facts(penalty: Penalty) -> dict[str, Any]:
         "subject_is_head": bool(penalty.subject_is_head),
         "complaint_number": complaint.number if complaint is not None else None,
         "complaint_received": local_date(complaint.received_at) if complaint is not None else None,
+        # Chained liability (连带扣分): the counted links, printed as lines of the 通报.
+        "chained": liability.chained_facts(penalty),
     }
 
 
@@ -451,6 +475,50 @@ def issue_notice(
     )
     penalty.issued_at = now
     return doc
+
+
+def issue_chain_notices(session: Session, penalty: Penalty, user_id: int | None, now: datetime) -> list[Document]:
+    """Each person liable by chain gets their own notice (setting ``penalty.chain_documents`` = notice)."""
+    issued = []
+    facts = penalty_facts(penalty)
+    for link in penalty.links:
+        if link.role == liability.RESPONSIBLE or not link.counted or link.staff is None:
+            continue
+        period = f"chain-{link.position}"
+        previous = documents.current_document(session, "penalty_notice", penalty_id=penalty.id, period=period)
+        heading = "连带责任扣分通知书"
+        context = {
+            "heading": heading,
+            "variant": "chained",
+            "penalty": facts,
+            "link": {
+                "role": liability.ROLE_NAMES_ZH[link.role],
+                "staff_name": link.staff.name,
+                "employee_no": link.staff.employee_no,
+                "position": link.staff.position or "",
+                "department": link.department.name if link.department is not None else "",
+                "points": link.points,
+                "fine": link.fine,
+                "fine_capital": documents.cn_capital(link.fine or 0),
+            },
+            "appeal_days": int(settings.get(session, "penalty.appeal_working_days") or 3),
+            "change_reason": None,
+        }
+        issued.append(
+            documents.issue_document(
+                session,
+                "penalty_notice",
+                f"{heading}：{link.staff.name}",
+                context,
+                penalty_id=penalty.id,
+                complaint_id=penalty.complaint_id,
+                period=period,
+                supersedes=previous,
+                issued_by_id=user_id,
+                now=now,
+            )
+        )
+    return issued
 
 
 def current_notice(session: Session, penalty: Penalty) -> Document | None:
@@ -498,6 +566,12 @@ def _require_hr(principal: Any) -> None:
         raise TransitionError("role", str(_l("Only the HR & administration manager issues notices and circulars.")))
 
 
+def chain_documents(session: Session) -> str:
+    """How chained persons are told: "circular" (a line in the 通报) or "notice" (their own notice)."""
+    mode = settings.get(session, "penalty.chain_documents")
+    return mode if mode in liability.DOCUMENT_MODES else "circular"
+
+
 def issue_penalty_circular(session: Session, penalty: Penalty, principal: Any, now: datetime | None = None) -> Document:
     """A company-wide 通报 of one penalty, once its notice is issued (a new one supersedes)."""
     now = now or utcnow()
@@ -511,7 +585,7 @@ def issue_penalty_circular(session: Session, penalty: Penalty, principal: Any, n
         session,
         "circular",
         heading,
-        {"heading": heading, "penalty": p},
+        {"heading": heading, "penalty": p, "chain_lines": chain_documents(session) == "circular"},
         penalty_id=penalty.id,
         supersedes=previous,
         issued_by_id=principal.user_id,
@@ -570,6 +644,8 @@ def issue_monthly_circular(session: Session, month: date, principal: Any, now: d
         "penalties": items,
         "fine_total": sum(i["fine_amount"] for i in items),
         "score_total": sum(i["score_deduction"] for i in items),
+        "chain_lines": chain_documents(session) == "circular",
+        "chained": [{**c, "number": i["number"], "responsible": i["staff_name"]} for i in items for c in i["chained"]],
         "commendations": [
             {
                 "staff_name": c.staff.name,
@@ -625,25 +701,64 @@ def earlier_offences(session: Session, penalty: Penalty, now: datetime | None = 
 # --- Monthly ledger (payroll) ----------------------------------------------------------------------
 
 
+def _ledger_entries(in_scope: Any) -> Any:
+    """Every deduction of the ledger: each case's own terms, plus its counted chained links."""
+    own = select(
+        Penalty.staff_id.label("staff_id"),
+        Penalty.department_id.label("department_id"),
+        Penalty.id.label("penalty_id"),
+        Penalty.fine_amount.label("fine"),
+        Penalty.score_deduction.label("points"),
+        case((Penalty.withhold_performance_pay.is_(True), 1), else_=0).label("withheld"),
+        literal(0).label("chained"),
+    ).where(in_scope)
+    chained = (
+        select(
+            PenaltyLink.staff_id,
+            PenaltyLink.department_id,
+            PenaltyLink.penalty_id,
+            PenaltyLink.fine,
+            PenaltyLink.points,
+            literal(0),
+            literal(1),
+        )
+        .join(Penalty, Penalty.id == PenaltyLink.penalty_id)
+        .where(
+            in_scope,
+            PenaltyLink.counted.is_(True),
+            PenaltyLink.role != liability.RESPONSIBLE,
+            PenaltyLink.staff_id.is_not(None),
+        )
+    )
+    return union_all(own, chained).subquery("entries")
+
+
 def ledger(session: Session, month: date, principal: Any) -> dict[str, Any]:
-    """Fines, points and sanctions of a month per staff member and per department (SQL aggregates)."""
+    """Fines, points and sanctions of a month per staff member and per department (SQL aggregates).
+
+    Chained deductions (连带扣分) count on their person's row and department; the
+    confirmed forbidden service phrases (服务忌语) of the month are a column per staff.
+    """
+    from app import phrases
+
     in_scope = and_(_effective_in(month), scope.criterion(Penalty, principal))
-    withheld = func.max(case((Penalty.withhold_performance_pay.is_(True), 1), else_=0))
+    e = _ledger_entries(in_scope)
+    own_case = case((e.c.chained == 0, e.c.penalty_id))
     per_staff = session.execute(
         select(
             Staff.id,
             Staff.employee_no,
             Staff.name,
             Department.name,
-            func.count(Penalty.id),
-            func.coalesce(func.sum(Penalty.fine_amount), 0),
-            func.coalesce(func.sum(Penalty.score_deduction), 0),
-            withheld,
+            func.count(own_case),
+            func.coalesce(func.sum(e.c.fine), 0),
+            func.coalesce(func.sum(e.c.points), 0),
+            func.max(e.c.withheld),
+            func.coalesce(func.sum(e.c.chained), 0),
         )
-        .select_from(Penalty)
-        .join(Staff, Staff.id == Penalty.staff_id)
-        .join(Department, Department.id == Penalty.department_id)
-        .where(in_scope)
+        .select_from(e)
+        .join(Staff, Staff.id == e.c.staff_id)
+        .join(Department, Department.id == e.c.department_id)
         .group_by(Staff.id, Staff.employee_no, Staff.name, Department.name)
         .order_by(Department.name, Staff.employee_no)
     ).all()
@@ -651,38 +766,99 @@ def ledger(session: Session, month: date, principal: Any) -> dict[str, Any]:
         select(
             Department.id,
             Department.name,
-            func.count(Penalty.id),
-            func.count(func.distinct(Penalty.staff_id)),
-            func.coalesce(func.sum(Penalty.fine_amount), 0),
-            func.coalesce(func.sum(Penalty.score_deduction), 0),
-            func.coalesce(func.sum(case((Penalty.withhold_performance_pay.is_(True), 1), else_=0)), 0),
+            func.count(own_case),
+            func.count(func.distinct(e.c.staff_id)),
+            func.coalesce(func.sum(e.c.fine), 0),
+            func.coalesce(func.sum(e.c.points), 0),
+            func.coalesce(func.sum(e.c.withheld), 0),
+            func.coalesce(func.sum(e.c.chained), 0),
         )
-        .select_from(Penalty)
-        .join(Department, Department.id == Penalty.department_id)
-        .where(in_scope)
+        .select_from(e)
+        .join(Department, Department.id == e.c.department_id)
         .group_by(Department.id, Department.name)
         .order_by(Department.name)
     ).all()
     details = session.scalars(select(Penalty).where(in_scope).order_by(Penalty.decided_at, Penalty.id)).all()
+    links = session.execute(
+        select(PenaltyLink, Penalty)
+        .join(Penalty, Penalty.id == PenaltyLink.penalty_id)
+        .where(in_scope, PenaltyLink.role != liability.RESPONSIBLE)
+        .order_by(Penalty.decided_at, Penalty.id, PenaltyLink.position)
+    ).all()
     sanctions: dict[int, list[str]] = {}
     for p in details:
         sanctions.setdefault(p.staff_id, []).append(penalties.sanction_label(p.sanction))
+    staff_rows = [
+        {
+            "staff_id": r[0],
+            "employee_no": r[1],
+            "name": r[2],
+            "department": r[3],
+            "count": int(r[4]),
+            "chained": int(r[8]),
+            "fines": int(r[5]),
+            "points": int(r[6]),
+            "performance_pay_withheld": bool(r[7]),
+            "sanctions": "、".join(sanctions.get(r[0], [])),
+            "phrase_hits": 0,
+        }
+        for r in per_staff
+    ]
+    # 服务忌语: confirmed forbidden phrases of the month, for the staff the caller may see.
+    hits = phrases.hits_per_staff(
+        session,
+        *month_bounds(month),
+        department_ids=None if principal.is_company_wide else principal.department_ids,
+    )
+    by_staff = {r["staff_id"]: r for r in staff_rows}
+    missing = [h["staff_id"] for h in hits if h["staff_id"] not in by_staff]
+    if missing:
+        for staff_id, employee_no, name, department in session.execute(
+            select(Staff.id, Staff.employee_no, Staff.name, Department.name)
+            .join(Department, Department.id == Staff.department_id)
+            .where(Staff.id.in_(missing))
+        ):
+            by_staff[staff_id] = {
+                "staff_id": staff_id,
+                "employee_no": employee_no,
+                "name": name,
+                "department": department,
+                "count": 0,
+                "chained": 0,
+                "fines": 0,
+                "points": 0,
+                "performance_pay_withheld": False,
+                "sanctions": "",
+                "phrase_hits": 0,
+            }
+    for h in hits:
+        if h["staff_id"] in by_staff:
+            by_staff[h["staff_id"]]["phrase_hits"] = int(h["hits"])
+    staff_rows = sorted(by_staff.values(), key=lambda r: (r["department"], r["employee_no"]))
+    chained_rows = [
+        {
+            "penalty_id": p.id,
+            "number": p.number,
+            "role": link.role,
+            "role_label": liability.role_label(link.role),
+            "staff": link.staff.name if link.staff is not None else None,
+            "employee_no": link.staff.employee_no if link.staff is not None else None,
+            "department": link.department.name if link.department is not None else None,
+            "responsible": p.staff.name,
+            "clause": p.rule.clause,
+            "points": link.points,
+            "fine": link.fine,
+            "counted": bool(link.counted),
+            "vacant": bool(link.vacant),
+            "note": link.note,
+            "decided_at": p.decided_at.isoformat() if p.decided_at else None,
+        }
+        for link, p in links
+    ]
+    counted = [r for r in chained_rows if r["counted"]]
     return {
         "month": f"{month:%Y-%m}",
-        "staff": [
-            {
-                "staff_id": r[0],
-                "employee_no": r[1],
-                "name": r[2],
-                "department": r[3],
-                "count": int(r[4]),
-                "fines": int(r[5]),
-                "points": int(r[6]),
-                "performance_pay_withheld": bool(r[7]),
-                "sanctions": "、".join(sanctions.get(r[0], [])),
-            }
-            for r in per_staff
-        ],
+        "staff": staff_rows,
         "departments": [
             {
                 "department_id": r[0],
@@ -692,6 +868,7 @@ def ledger(session: Session, month: date, principal: Any) -> dict[str, Any]:
                 "fines": int(r[4]),
                 "points": int(r[5]),
                 "performance_pay_withheld": int(r[6]),
+                "chained": int(r[7]),
             }
             for r in per_department
         ],
@@ -712,11 +889,18 @@ def ledger(session: Session, month: date, principal: Any) -> dict[str, Any]:
             }
             for p in details
         ],
+        "chained": chained_rows,
         "totals": {
             "count": len(details),
-            "fines": sum(p.fine_amount for p in details),
-            "points": sum(p.score_deduction for p in details),
+            "fines": sum(p.fine_amount for p in details) + sum(r["fine"] for r in counted),
+            "points": sum(p.score_deduction for p in details) + sum(r["points"] for r in counted),
         },
+        "chained_totals": {
+            "count": len(counted),
+            "fines": sum(r["fine"] for r in counted),
+            "points": sum(r["points"] for r in counted),
+        },
+        "phrase_hits": sum(r["phrase_hits"] for r in staff_rows),
     }
 
 
@@ -739,6 +923,8 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                 _("Fines (yuan)"),
                 _("Points deducted"),
                 _("Performance pay withheld"),
+                _("Chained deductions"),
+                _("Forbidden service phrases"),
             ],
             [
                 [
@@ -750,6 +936,8 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                     r["fines"],
                     r["points"],
                     yes if r["performance_pay_withheld"] else no,
+                    r["chained"],
+                    r["phrase_hits"],
                 ]
                 for r in data["staff"]
             ],
@@ -763,9 +951,18 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                 _("Fines (yuan)"),
                 _("Points deducted"),
                 _("Performance pay withheld (staff)"),
+                _("Chained deductions"),
             ],
             [
-                [r["department"], r["count"], r["staff"], r["fines"], r["points"], r["performance_pay_withheld"]]
+                [
+                    r["department"],
+                    r["count"],
+                    r["staff"],
+                    r["fines"],
+                    r["points"],
+                    r["performance_pay_withheld"],
+                    r["chained"],
+                ]
                 for r in data["departments"]
             ],
         ),
@@ -799,6 +996,40 @@ def ledger_xlsx(data: dict[str, Any]) -> bytes:
                     r["status"],
                 ]
                 for r in data["penalties"]
+            ],
+        ),
+        (
+            _("Chained deductions"),
+            [
+                _("Case no."),
+                _("Person responsible"),
+                _("Clause"),
+                _("Liable as"),
+                _("Employee no."),
+                _("Name"),
+                _("Department"),
+                _("Points deducted"),
+                _("Fines (yuan)"),
+                _("Deducted"),
+                _("Note"),
+                _("Decided at"),
+            ],
+            [
+                [
+                    r["number"],
+                    r["responsible"],
+                    r["clause"],
+                    r["role_label"],
+                    r["employee_no"] or "",
+                    r["staff"] or _("(vacant)"),
+                    r["department"] or "",
+                    r["points"],
+                    r["fine"],
+                    yes if r["counted"] else no,
+                    r["note"] or "",
+                    (r["decided_at"] or "")[:16].replace("T", " "),
+                ]
+                for r in data["chained"]
             ],
         ),
     ]

@@ -299,6 +299,9 @@ def current_document(
         stmt = stmt.where(Document.complaint_id == complaint_id)
     if period is not None:
         stmt = stmt.where(Document.period == period)
+    elif penalty_id is not None:
+        # A case's own documents; notices to persons liable by chain carry a period "chain-<n>".
+        stmt = stmt.where(Document.period.is_(None))
     return session.scalars(stmt.order_by(Document.version.desc(), Document.id.desc()).limit(1)).first()
 
 

@@ -144,6 +144,11 @@ class Staff(Model):
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), unique=True)
     user: Mapped[Optional[User]] = relationship(User, foreign_keys=[user_id])
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # The direct superior (直接上级): chained liability (连带扣分) follows this line upwards.
+    superior_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("staff.id", name="fk_staff_superior_id", ondelete="SET NULL"), index=True
+    )
+    superior: Mapped[Optional[Staff]] = relationship(remote_side=[id], foreign_keys=[superior_id])
 
     def __repr__(self) -> str:
         return self.name
@@ -782,6 +787,14 @@ class PenaltyRule(Model):
     withhold_performance_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     circular_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     legal_referral: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Chained liability (连带扣分): points and fine taken, on approval, from the department
+    # head, the direct superior and the superior's superior of the person sanctioned.
+    chain_head_points: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chain_head_fine: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chain_superior_points: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chain_superior_fine: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chain_superior2_points: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chain_superior2_fine: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -852,6 +865,9 @@ class Penalty(Model):
         back_populates="penalty", order_by="PenaltyEvent.id", passive_deletes=True
     )
     appeals: Mapped[list[Appeal]] = relationship(back_populates="penalty", order_by="Appeal.id", passive_deletes=True)
+    links: Mapped[list[PenaltyLink]] = relationship(
+        back_populates="penalty", order_by="PenaltyLink.position", passive_deletes=True
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -879,6 +895,41 @@ class PenaltyEvent(Model):
 
     def __repr__(self) -> str:
         return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
+
+
+class PenaltyLink(Model):
+    """One link of a penalty's liability chain, resolved from the org chart and frozen on approval.
+
+    ``role`` is responsible, department_head, superior or superior_of_superior. A vacant
+    post keeps its row with no staff (skipped, noted); a link is ``counted`` when it is
+    deducted (a person appearing twice is deducted once, at the higher value).
+    """
+
+    __tablename__ = "penalty_link"
+    __table_args__ = (
+        UniqueConstraint("penalty_id", "role", name="uq_penalty_link_role"),
+        Index("ix_penalty_link_staff", "staff_id", "counted"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    penalty_id: Mapped[int] = mapped_column(ForeignKey("penalty.id", ondelete="CASCADE"), index=True)
+    penalty: Mapped[Penalty] = relationship(back_populates="links")
+    role: Mapped[str] = mapped_column(String(24))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    staff_id: Mapped[Optional[int]] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    staff: Mapped[Optional[Staff]] = relationship(Staff)
+    # The person's department when the chain was resolved (ledger per department).
+    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    department: Mapped[Optional[Department]] = relationship(Department)
+    points: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    fine: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    vacant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"{self.role}:{self.staff_id}"
 
 
 class Appeal(Model):

@@ -408,6 +408,7 @@ ACTION_LABELS = {
     "open": _l("Case opened"),
     "edit": _l("Case edited"),
     "circular": _l("Circular issued"),
+    "chain": _l("Chained liability"),
 }
 
 

@@ -133,6 +133,61 @@ PENALTY_RULES.append(
     )
 )
 
+# 事故等级划分及扣分标准 (seed 004): points with chained liability (连带扣分) from the
+# department head, the direct superior and the superior's superior.
+# (clause, description, responsible, head, superior, superior's superior)
+INCIDENT_RULES = [
+    (
+        "事故标准一级",
+        "一级事故（最严重）：部门责任人扣15分、负责人扣10分，直接上级连带扣8分，上上级连带扣5分",
+        15,
+        10,
+        8,
+        5,
+    ),
+    (
+        "事故标准二级",
+        "二级事故（中等）：部门责任人扣10分、负责人扣8分，直接上级连带扣5分，上上级连带扣3分",
+        10,
+        8,
+        5,
+        3,
+    ),
+    ("事故标准三级", "三级事故（轻微）：部门责任人扣5分、负责人扣3分，直接上级连带扣2分，上上级不连带扣分", 5, 3, 2, 0),
+    (
+        "质量事故（超出内控标准）",
+        "经验证投诉产品操作性能差且产品指标不在内控标准范围内：直接责任人扣10分、部门负责人扣5分、直接上级连带扣3分、上上级连带扣2分",
+        10,
+        5,
+        3,
+        2,
+    ),
+    (
+        "质量事故（同批次两家投诉）",
+        "产品符合内控标准但同一批次在两家终端用户产生类似投诉：直接责任人扣5分、部门负责人扣3分、直接上级连带扣2分、上上级不连带扣分",
+        5,
+        3,
+        2,
+        0,
+    ),
+    (
+        "质量事故（异物）",
+        "产品内部出现异物或因异物对客户造成损失：直接责任人扣10分、部门负责人扣5分、直接上级连带扣2分、上上级不连带扣分",
+        10,
+        5,
+        2,
+        0,
+    ),
+    (
+        "质量事故（斤称短缺）",
+        "斤称短缺造成的投诉：直接责任人扣10分、部门负责人扣5分、直接上级连带扣2分、上上级不连带扣分",
+        10,
+        5,
+        2,
+        0,
+    ),
+]
+
 
 # 顾客投诉服务标准 (seed 000, articles 7 and 8): 服务忌语, 29 items, as listed.
 # (number, phrase, category, suggested civil alternative, policy wording when the phrase was cut from it)
@@ -306,7 +361,25 @@ def seed_defaults(session: Session) -> dict[str, int]:
                     sort=i,
                 )
             )
-    added["penalty_rule"] = len(missing)
+    incidents = _missing(session, PenaltyRule, "clause", [r[0] for r in INCIDENT_RULES])
+    for i, (clause, description, points, head, superior, superior2) in enumerate(INCIDENT_RULES):
+        if clause in incidents:
+            session.add(
+                PenaltyRule(
+                    tier=1,
+                    clause=clause,
+                    description=description,
+                    sanction=Sanction.fine,
+                    fine_min=0,
+                    fine_max=0,
+                    score_deduction=points,
+                    chain_head_points=head,
+                    chain_superior_points=superior,
+                    chain_superior2_points=superior2,
+                    sort=len(PENALTY_RULES) + i,
+                )
+            )
+    added["penalty_rule"] = len(missing) + len(incidents)
     added["service_phrase"] = seed_phrases(session)
     session.flush()
     from app import sla

@@ -39,6 +39,18 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         _l("Document number (文号) prefix of each document kind"),
     ),
     "penalty.appeal_working_days": (3, _l("Working days after service within which an appeal is accepted")),
+    "penalty.chain_documents": (
+        "circular",
+        _l(
+            "How persons liable by chain (连带扣分) are told: circular (a line in the 通报) "
+            "or notice (their own 处罚通知书 as well)"
+        ),
+    ),
+    "points.threshold": (
+        12,
+        _l("Points deducted from one person within the period after which the HR & administration manager is warned"),
+    ),
+    "points.threshold_period": ("year", _l("Period of the points threshold: year or month")),
     "kpi.satisfaction_includes_basic": (True, _l("Satisfaction rate counts 基本满意 as satisfied")),
     "reports.time": (
         "08:00",

@@ -419,22 +419,64 @@ class StaffView(PortalModelView):
     base_filters = SCOPED
     list_title = _l("Staff")
     show_title = add_title = edit_title = _l("Staff member")
-    list_columns = ["employee_no", "name", "department", "position", "user", "active"]
-    add_columns = edit_columns = ["employee_no", "name", "department", "position", "phone", "email", "user", "active"]
-    show_columns = ["employee_no", "name", "department", "position", "phone", "email", "user", "active"]
-    search_columns = ["employee_no", "name", "department", "position", "active"]
+    list_columns = ["employee_no", "name", "department", "position", "superior", "user", "active"]
+    add_columns = edit_columns = [
+        "employee_no",
+        "name",
+        "department",
+        "position",
+        "superior",
+        "phone",
+        "email",
+        "user",
+        "active",
+    ]
+    show_columns = ["employee_no", "name", "department", "position", "superior", "phone", "email", "user", "active"]
+    search_columns = ["employee_no", "name", "department", "position", "superior", "active"]
     base_order = ("employee_no", "asc")
     label_columns = {
         "employee_no": _l("Employee no."),
         "name": _l("Name"),
         "department": _l("Department"),
         "position": _l("Position"),
+        "superior": _l("Direct superior"),
         "phone": _l("Phone"),
         "email": _l("E-mail"),
         "user": _l("Login user"),
         "active": _l("Active"),
     }
-    add_form_query_rel_fields = edit_form_query_rel_fields = search_form_query_rel_fields = {"department": SCOPED}
+    description_columns = {
+        "superior": _l("Chained liability (连带扣分) follows this line: direct superior, then the superior's superior.")
+    }
+    add_form_query_rel_fields = edit_form_query_rel_fields = search_form_query_rel_fields = {
+        "department": SCOPED,
+        "superior": SCOPED,
+    }
+
+    def pre_add(self, item: Staff) -> None:
+        try:
+            _check_superior(item)
+        except services.ValidationFailed as exc:
+            raise ValueError(" ".join(m for ms in exc.errors.values() for m in ms)) from exc
+
+    pre_update = pre_add
+
+
+def _check_superior(item: Staff) -> None:
+    """A staff member's direct superior is somebody else, and the line upwards has no loop."""
+    from app import liability
+
+    superior = item.superior
+    if superior is None and item.superior_id is not None:
+        superior = db.session.get(Staff, item.superior_id)
+    if superior is None:
+        return
+    if superior is item or (item.id is not None and superior.id == item.id):
+        raise services.ValidationFailed({"superior": [str(_l("Nobody is their own direct superior."))]})
+    if liability.would_cycle(db.session, item, superior):
+        raise services.ValidationFailed(
+            {"superior": [str(_l("%(name)s reports, directly or not, to this staff member.", name=superior.name))]}
+        )
 
 
 class DepartmentStaffView(StaffView):
@@ -1291,13 +1333,82 @@ class StaffApi(PortalApi):
         "email",
         "user.id",
         "user.username",
+        "superior.id",
+        "superior.name",
         "active",
     ]
-    add_columns = edit_columns = ["employee_no", "name", "department", "position", "phone", "email", "user", "active"]
-    search_columns = ["employee_no", "name", "department", "position", "active"]
+    add_columns = edit_columns = [
+        "employee_no",
+        "name",
+        "department",
+        "position",
+        "superior",
+        "phone",
+        "email",
+        "user",
+        "active",
+    ]
+    search_columns = ["employee_no", "name", "department", "position", "superior", "active"]
     order_columns = ["employee_no", "name"]
-    add_query_rel_fields = edit_query_rel_fields = {"department": SCOPED}
+    add_query_rel_fields = edit_query_rel_fields = {"department": SCOPED, "superior": SCOPED}
     lookup_columns = ("name", "employee_no")
+    method_permission_name = {**MODEL_PERMS, "points": "read"}
+
+    def pre_add(self, item: Staff) -> None:
+        _check_superior(item)
+
+    pre_update = pre_add
+
+    @api_expose("/<int:pk>/points", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("points")
+    def points(self, pk: int) -> Any:
+        """The person's deductions of ``?period=2026`` or ``2026-11`` with their sources
+        (penalty, rule, link role, points, fine, date); heads: own departments' staff only.
+        ---
+        get:
+          parameters:
+          - in: query
+            name: period
+            schema: {type: string}
+          responses:
+            200:
+              description: Deductions and the total
+            400:
+              description: Bad period
+            403:
+              description: The caller's role or scope does not allow it
+        """
+        from app import liability
+
+        principal = current_principal()
+        if not (principal.is_company_wide or principal.is_department_head):
+            return self.response(403, message=_("Your role may not see staff members' points."))
+        staff = db.session.scalar(select(Staff).where(Staff.id == pk, scope.criterion(Staff, principal)))
+        if staff is None:
+            if db.session.get(Staff, pk) is not None:
+                return self.response(403, message=_("This staff member is outside your scope."))
+            return self.response_404()
+        try:
+            period = liability.parse_period(request.args.get("period") or format_local(utcnow(), "%Y"))
+        except ValueError as exc:
+            return self.response_400(message=str(exc))
+        rows = liability.deductions(db.session, staff.id, period)
+        limit, kind = liability.threshold(db.session)
+        return self.response(
+            200,
+            staff_id=staff.id,
+            name=staff.name,
+            employee_no=staff.employee_no,
+            department=staff.department.name,
+            period=period.label,
+            total_points=sum(r["points"] for r in rows),
+            total_fines=sum(r["fine"] for r in rows),
+            threshold={"points": limit, "period": kind},
+            count=len(rows),
+            result=rows,
+        )
 
     def lookup_filter(self, stmt: Any) -> Any:
         stmt = stmt.where(Staff.active.is_(True))
@@ -2275,6 +2386,14 @@ class SettingView(PortalModelView):
             isinstance(item.value, int) and not isinstance(item.value, bool) and item.value >= 1
         ):
             raise ValueError(str(_l("The publicity period is a whole number of working days (the policy says 5).")))
+        if item.key == "points.threshold" and not (
+            isinstance(item.value, int) and not isinstance(item.value, bool) and item.value >= 0
+        ):
+            raise ValueError(str(_l("The points threshold is a whole number of 0 or more (0 turns the warning off).")))
+        if item.key == "points.threshold_period" and item.value not in ("year", "month"):
+            raise ValueError(str(_l("The period of the points threshold is “year” or “month”.")))
+        if item.key == "penalty.chain_documents" and item.value not in ("circular", "notice"):
+            raise ValueError(str(_l("Chained persons are told by “circular” or “notice”.")))
 
     pre_update = pre_add
 
@@ -2509,7 +2628,7 @@ def register_time_limits(appbuilder: Any) -> None:
 
 # --- Discipline: penalty rules and cases, documents, commendations, ledger -------------------------
 
-from app import discipline, penalties  # noqa: E402
+from app import discipline, liability, penalties  # noqa: E402
 from app.models import Commendation, Document, Penalty, PenaltyEvent, PenaltyRule  # noqa: E402
 
 DISCIPLINE_PERMS = {
@@ -2573,6 +2692,12 @@ _RULE_LABELS_D = {
     "withhold_performance_pay": _l("Withholds the month's performance pay"),
     "circular_required": _l("Company-wide circular"),
     "legal_referral": _l("Possible legal referral"),
+    "chain_head_points": _l("Chained: department head's points"),
+    "chain_head_fine": _l("Chained: department head's fine (yuan)"),
+    "chain_superior_points": _l("Chained: direct superior's points"),
+    "chain_superior_fine": _l("Chained: direct superior's fine (yuan)"),
+    "chain_superior2_points": _l("Chained: superior's superior's points"),
+    "chain_superior2_fine": _l("Chained: superior's superior's fine (yuan)"),
     "active": _l("Active"),
     "sort": _l("Sort order"),
 }
@@ -2644,6 +2769,11 @@ def _check_rule_row(item: PenaltyRule) -> None:
         errors.add("fine_max", str(_l("The upper limit is below the lower limit.")))
     if not (item.clause or "").strip():
         errors.add("clause", str(_l("Please enter the clause, e.g. 第六条第2款B.")))
+    from app import liability
+
+    for name, messages in liability.rule_errors(item).items():
+        for message in messages:
+            errors.add(name, message)
     errors.raise_if_any()
     from app.models import Sanction
 
@@ -2686,6 +2816,12 @@ class PenaltyRuleView(PortalModelView):
         "withhold_performance_pay",
         "circular_required",
         "legal_referral",
+        "chain_head_points",
+        "chain_head_fine",
+        "chain_superior_points",
+        "chain_superior_fine",
+        "chain_superior2_points",
+        "chain_superior2_fine",
         "active",
         "sort",
     ]
@@ -2927,6 +3063,7 @@ class PenaltyView(PortalModelView):
             steps=discipline.available_steps(db.session, penalty, principal),
             step_options=penalty_step_options,
             summary=summary,
+            chain=liability.chain_json(penalty),
             documents=docs,
             notice=discipline.current_notice(db.session, penalty),
             events=db.session.scalars(
@@ -3519,6 +3656,12 @@ class PenaltyRuleApi(PortalApi):
         "withhold_performance_pay",
         "circular_required",
         "legal_referral",
+        "chain_head_points",
+        "chain_head_fine",
+        "chain_superior_points",
+        "chain_superior_fine",
+        "chain_superior2_points",
+        "chain_superior2_fine",
         "active",
         "sort",
     ]
@@ -3613,6 +3756,14 @@ class PenaltyApi(PortalApi):
 
     def delete_headless(self, pk: Any) -> Any:
         return self.response(405, message=_("Penalty cases are never deleted; withdraw a draft instead."))
+
+    def pre_get(self, data: dict[str, Any]) -> None:
+        """The case's liability chain (连带扣分) with its show: frozen links once approved."""
+        from app import liability
+
+        penalty = db.session.get(Penalty, int(data["id"]))
+        if penalty is not None:
+            data["chain"] = liability.chain_json(penalty)
 
     def _case(self, pk: Any) -> tuple[Optional[Penalty], Any]:
         """The case if in scope; else (None, 403 when it exists elsewhere, 404 when not at all)."""

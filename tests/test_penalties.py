@@ -396,7 +396,7 @@ def test_default_rules_cover_the_five_tiers_and_seeding_is_idempotent(app):
     from app import seed
 
     rules = db.session.scalars(select(PenaltyRule).order_by(PenaltyRule.sort)).all()
-    assert {r.tier for r in rules} == {1, 2, 3, 4, 5} and len(rules) == 15
+    assert {r.tier for r in rules} == {1, 2, 3, 4, 5} and len(rules) == 22
     tier4 = next(r for r in rules if r.clause == "第六条第4款A")
     assert tier4.sanction.value == "major_demerit" and tier4.fine_min == 1000 and tier4.withhold_performance_pay
     assert seed.seed_defaults(db.session)["penalty_rule"] == 0

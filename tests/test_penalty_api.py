@@ -129,7 +129,7 @@ def test_ledger_json_and_xlsx_for_hr_and_gm_only(api, org, discipline_kit):
     staff_sheet = book.worksheets[0]
     rows = [[c.value for c in row] for row in staff_sheet.iter_rows(min_row=3)]
     assert {row[1] for row in rows} == {"刘强", "吴刚"} and sum(row[5] for row in rows) == 1200
-    assert len(book.worksheets) == 3
+    assert len(book.worksheets) == 4  # per staff, per department, penalties, chained deductions
     for login in ("zhuguan_a", "kefu"):
         assert api(login).get(f"/api/v1/penalty/ledger.xlsx?month={month}").status_code == 403
     assert api("renshi").get("/api/v1/penalty/ledger?month=2026-13").status_code == 400
@@ -165,7 +165,7 @@ def test_record_form_pdf_follows_complaint_scope(api, make_complaint):
 def test_rules_and_commendations_resources(api, org):
     hr, head = api("renshi"), api("zhuguan_a")
     rules = head.get("/api/v1/penaltyrule/?q=(page_size:100)").json["result"]
-    assert len(rules) == 15
+    assert len(rules) == 22
     bad = hr.post(
         "/api/v1/penaltyrule/",
         json={
