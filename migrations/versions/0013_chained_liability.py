@@ -1,7 +1,7 @@
 """chained liability (连带扣分): staff superiors, rule chains, the frozen chain of a penalty
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0016
 Create Date: 2026-11-23 18:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0013"
-down_revision = "0009"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
