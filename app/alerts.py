@@ -9,7 +9,7 @@ from typing import Any, Optional
 from sqlalchemy.orm import Session
 
 from app import notify
-from app.deadlines import DEPARTMENT_HEAD, STAGES
+from app.deadlines import DEPARTMENT_HEAD, FIRST_RESPONDER, STAGES
 from app.i18n import _l
 from app.labels import status_label
 from app.models import Complaint, Deadline, SlaRule
@@ -75,7 +75,11 @@ _ON_ACTION = {
     "report_to_leader": ([HR], _l("A major complaint was reported to the leader")),
     "report_to_gm": ([GM], _l("A major complaint was reported to you")),
     "submit_written_report": ([HR, GM], _l("The written report of a major complaint was submitted")),
+    "confirm_informed": ([HR], _l("The customer was told the result: the case may be closed")),
+    "recomplain": ([HR], _l("The customer complained again: an escalated complaint was opened")),
 }
+# Internal steps that the first responder is not told about (a request, a nudge to the handlers).
+_NOT_FOR_OWNER = ("remind", "request_extension", "mark_repeat")
 
 
 def on_transition(
@@ -89,19 +93,44 @@ def on_transition(
         tokens = responsible_tokens(complaint, running[0]) if running else [DEPARTMENT_HEAD]
     if t.action == "request_extension":
         tokens = [GM] if (complaint.level is not None and complaint.level.rank >= 2) else [HR]
-    if not message or not tokens:
-        return
-    body = str(values.get("note") or values.get("reason") or values.get("report") or "")
-    _send(
-        session,
-        complaint,
-        tokens,
-        t.action,
-        _title(complaint, message),
-        body or status_label(after),
-        now,
-        webhook=t.action in ("escalate",),
+    body = str(values.get("note") or values.get("reason") or values.get("report") or "") or status_label(after)
+    if message and tokens:
+        if t.action not in _NOT_FOR_OWNER:
+            tokens = [*tokens, FIRST_RESPONDER]  # 首问负责制: the owner follows every stage
+        _send(
+            session,
+            complaint,
+            tokens,
+            t.action,
+            _title(complaint, message),
+            body,
+            now,
+            webhook=t.action in ("escalate",),
+        )
+    elif t.action not in _NOT_FOR_OWNER and (before != after or t.kind != "transition"):
+        message = _l("The complaint you registered: %(action)s", action=t.label)
+        _send(session, complaint, [FIRST_RESPONDER], t.action, _title(complaint, message), body, now)
+
+
+def on_recomplaint(session: Session, escalated: Complaint, original: Complaint, now: datetime) -> None:
+    """An escalated re-complaint (二次投诉) is reported to the supervising leader at once.
+
+    Departments name no supervising leader (分管领导) yet, so 总经理 is told, with the
+    department head and 人事行政经理.
+    """
+    title = _title(
+        escalated,
+        _l(
+            "Escalated re-complaint (二次投诉): the customer did not accept the reply to %(original)s",
+            original=original.number,
+        ),
     )
+    body = f"{escalated.department.name}：{escalated.subject or ''}"
+    outbox = notify.Outbox(session, now)
+    # The original case's first responder owns the matter too.
+    recipients = outbox.recipients([GM, DEPARTMENT_HEAD, HR], escalated) + outbox.user(original.first_responder_id)
+    outbox.add(recipients, "recomplaint", title, body, escalated.id, f"recomplaint:{escalated.id}", True)
+    outbox.flush()
 
 
 def on_sla_event(
