@@ -678,9 +678,6 @@ def open_escalated_complaint(
         data={"original": original.number, "original_level": original.level.name if original.level else None},
     )
     session.flush()
-    original_event = original.events[-1] if original.events else None
-    if original_event is not None and original_event.action == "recomplain":
-        original_event.data = {**(original_event.data or {}), "escalated": escalated.number}
     alerts.on_recomplaint(session, escalated, original, now)
     return escalated
 

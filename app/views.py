@@ -1709,12 +1709,11 @@ class ComplaintApi(PortalApi):
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=_("The request body must be JSON."))
         try:
-            event = services.take_transition(
-                db.session, complaint, "recomplain", current_principal(), dict(request.json)
-            )
+            services.take_transition(db.session, complaint, "recomplain", current_principal(), dict(request.json))
             db.session.flush()
+            # The case history is append-only: the new case points at the original, not back.
             escalated = db.session.scalars(
-                select(Complaint).where(Complaint.number == (event.data or {}).get("escalated"))
+                select(Complaint).where(Complaint.original_id == complaint.id).order_by(Complaint.id.desc()).limit(1)
             ).one()
             result = self.show_model_schema.dump(escalated)
             db.session.commit()

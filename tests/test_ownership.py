@@ -214,6 +214,31 @@ def test_grievance_screens_list_and_record_tickets(web, org):
     assert ticket.recorded_by_id == org.user("kefu").id
     assert ticket.number in browser.get("/grievanceview/list/").get_data(as_text=True)
     assert ticket.number not in web("zhuguan_b").get("/grievanceview/list/").get_data(as_text=True)
+    show = browser.get(f"/grievanceview/show/{ticket.id}")
+    assert show.status_code == 200 and f"/grievanceview/convert/{ticket.id}" in show.get_data(as_text=True)
+    assert web("zhuguan_b").get(f"/grievanceview/show/{ticket.id}").status_code == 404
+    token = _csrf(show.get_data(as_text=True))
+    r = browser.post(
+        f"/grievanceview/convert/{ticket.id}",
+        data={
+            "csrf_token": token,
+            "category": str(db.session.scalars(select(Category.id).where(Category.code == "equipment")).one()),
+            "level": str(db.session.scalars(select(Level.id).where(Level.code == "normal")).one()),
+            "department": str(org.dept("GC").id),
+        },
+    )
+    assert r.status_code == 302
+    db.session.expire_all()
+    complaint = db.session.get(Grievance, ticket.id).complaint
+    assert complaint.number == ticket.number and r.headers["Location"].endswith(f"/complaintview/show/{complaint.id}")
+    page = browser.get(f"/complaintview/show/{complaint.id}")
+    assert page.status_code == 200 and ticket.number in page.get_data(as_text=True)
+
+
+def _csrf(html):
+    import re
+
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
 
 
 # --- 升级投诉 / 二次投诉 -----------------------------------------------------------------------------
