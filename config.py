@@ -183,6 +183,9 @@ FAB_ROLES = {
         _grant(_REFERENCE, "read"),
         # Praise calls come in like complaints; penalties stay out of reach (no grant at all).
         _grant("Commendation", "read", "add"),
+        # 不满工单: grievances settled on the spot, its own tickets (app/scope.py).
+        _grant("Grievance", "read", "add"),
+        _menus("My registered complaints", "Dissatisfaction tickets"),
         _menus(
             "Complaints",
             "Awaiting sign-in",
@@ -208,6 +211,9 @@ FAB_ROLES = {
         # Writes its department's improvement measures; objects to its grade during 公示.
         _grant("DepartmentMeasure", "read", "add", "edit"),
         _grant("Grading", "read", "object"),
+        # Its department's 不满工单; the cases it registered itself (首问负责制).
+        _grant("Grievance", "read"),
+        _menus("My registered complaints", "Dissatisfaction tickets"),
         _menus("Service quality", "Improvement measures", "Grading runs", "Department grades"),
         _menus(
             "Complaints",
@@ -242,6 +248,8 @@ FAB_ROLES = {
         # Reads the periodic reports (and regenerates one), every department's measures and grades.
         _grant("Report", "read", "generate"),
         _grant("DepartmentMeasure|Grading", "read"),
+        _grant("Grievance", "read", "add"),
+        _menus("My registered complaints", "Dissatisfaction tickets"),
         _menus(*_DISCIPLINE_MENUS),
         _menus(*_QUALITY_MENUS),
         _menus(
@@ -280,6 +288,8 @@ FAB_ROLES = {
         # Reads the reports and measures; sets final grades and confirms them after 公示.
         _grant("Report|DepartmentMeasure", "read"),
         _grant("Grading", "read", "confirm"),
+        _grant("Grievance", "read"),
+        _menus("Dissatisfaction tickets"),
         _menus(*_DISCIPLINE_MENUS),
         _menus(*_QUALITY_MENUS),
         _menus(

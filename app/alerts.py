@@ -9,7 +9,7 @@ from typing import Any, Optional
 from sqlalchemy.orm import Session
 
 from app import notify
-from app.deadlines import DEPARTMENT_HEAD, STAGES
+from app.deadlines import DEPARTMENT_HEAD, FIRST_RESPONDER, STAGES
 from app.i18n import _l
 from app.labels import status_label
 from app.models import Complaint, Deadline, SlaRule
@@ -79,7 +79,11 @@ _ON_ACTION = {
     "resume": ([DEPARTMENT_HEAD, HR], _l("The case's clock was resumed")),
     "approve_pause": ([DEPARTMENT_HEAD, HR], _l("The long pause was approved")),
     "reject_pause": ([DEPARTMENT_HEAD, HR], _l("The long pause was rejected: the clock runs again")),
+    "confirm_informed": ([HR], _l("The customer was told the result: the case may be closed")),
+    "recomplain": ([HR], _l("The customer complained again: an escalated complaint was opened")),
 }
+# Internal steps that the first responder is not told about (a request, a nudge to the handlers).
+_NOT_FOR_OWNER = ("remind", "request_extension", "mark_repeat")
 
 
 def on_transition(
@@ -99,19 +103,44 @@ def on_transition(
         tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
     if t.action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
         tokens, message = [GM, HR], _l("A pause longer than the cap awaits your approval")
-    if not message or not tokens:
-        return
-    body = str(values.get("note") or values.get("reason") or values.get("report") or "")
-    _send(
-        session,
-        complaint,
-        tokens,
-        t.action,
-        _title(complaint, message),
-        body or status_label(after),
-        now,
-        webhook=t.action in ("escalate",),
+    body = str(values.get("note") or values.get("reason") or values.get("report") or "") or status_label(after)
+    if message and tokens:
+        if t.action not in _NOT_FOR_OWNER:
+            tokens = [*tokens, FIRST_RESPONDER]  # 首问负责制: the owner follows every stage
+        _send(
+            session,
+            complaint,
+            tokens,
+            t.action,
+            _title(complaint, message),
+            body,
+            now,
+            webhook=t.action in ("escalate",),
+        )
+    elif t.action not in _NOT_FOR_OWNER and (before != after or t.kind != "transition"):
+        message = _l("The complaint you registered: %(action)s", action=t.label)
+        _send(session, complaint, [FIRST_RESPONDER], t.action, _title(complaint, message), body, now)
+
+
+def on_recomplaint(session: Session, escalated: Complaint, original: Complaint, now: datetime) -> None:
+    """An escalated re-complaint (二次投诉) is reported to the supervising leader at once.
+
+    Departments name no supervising leader (分管领导) yet, so 总经理 is told, with the
+    department head and 人事行政经理.
+    """
+    title = _title(
+        escalated,
+        _l(
+            "Escalated re-complaint (二次投诉): the customer did not accept the reply to %(original)s",
+            original=original.number,
+        ),
     )
+    body = f"{escalated.department.name}：{escalated.subject or ''}"
+    outbox = notify.Outbox(session, now)
+    # The original case's first responder owns the matter too.
+    recipients = outbox.recipients([GM, DEPARTMENT_HEAD, HR], escalated) + outbox.user(original.first_responder_id)
+    outbox.add(recipients, "recomplaint", title, body, escalated.id, f"recomplaint:{escalated.id}", True)
+    outbox.flush()
 
 
 def on_pause_cap(session: Session, complaint: Complaint, pause_id: int, note: str, now: datetime) -> None:

@@ -16,10 +16,10 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import analytics, documents, grading, notify, penalties, scope, settings, sla, stats
+from app import analytics, documents, grading, grievances, notify, penalties, scope, settings, sla, stats
 from app.analytics import Period, Totals
 from app.i18n import _l
-from app.models import Department, DepartmentGrade, GradingRun, Level
+from app.models import Complaint, Department, DepartmentGrade, GradingRun, Level
 from app.services import STAGE_ZH, ValidationFailed
 from app.timeutil import LOCAL_TZ, format_local, local_date, utcnow
 from app.workflow import TransitionError
@@ -42,6 +42,13 @@ def department_figures(
     levels = analytics.valid_by_level(session, period, departments)
     tiers = analytics.penalty_tiers(session, period, departments)
     praise = analytics.commendation_counts(session, period, departments)
+    start, end = period.bounds()
+    recomplaints = {
+        r["department_id"]: r["count"]
+        for r in grievances.recomplaint_counts(session, start, end, Complaint.department_id.in_(departments))[
+            "by_department"
+        ]
+    }
     result = {}
     for dep in departments:
         t = totals.get(dep, Totals())
@@ -58,6 +65,7 @@ def department_figures(
             penalty_tiers=tuple(tiers.get(dep, [])),
             commendations=commendations,
             offsetting_commendations=offsetting,
+            re_complaints=recomplaints.get(dep, 0),
         )
     return result
 

@@ -389,7 +389,7 @@ def drive(
                     "follow_up_note": "电话回访客户，客户对处理结果表示认可。",
                 },
             ),
-            ("close", cast.hr, {"close_note": "处理及时，客户满意，予以结案。"}),
+            ("close", cast.hr, {"close_note": "处理及时，客户满意，予以结案。", "customer_informed": "phone"}),
             ("archive", cast.hr, {}),
         ]
         order = [

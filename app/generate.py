@@ -90,6 +90,7 @@ COMPLAINT_COLUMNS = [
     "followed_up_at",
     "closed_at",
     "archived_at",
+    "customer_informed_at",
     "investigate_due",
     "reply_due",
     "follow_up_due",
@@ -352,6 +353,8 @@ def generate(
                     )
                 events.append((at, actor, action, before, after))
         row["updated_at"] = at
+        if row["closed_at"] is not None and row["validity"] != "invalid":
+            row["customer_informed_at"] = row["closed_at"]  # 首问负责制: told before closing
         # Clocks of the three main stages.
         running = []
         for stage, start, met in (

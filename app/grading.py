@@ -33,7 +33,15 @@ GRADE_LABELS = {
     "below": _l("Below standard"),
 }
 
-COMPONENTS = ("complaint_rate", "on_time_reply", "timeliness", "satisfaction", "valid_complaints", "penalties")
+COMPONENTS = (
+    "complaint_rate",
+    "on_time_reply",
+    "timeliness",
+    "satisfaction",
+    "valid_complaints",
+    "penalties",
+    "re_complaints",
+)
 COMPONENT_LABELS = {
     "complaint_rate": _l("Complaint rate"),
     "on_time_reply": _l("On-time reply rate"),
@@ -41,6 +49,7 @@ COMPONENT_LABELS = {
     "satisfaction": _l("Satisfaction rate"),
     "valid_complaints": _l("Valid complaints"),
     "penalties": _l("Penalties"),
+    "re_complaints": _l("Escalated re-complaints (二次投诉)"),
 }
 COMPONENT_NAMES_ZH = {
     "complaint_rate": "投诉率",
@@ -49,6 +58,7 @@ COMPONENT_NAMES_ZH = {
     "satisfaction": "满意率",
     "valid_complaints": "有效投诉",
     "penalties": "处罚",
+    "re_complaints": "二次投诉",
 }
 CONDITIONS = ("valid_complaint_level", "valid_complaints", "penalty_tier")
 
@@ -101,6 +111,8 @@ class Figures:
     penalty_tiers: tuple[int, ...] = ()  # tier of each penalty in force decided in the period
     commendations: int = 0
     offsetting_commendations: int = 0  # of which flagged "offsets a complaint"
+    # Escalated re-complaints (升级投诉 / 二次投诉) received in the period.
+    re_complaints: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +126,7 @@ class Figures:
             "penalty_tiers": list(self.penalty_tiers),
             "commendations": self.commendations,
             "offsetting_commendations": self.offsetting_commendations,
+            "re_complaints": self.re_complaints,
         }
 
 
@@ -215,6 +228,8 @@ def check_formula(formula: Any) -> list[str]:
             problems.append(str(_l("The complaint rate needs “zero_at” greater than 0 (e.g. 0.01).")))
         if key == "valid_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
             problems.append(str(_l("Valid complaints need “points_each” of 0 or more.")))
+        if key == "re_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
+            problems.append(str(_l("Escalated re-complaints need “points_each” of 0 or more.")))
         if key == "penalties":
             tiers = spec.get("points_by_tier")
             if not isinstance(tiers, Mapping) or not all(
@@ -313,6 +328,10 @@ def component_scores(figures: Figures, formula: Mapping[str, Any], offsets: int)
             net = max(0, figures.valid - offsets)
             score = max(0.0, 100.0 - float(spec["points_each"]) * net)
             result.append(Component(key, weight, score, net, figures.valid))
+        elif key == "re_complaints":
+            # An extra deduction per 二次投诉 (add it to the formula to use it).
+            score = max(0.0, 100.0 - float(spec["points_each"]) * figures.re_complaints)
+            result.append(Component(key, weight, score, figures.re_complaints, None))
         elif key == "penalties":
             lost = sum(_tier_points(spec["points_by_tier"], t) for t in figures.penalty_tiers)
             result.append(Component(key, weight, max(0.0, 100.0 - lost), len(figures.penalty_tiers), None))

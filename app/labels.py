@@ -97,6 +97,15 @@ FOLLOW_UP_METHOD = {
     "sms": _l("Text message"),
     "wechat": _l("WeChat"),
     "email": _l("E-mail"),
+    "in_person": _l("Face to face"),
+}
+
+CASE_TYPE = {
+    "complaint": _l("Complaint (投诉)"),
+    "escalated": _l("Escalated re-complaint (升级投诉)"),
+    "appeal": _l("Appeal (申诉)"),
+    "revisit": _l("Reprocessing after follow-up (回访再处理)"),
+    "supervision": _l("Supervision (督办)"),
 }
 
 STAGE_STATE = {"open": _l("Running"), "met": _l("Done"), "cancelled": _l("Not applicable")}

@@ -94,6 +94,16 @@ class ComplaintStatus(str, enum.Enum):
 OPEN_STATUSES = tuple(s for s in ComplaintStatus if s not in (ComplaintStatus.closed, ComplaintStatus.archived))
 
 
+class CaseType(str, enum.Enum):
+    """Kinds of case in the ETC policy: 投诉, 升级投诉, 申诉, 回访再处理, 督办."""
+
+    complaint = "complaint"  # 投诉
+    escalated = "escalated"  # 升级投诉 (二次投诉): the customer did not accept the reply
+    appeal = "appeal"  # 申诉
+    revisit = "revisit"  # 回访再处理
+    supervision = "supervision"  # 督办
+
+
 class Validity(str, enum.Enum):
     valid = "valid"
     invalid = "invalid"
@@ -358,6 +368,23 @@ class Complaint(Model):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Set while the case's clock is paused (暂停计时): no warning or overdue fires meanwhile.
     paused_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Kind of case; an escalated re-complaint (升级投诉 / 二次投诉) points at the case it re-opens.
+    case_type: Mapped[CaseType] = mapped_column(
+        _enum(CaseType, 16), default=CaseType.complaint, server_default=text("'complaint'"), index=True
+    )
+    original_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("complaint.id", ondelete="SET NULL", name="fk_complaint_original_id"), index=True
+    )
+    original: Mapped[Optional[Complaint]] = relationship(remote_side="Complaint.id", foreign_keys=[original_id])
+    # 首问负责制: the first responder (or 人事行政经理) confirms the customer was told the result;
+    # a case closes only after that.
+    customer_informed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    customer_informed_by_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL", name="fk_complaint_customer_informed_by_id")
+    )
+    customer_informed_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[customer_informed_by_id])
+    customer_informed_method: Mapped[Optional[str]] = mapped_column(String(16))
+    customer_informed_note: Mapped[Optional[str]] = mapped_column(Text)
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Optimistic lock: an UPDATE that finds another version raises StaleDataError.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
@@ -1324,3 +1351,46 @@ class CorrectiveAction(Model):
 
     def __repr__(self) -> str:
         return self.description[:30] if self.description else "—"
+
+
+# --- Dissatisfaction tickets (不满工单) ----------------------------------------------------
+
+
+class Grievance(Model):
+    """A grievance settled on the spot (不满工单): no dispatch, no penalty, counted apart.
+
+    At creation it reserves a complaint number (TS…): if the customer comes back, the
+    ticket converts into a complaint that keeps this number and the ticket's time of
+    receipt, so the complaint's clock runs from the first contact.
+    """
+
+    __tablename__ = "grievance"
+    __table_args__ = (Index("ix_grievance_department_received", "department_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    channel: Mapped[Channel] = relationship(lazy="joined")
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    # The department the grievance is about (optional: many are about the company as a whole).
+    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Optional[Department]] = relationship(lazy="joined")
+    content: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    recorded_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[recorded_by_id])
+    # Set when the customer came back and the ticket became a complaint.
+    complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id", ondelete="SET NULL"), unique=True)
+    complaint: Mapped[Optional[Complaint]] = relationship(foreign_keys=[complaint_id])
+    converted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return self.number or "—"
+
+    @property
+    def is_converted(self) -> bool:
+        return self.complaint_id is not None

@@ -36,6 +36,7 @@ from app.models import (
     Extension,
     FollowUp,
     GradingRun,
+    Grievance,
     Level,
     Notification,
     Penalty,
@@ -93,8 +94,35 @@ def _complaint(p: Principal) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if p.is_department_head:
         clauses.append(Complaint.department_id.in_(sorted(p.department_ids)))
-    if p.is_customer_service and p.user_id is not None:
+    # 首问负责制: whoever registered a case (客服 or any other business role) keeps reading
+    # it to the end, whichever department handles it; nothing else of that department.
+    if p.staff_id is not None and p.user_id is not None and p.roles & set(BUSINESS_ROLES):
         clauses.append(Complaint.first_responder_id == p.user_id)
+    return or_(*clauses) if clauses else false()
+
+
+def acts_by_role(p: Principal, complaint: Any) -> bool:
+    """Whether the role scope (not mere first-contact ownership) covers the case.
+
+    A first responder outside the handling department reads the case and confirms the
+    customer was told; the department's steps stay with the department.
+    """
+    if p.is_company_wide:
+        return True
+    if p.is_department_head and complaint.department_id in p.department_ids:
+        return True
+    return p.is_customer_service and p.user_id is not None and complaint.first_responder_id == p.user_id
+
+
+def _grievance(p: Principal) -> ColumnElement[bool]:
+    """不满工单: 客服 its own tickets, heads their departments', HR and GM all."""
+    if p.is_company_wide:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if p.is_department_head:
+        clauses.append(Grievance.department_id.in_(sorted(p.department_ids)))
+    if p.is_customer_service and p.user_id is not None:
+        clauses.append(Grievance.recorded_by_id == p.user_id)
     return or_(*clauses) if clauses else false()
 
 
@@ -114,12 +142,7 @@ def _customer(p: Principal) -> ColumnElement[bool]:
     if p.is_company_wide or p.is_customer_service:
         return true()
     if p.is_department_head:
-        return exists().where(
-            and_(
-                Complaint.customer_id == Customer.id,
-                Complaint.department_id.in_(sorted(p.department_ids)),
-            )
-        )
+        return exists().where(and_(Complaint.customer_id == Customer.id, _complaint(p)))
     return false()
 
 
@@ -249,6 +272,7 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     DepartmentMeasure: lambda p: _staff_department(DepartmentMeasure.department_id, p),
     GradingRun: _grading_run,
     DepartmentGrade: lambda p: _staff_department(DepartmentGrade.department_id, p),
+    Grievance: _grievance,
 }
 
 

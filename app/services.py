@@ -21,6 +21,7 @@ from app import numbering, phrases, settings, validation, workflow
 from app.i18n import _l
 from app.models import (
     Attachment,
+    CaseType,
     Channel,
     Complaint,
     ComplaintEvent,
@@ -161,11 +162,13 @@ def register_complaint(
     actor_id: Optional[int],
     data: dict[str, Any],
     now: Optional[datetime] = None,
+    number: Optional[str] = None,
 ) -> Complaint:
     """Register a complaint from validated intake fields and record who took it in.
 
     ``data`` holds ORM objects for channel/category/level/department/staff and either
-    ``customer`` or the customer's name, phone, email and address.
+    ``customer`` or the customer's name, phone, email and address. ``number`` is a
+    complaint number reserved earlier (a converted 不满工单 keeps its number).
     """
     now = now or utcnow()
     validate_intake(data, now)
@@ -178,7 +181,7 @@ def register_complaint(
     )
     content = data["content"].strip()
     complaint = Complaint(
-        number=numbering.next_complaint_number(session, local_date(now)),
+        number=number or numbering.next_complaint_number(session, local_date(now)),
         received_at=as_utc(data.get("received_at")) or now,
         registered_at=now,
         channel=data["channel"],
@@ -367,10 +370,13 @@ def actor_for(principal: Any) -> workflow.Actor:
     )
 
 
-def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] = None) -> workflow.CaseFacts:
-    from app import sla
+def case_facts(
+    session: Session, complaint: Complaint, now: Optional[datetime] = None, principal: Any = None
+) -> workflow.CaseFacts:
+    from app import scope, sla
 
     now = now or utcnow()
+    owner_view_only = principal is not None and not scope.acts_by_role(principal, complaint)
     department = complaint.department
     pending = sla.pending_extension(session, complaint)
     return workflow.CaseFacts(
@@ -386,11 +392,14 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         paused=complaint.paused_since is not None,
         pause_awaiting_approval=any(p.state == "awaiting_approval" for p in complaint.pauses),
         signed=complaint.signed_at is not None,
+        first_responder_id=complaint.first_responder_id,
+        customer_informed=complaint.customer_informed_at is not None,
+        owner_view_only=owner_view_only,
     )
 
 
 def available_transitions(session: Session, complaint: Complaint, principal: Any) -> list[workflow.Transition]:
-    return workflow.available(actor_for(principal), case_facts(session, complaint))
+    return workflow.available(actor_for(principal), case_facts(session, complaint, principal=principal))
 
 
 def _resolve_values(
@@ -542,7 +551,7 @@ def take_transition(
         raw_values = workflow.normalize(t, given)
         if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
             raw_values["stage"] = _first_extendable(complaint, now)
-    t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now), raw_values)
+    t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now, principal), raw_values)
     if t.action == "close":
         from app import corrective
 
@@ -706,6 +715,60 @@ def _record_side_effects(
     elif t.action == "mark_repeat":
         complaint.repeat_of = values["original"]
         complaint.is_repeat = True
+    elif t.action == "confirm_informed" or (t.action == "close" and values.get("customer_informed")):
+        if complaint.customer_informed_at is None or t.action == "confirm_informed":
+            complaint.customer_informed_at = now
+            complaint.customer_informed_by_id = actor_id
+    elif t.action == "recomplain":
+        open_escalated_complaint(session, complaint, values, actor_id, now)
+
+
+def next_level(session: Session, level: Optional[Level]) -> Optional[Level]:
+    """The active level one rank above ``level`` (the top level stays where it is)."""
+    if level is None:
+        return None
+    higher = session.scalars(
+        select(Level).where(Level.active.is_(True), Level.rank > level.rank).order_by(Level.rank, Level.id).limit(1)
+    ).first()
+    return higher or level
+
+
+def open_escalated_complaint(
+    session: Session, original: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
+) -> Complaint:
+    """升级投诉 / 二次投诉: a new case linked to ``original``, one level higher, starting the flow again."""
+    from app import alerts
+
+    escalated = register_complaint(
+        session,
+        actor_id,
+        {
+            "customer": original.customer,
+            "channel": original.channel,
+            "content": values["content"],
+            "subject": _summary(values["content"]),
+            "customer_demand": original.customer_demand,
+            "category": original.category,
+            "level": next_level(session, original.level),
+            "department": values.get("department") or original.department,
+            "staff": list(original.staff) if not values.get("department") else [],
+        },
+        now=now,
+    )
+    escalated.case_type = CaseType.escalated
+    escalated.original = original
+    escalated.is_repeat, escalated.repeat_of = True, original
+    record_event(
+        escalated,
+        "recomplained",
+        actor_id,
+        note=values.get("note"),
+        at=now,
+        data={"original": original.number, "original_level": original.level.name if original.level else None},
+    )
+    session.flush()
+    alerts.on_recomplaint(session, escalated, original, now)
+    return escalated
 
 
 def detect_repeat(session: Session, complaint: Complaint, window_days: int) -> Optional[Complaint]:

@@ -18,7 +18,7 @@ from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.filters import FilterEqual
+from flask_appbuilder.models.sqla.filters import FilterEqual, FilterEqualFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from markupsafe import Markup
@@ -29,7 +29,7 @@ from wtforms import DateTimeField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional as OptionalValidator
 
-from app import db, labels, phrases, scope, services, sla, validation, workflow
+from app import db, grievances, labels, phrases, scope, services, sla, validation, workflow
 from app.deadlines import ROLE_TOKENS, STAGES, UNIT_LABELS
 from app.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
 from app.i18n import _, _l
@@ -46,6 +46,7 @@ from app.models import (
     Department,
     Extension,
     FollowUp,
+    Grievance,
     Level,
     Notification,
     PhraseKind,
@@ -75,6 +76,9 @@ MODEL_PERMS = {
     "act": "read",
     "transitions": "read",
     "transition": "read",
+    "recomplain": "read",
+    "convert": "add",
+    "monthly": "read",
     "timeline": "read",
     "corrective": "read",
     "corrective_step": "read",
@@ -638,6 +642,12 @@ _COMPLAINT_LABELS = {
     "warned": _l("Warned"),
     "supervised": _l("Under supervision"),
     "reopen_count": _l("Times reopened"),
+    "case_type": _l("Case type"),
+    "original": _l("Original complaint"),
+    "customer_informed_at": _l("Customer told the result at"),
+    "customer_informed_by": _l("Customer told the result by"),
+    "customer_informed_method": _l("How the customer was told the result"),
+    "customer_informed_note": _l("What the customer was told"),
 }
 
 
@@ -828,6 +838,8 @@ class ComplaintView(PortalModelView):
                 "fields": [
                     "number",
                     "status",
+                    "case_type",
+                    "original",
                     "received_at",
                     "registered_at",
                     "channel",
@@ -859,6 +871,10 @@ class ComplaintView(PortalModelView):
                     "feedback_note",
                     "satisfaction",
                     "follow_up_note",
+                    "customer_informed_at",
+                    "customer_informed_by",
+                    "customer_informed_method",
+                    "customer_informed_note",
                     "close_note",
                 ]
             },
@@ -885,6 +901,8 @@ class ComplaintView(PortalModelView):
     label_columns = _COMPLAINT_LABELS
     formatters_columns = {
         "status": labels.status_label,
+        "case_type": lambda v: labels.label(labels.CASE_TYPE, v),
+        "customer_informed_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "validity": lambda v: labels.label(labels.VALIDITY, v),
         "satisfaction": lambda v: labels.label(labels.SATISFACTION, v),
         "staff": lambda v: "、".join(str(s) for s in v or []),
@@ -1481,6 +1499,19 @@ class ReplyScriptApi(
             return phrases_refused_response(self, exc)
 
 
+def transition_error_response(api: Any, exc: Exception) -> Any:
+    """A refused lifecycle step as JSON: 409 state/version/phrases, 403 role/scope, 422 fields."""
+    if isinstance(exc, services.PhrasesRefused):
+        return phrases_refused_response(api, exc)
+    if isinstance(exc, services.ValidationFailed):
+        return api.response(422, message=exc.errors)
+    assert isinstance(exc, workflow.TransitionError)
+    status = {"state": 409, "version": 409, "role": 403, "scope": 403}.get(exc.kind, 422)
+    if exc.kind == "fields" and exc.errors:
+        return api.response(422, message=exc.errors)
+    return api.response(status, message=exc.message)
+
+
 def phrases_refused_response(api: Any, exc: Any) -> Any:
     """409: the text holds forbidden phrases; the message lists them, ``hits`` gives them per field."""
     return api.response(
@@ -1541,6 +1572,10 @@ COMPLAINT_LIST_COLUMNS = [
     "department.name",
     "first_responder.id",
     "first_responder.username",
+    "case_type",
+    "original.id",
+    "original.number",
+    "customer_informed_at",
     "validity",
     "satisfaction",
     "closed_at",
@@ -1572,6 +1607,8 @@ COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "reply_text",
     "feedback_note",
     "follow_up_note",
+    "customer_informed_method",
+    "customer_informed_note",
     "close_note",
     "judged_at",
     "dispatched_at",
@@ -1630,6 +1667,8 @@ class ComplaintApi(PortalApi):
         "customer",
         "subject",
         "first_responder",
+        "case_type",
+        "original",
         "validity",
         "closed_at",
         "overdue",
@@ -1978,18 +2017,9 @@ class ComplaintApi(PortalApi):
                 db.session, complaint, action, current_principal(), body, expected_version=version
             )
             db.session.commit()
-        except services.PhrasesRefused as exc:
+        except (workflow.TransitionError, services.ValidationFailed) as exc:
             db.session.rollback()
-            return phrases_refused_response(self, exc)
-        except workflow.TransitionError as exc:
-            db.session.rollback()
-            status = {"state": 409, "version": 409, "role": 403, "scope": 403}.get(exc.kind, 422)
-            if exc.kind == "fields" and exc.errors:
-                return self.response(422, message=exc.errors)
-            return self.response(status, message=exc.message)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response(422, message=exc.errors)
+            return transition_error_response(self, exc)
         db.session.refresh(complaint)
         return self.response(
             200,
@@ -1997,6 +2027,53 @@ class ComplaintApi(PortalApi):
             event=event_json(event),
             result=self.show_model_schema.dump(complaint),
         )
+
+    @api_expose("/<int:pk>/recomplain", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("recomplain")
+    def recomplain(self, pk: int) -> Any:
+        """The customer does not accept the reply and complains again: open an escalated complaint.
+        ---
+        post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    content: {type: string}
+                    note: {type: string}
+                    department: {type: integer}
+          responses:
+            201:
+              description: The escalated complaint (升级投诉), one level higher, linked to the original
+            403:
+              description: The caller's role or scope does not allow it
+            409:
+              description: The original case was not replied yet, or is archived
+            422:
+              description: Missing or wrong fields
+        """
+        complaint, error = self._case(pk)
+        if error is not None:
+            return error
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        try:
+            services.take_transition(db.session, complaint, "recomplain", current_principal(), dict(request.json))
+            db.session.flush()
+            # The case history is append-only: the new case points at the original, not back.
+            escalated = db.session.scalars(
+                select(Complaint).where(Complaint.original_id == complaint.id).order_by(Complaint.id.desc()).limit(1)
+            ).one()
+            result = self.show_model_schema.dump(escalated)
+            db.session.commit()
+        except (workflow.TransitionError, services.ValidationFailed) as exc:
+            db.session.rollback()
+            return transition_error_response(self, exc)
+        return self.response(201, id=escalated.id, original_id=complaint.id, result=result)
 
     @api_expose("/<int:pk>/timeline", methods=["GET"])
     @protect()
@@ -2153,6 +2230,7 @@ def register(appbuilder: Any) -> None:
     register_analytics_views(appbuilder)
     register_quality(appbuilder)
     register_phrases(appbuilder)
+    register_ownership(appbuilder)
 
 
 # --- Time limits, calendar, settings, inbox -----------------------------------------------------
@@ -4459,6 +4537,12 @@ def dashboard_payload(args: Any) -> dict[str, Any]:
     )
     db.session.commit()  # the aggregate rows refreshed on the way
     payload["scope"] = "company" if departments is None else "department"
+    # Counted apart from complaints: 不满工单 settled on the spot, and 二次投诉 per department.
+    start, end = period.bounds()
+    payload["grievances"] = grievances.grievance_counts(db.session, start, end, scope.criterion(Grievance, principal))
+    payload["re_complaints"] = grievances.recomplaint_counts(
+        db.session, start, end, scope.criterion(Complaint, principal)
+    )
     return payload
 
 
@@ -5572,3 +5656,346 @@ def register_phrases(appbuilder: Any) -> None:
     )
     appbuilder.add_api(ServicePhraseApi)
     appbuilder.add_api(ReplyCheckApi)
+
+
+# --- First-contact ownership (首问负责制) and dissatisfaction tickets (不满工单) ------------------
+
+
+def _current_user_id() -> int:
+    user = current_user()
+    return user.id if user is not None else -1
+
+
+class MyRegisteredComplaintView(ComplaintView):
+    """The cases the caller registered (首问责任人), whichever department handles them."""
+
+    list_title = _l("Complaints I registered")
+    base_filters = [*SCOPED, ["first_responder_id", FilterEqualFunction, _current_user_id]]
+    list_columns = ["number", "received_at", "customer", "subject", "department", "status", "customer_informed_at"]
+
+
+_GRIEVANCE_LABELS = {
+    "number": _l("Number"),
+    "received_at": _l("Received at"),
+    "registered_at": _l("Registered at"),
+    "channel": _l("Channel"),
+    "customer": _l("Customer"),
+    "department": _l("Department concerned"),
+    "content": _l("Grievance"),
+    "explanation": _l("Explanation given"),
+    "accepted": _l("Customer accepted"),
+    "recorded_by": _l("Recorded by"),
+    "complaint": _l("Converted into complaint"),
+    "converted_at": _l("Converted at"),
+}
+
+
+def _grievance_fields() -> dict[str, Any]:
+    return {
+        "received_at": DateTimeField(
+            _l("Received at"),
+            format=DATETIME_FORMATS,
+            widget=DateTimeLocalWidget(),
+            validators=[OptionalValidator(), RuleValidator(validation.check_received_at)],
+            description=_l("Beijing time; leave empty for now."),
+        ),
+        "customer_name": StringField(
+            _l("Customer name"),
+            widget=BS3TextFieldWidget(),
+            validators=[DataRequired(message=_l("Please enter the customer's name."))],
+        ),
+        "customer_phone": StringField(
+            _l("Customer phone"),
+            widget=BS3TextFieldWidget(),
+            validators=[RuleValidator(validation.check_phone, required=True)],
+        ),
+        "content": TextAreaField(_l("Grievance"), widget=BS3TextAreaFieldWidget()),
+        "explanation": TextAreaField(_l("Explanation given"), widget=BS3TextAreaFieldWidget()),
+    }
+
+
+class GrievanceView(PortalModelView):
+    """不满工单: grievances settled on the spot; convertible into a complaint if the customer comes back."""
+
+    datamodel = SQLAInterface(Grievance)
+    class_permission_name = "Grievance"
+    base_filters = SCOPED
+    base_permissions = ["can_read", "can_add"]
+    list_title = _l("Dissatisfaction tickets")
+    show_title = _l("Dissatisfaction ticket")
+    add_title = _l("Record a dissatisfaction ticket")
+    show_template = "grievance/show.html"
+    list_columns = ["number", "received_at", "customer", "department", "content", "recorded_by", "complaint"]
+    show_columns = [
+        "number",
+        "received_at",
+        "registered_at",
+        "channel",
+        "customer",
+        "department",
+        "content",
+        "explanation",
+        "accepted",
+        "recorded_by",
+        "complaint",
+        "converted_at",
+    ]
+    add_columns = [
+        "received_at",
+        "channel",
+        "customer_name",
+        "customer_phone",
+        "department",
+        "content",
+        "explanation",
+        "accepted",
+    ]
+    search_columns = ["number", "received_at", "department", "channel", "content"]
+    base_order = ("received_at", "desc")
+    label_columns = _GRIEVANCE_LABELS
+    formatters_columns = {"accepted": lambda v: _("Yes") if v else _("No")}
+    add_form_query_rel_fields = {
+        "department": [["active", FilterEqual, True]],
+        "channel": [["active", FilterEqual, True]],
+    }
+    add_form_extra_fields = _grievance_fields()
+
+    def _add(self) -> Any:
+        """Record through the service; refused input re-renders with per-field messages."""
+        if current_principal().staff_id is None:
+            abort(403)
+        form = self.add_form.refresh()
+        if request.method == "POST" and form.validate():
+            data = {name: form[name].data for name in self.add_columns if name in form}
+            try:
+                ticket = grievances.record(db.session, _current_user_id(), data)
+                db.session.commit()
+            except services.ValidationFailed as exc:
+                db.session.rollback()
+                _form_errors(form, exc)
+            else:
+                g._grievance = ticket
+                flash(_("Dissatisfaction ticket %(number)s recorded.", number=ticket.number), "success")
+                return None
+        return self._get_add_widget(form=form)
+
+    def post_add_redirect(self) -> Any:
+        ticket = g.get("_grievance")
+        if ticket is not None:
+            return redirect(url_for("GrievanceView.show", pk=ticket.id))
+        return super().post_add_redirect()
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        ticket = self.datamodel.get(pk, self._base_filters)
+        if ticket is None:
+            abort(404)
+        widgets = self._show(pk)
+
+        def active(model: type) -> list[Any]:
+            return list(db.session.scalars(select(model).where(model.active.is_(True)).order_by(model.id)))
+
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            related_views=self._related_views,
+            ticket=ticket,
+            can_convert=self.appbuilder.sm.has_access("can_add", "Complaint"),
+            selects=[
+                ("category", _("Category"), active(Category)),
+                ("level", _("Level"), active(Level)),
+                ("department", _("Complained department"), active(Department)),
+            ],
+        )
+
+    @expose("/convert/<int:pk>", methods=["POST"])
+    @has_access
+    def convert(self, pk: int) -> Any:
+        ticket = self.datamodel.get(pk, self._base_filters)
+        if ticket is None:
+            abort(404)
+        if not self.appbuilder.sm.has_access("can_add", "Complaint"):
+            abort(403)
+        try:
+            complaint = grievances.convert(db.session, ticket, _current_user_id(), _conversion_data(request.form))
+            db.session.commit()
+        except (services.ValidationFailed, grievances.AlreadyConverted) as exc:
+            db.session.rollback()
+            for message in _messages(exc):
+                flash(message, "danger")
+            return redirect(url_for("GrievanceView.show", pk=pk))
+        flash(_("Complaint %(number)s registered.", number=complaint.number), "success")
+        return redirect(url_for("ComplaintView.show", pk=complaint.id))
+
+
+def _conversion_data(raw: Any) -> dict[str, Any]:
+    """Conversion fields from a form or JSON: ids of category, level, department; new content."""
+
+    def row(model: type, name: str) -> Any:
+        value = raw.get(name)
+        try:
+            found = db.session.get(model, int(value)) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            found = None
+        return found if found is not None and getattr(found, "active", True) else None
+
+    return {
+        "category": row(Category, "category"),
+        "level": row(Level, "level"),
+        "department": row(Department, "department"),
+        "channel": row(Channel, "channel"),
+        "content": raw.get("content") or "",
+        "customer_demand": raw.get("customer_demand") or None,
+    }
+
+
+class GrievanceApi(PortalApi):
+    """``/api/v1/grievance/``: dissatisfaction tickets (不满工单), scoped like their screen."""
+
+    resource_name = "grievance"
+    datamodel = SQLAInterface(Grievance)
+    class_permission_name = "Grievance"
+    base_filters = SCOPED
+    base_permissions = ["can_read", "can_add"]
+    list_columns = [
+        "id",
+        "number",
+        "received_at",
+        "registered_at",
+        "channel.id",
+        "channel.name",
+        "customer.id",
+        "customer.name",
+        "department.id",
+        "department.name",
+        "content",
+        "explanation",
+        "accepted",
+        "recorded_by.id",
+        "recorded_by.username",
+        "complaint.id",
+        "complaint.number",
+        "converted_at",
+    ]
+    show_columns = list_columns
+    add_columns = ["received_at", "channel", "department", "content", "explanation", "accepted"]
+    search_columns = ["number", "received_at", "department", "channel", "recorded_by", "converted_at"]
+    order_columns = ["number", "received_at", "converted_at"]
+    base_order = ("received_at", "desc")
+
+    def post_headless(self) -> Any:
+        """Record a ticket: ``{customer_name, customer_phone, channel, department?, content, explanation,
+        accepted, received_at?}`` (channel and department by id)."""
+        if current_principal().staff_id is None:
+            return self.response(403, message=_("Your account is not linked to a staff record."))
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        body = request.json
+        data = {**body, **{k: v for k, v in _conversion_data(body).items() if k in ("department", "channel")}}
+        if body.get("received_at"):
+            from app.timeutil import parse_iso
+
+            try:
+                data["received_at"] = parse_iso(str(body["received_at"]))
+            except ValueError:
+                return self.response_422(message={"received_at": [_("Please enter a valid date and time.")]})
+        try:
+            ticket = grievances.record(db.session, _current_user_id(), data)
+            db.session.flush()
+            result = self.show_model_schema.dump(ticket)
+            db.session.commit()
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response(201, id=ticket.id, result=result)
+
+    @api_expose("/<int:pk>/convert", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("convert")
+    def convert(self, pk: int) -> Any:
+        """The customer came back: convert the ticket into a complaint keeping its number and time received.
+        ---
+        post:
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    category: {type: integer}
+                    level: {type: integer}
+                    department: {type: integer}
+                    content: {type: string}
+          responses:
+            201:
+              description: The complaint, numbered as the ticket, received when the ticket was
+            403:
+              description: The caller may not register complaints
+            409:
+              description: Already converted
+            422:
+              description: Missing or wrong fields
+        """
+        ticket = self.datamodel.get(pk, self._base_filters)
+        if ticket is None:
+            return self.response_404()
+        if not self.appbuilder.sm.has_access("can_add", "Complaint"):
+            return self.response(403, message=_("Your role may not register complaints."))
+        body = request.json if request.is_json and isinstance(request.json, dict) else {}
+        try:
+            complaint = grievances.convert(db.session, ticket, _current_user_id(), _conversion_data(body))
+            db.session.flush()
+            number, received_at = complaint.number, complaint.received_at
+            complaint_id = complaint.id
+            db.session.commit()
+        except grievances.AlreadyConverted as exc:
+            db.session.rollback()
+            return self.response(409, message=str(exc))
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+        return self.response(201, id=complaint_id, grievance_id=pk, number=number, received_at=received_at.isoformat())
+
+    @api_expose("/monthly", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("monthly")
+    def monthly(self) -> Any:
+        """不满工单 per month and department of a year (``?year=2026``), in the caller's scope.
+        ---
+        get:
+          responses:
+            200:
+              description: Counts per month, with the number converted into complaints
+        """
+        try:
+            year = int(request.args.get("year") or utcnow().astimezone(sla_local_tz()).year)
+        except ValueError:
+            return self.response_400(message=_("Please give the year as a number, e.g. 2026."))
+        criterion = scope.criterion(Grievance, current_principal())
+        return self.response(200, year=year, result=grievances.monthly_grievances(db.session, year, criterion))
+
+
+def register_ownership(appbuilder: Any) -> None:
+    handling = "Complaint handling"
+    appbuilder.add_view(
+        MyRegisteredComplaintView,
+        "My registered complaints",
+        icon="fa-user-circle",
+        label=_l("Complaints I registered"),
+        category=handling,
+        category_label=_l("Complaint handling"),
+    )
+    appbuilder.add_view(
+        GrievanceView,
+        "Dissatisfaction tickets",
+        icon="fa-commenting",
+        label=_l("Dissatisfaction tickets"),
+        category=handling,
+        category_label=_l("Complaint handling"),
+    )
+    appbuilder.add_api(GrievanceApi)

@@ -36,6 +36,11 @@ OPEN = (
 
 SATISFACTION_VALUES = ("satisfied", "basically_satisfied", "unsatisfied")
 FOLLOW_UP_METHODS = ("phone", "visit", "sms", "wechat", "email")
+# How the customer was told the result (首问负责制): the follow-up channels, or face to face.
+INFORM_METHODS = FOLLOW_UP_METHODS + ("in_person",)
+CUSTOMER_SERVICE = "客服"
+# Statuses in which the customer has had the department's reply (re-complaint, telling the result).
+REPLIED = ("replied", "fed_back", "followed_up")
 
 
 class TransitionError(Exception):
@@ -91,6 +96,8 @@ class Transition:
     while_paused: Optional[bool] = False
     # Roles that may take a department step whatever their department (e.g. 人事行政经理).
     any_department_roles: frozenset[str] = frozenset()
+    # Open to a first responder who reads the case only through ownership (首问负责制).
+    owner_step: bool = False
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -120,6 +127,13 @@ def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
 
 def _can_decide_pause(actor: Actor, case: CaseFacts) -> bool:
     return case.pause_awaiting_approval
+
+
+def _can_confirm_informed(actor: Actor, case: CaseFacts) -> bool:
+    # The first responder owns telling the customer; 人事行政经理 may confirm instead.
+    return not case.customer_informed and (
+        HR in actor.roles or (actor.user_id is not None and actor.user_id == case.first_responder_id)
+    )
 
 
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
@@ -369,9 +383,68 @@ TRANSITIONS: dict[str, Transition] = {
                     aliases=("result",),
                     from_note=True,
                 ),
+                # 人事行政经理 may confirm, while closing, that the customer was told the result.
+                Field(
+                    "customer_informed",
+                    _l("How the customer was told the result"),
+                    required=False,
+                    kind="choice",
+                    choices=INFORM_METHODS,
+                    target="customer_informed_method",
+                    aliases=("informed_method",),
+                ),
             ),
             stamp="closed_at",
             style="success",
+        ),
+        Transition(
+            "confirm_informed",
+            _l("Confirm the customer was told the result"),
+            REPLIED,
+            None,
+            frozenset({HR, HEAD, GM, CUSTOMER_SERVICE}),
+            fields=(
+                Field(
+                    "method",
+                    _l("How the customer was told the result"),
+                    kind="choice",
+                    choices=INFORM_METHODS,
+                    target="customer_informed_method",
+                    aliases=("customer_informed", "informed_method", "how"),
+                ),
+                Field(
+                    "informed_note",
+                    _l("What the customer was told"),
+                    required=False,
+                    target="customer_informed_note",
+                    from_note=True,
+                ),
+            ),
+            stamp="customer_informed_at",
+            guard=_can_confirm_informed,
+            owner_step=True,
+            kind="note",
+            style="success",
+        ),
+        Transition(
+            "recomplain",
+            _l("Customer complains again: open an escalated complaint (升级投诉)"),
+            REPLIED + ("closed",),
+            None,
+            frozenset({HR, CUSTOMER_SERVICE}),
+            fields=(
+                Field("content", _l("What the customer complains about now"), target=None, aliases=("text",)),
+                Field(
+                    "department",
+                    _l("Department (empty: the same department)"),
+                    required=False,
+                    kind="department",
+                    target=None,
+                ),
+                NOTE,
+            ),
+            kind="escalation",
+            style="danger",
         ),
         Transition(
             "archive",
@@ -676,6 +749,11 @@ class CaseFacts:
     pending_extension_late: bool = False  # asked later than the notice: 总经理 decides
     paused: bool = False  # the clock stands still (暂停计时), also while awaiting approval
     pause_awaiting_approval: bool = False
+    # 首问负责制: who registered the case, whether the customer was confirmed told the result,
+    # and whether the actor reaches the case only as its first responder (read-only but for owner steps).
+    first_responder_id: Optional[int] = None
+    customer_informed: bool = False
+    owner_view_only: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -686,6 +764,8 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
     """Whether the actor's roles (and department, for department steps) allow ``t``."""
     if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
         return False  # the person complained about steps aside
+    if case.owner_view_only and not t.owner_step:
+        return False  # a first responder outside the department reads; the department acts
     if t.department_step:
         if actor.roles & t.any_department_roles:
             return True
@@ -749,6 +829,13 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
             raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
         if t.action in ("approve_pause", "reject_pause"):
             raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
+        if t.action == "confirm_informed" and not case.customer_informed:
+            raise TransitionError(
+                "role",
+                str(_l("Only the first responder of the case or 人事行政经理 confirms that the customer was told.")),
+            )
+        if t.action == "confirm_informed":
+            raise TransitionError("state", str(_l("It is already confirmed that the customer was told the result.")))
         raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
     errors: dict[str, list[str]] = {}
     for f in t.fields:
@@ -772,6 +859,16 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
                 errors.setdefault(f.name, []).append(str(_l("At most %(n)d can be added in one request.", n=limit)))
     if errors:
         raise TransitionError("fields", str(_l("Some fields are missing or wrong.")), errors)
+    if t.action == "close" and not case.customer_informed and _empty(values.get("customer_informed")):
+        raise TransitionError(
+            "state",
+            str(
+                _l(
+                    "The case cannot be closed yet: the first responder (or 人事行政经理) must first confirm that "
+                    "the customer was told the result (首问负责制)."
+                )
+            ),
+        )
     return t
 
 

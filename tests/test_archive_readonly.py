@@ -32,7 +32,7 @@ def _archive(app, org, c) -> None:
         ("reply", "zhuguan_a", {"reply_text": "已修复"}),
         ("feed_back", "zhuguan_a", {"feedback_note": "客户认可"}),
         ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-        ("close", "renshi", {"close_note": "结案"}),
+        ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
         ("archive", "renshi", {}),
     ]
     for minute, (action, login, values) in enumerate(steps):

@@ -192,7 +192,7 @@ def test_archived_record_form_is_stored_once_and_served_unchanged(app, make_comp
         ("reply", "zhuguan_a", {"reply_text": "已修复"}),
         ("feed_back", "zhuguan_a", {"feedback_note": "客户认可"}),
         ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-        ("close", "renshi", {"close_note": "结案"}),
+        ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
     ]
     for action, who, values in steps:
         services.take_transition(db.session, complaint, action, org.principal(who), values)

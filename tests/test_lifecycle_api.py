@@ -36,6 +36,8 @@ def test_full_lifecycle_with_reopen_and_archive(api, make_complaint):
     _take(head, c.id, "feed_back", feedback_note="完成")
     _take(hr, c.id, "follow_up", satisfaction="satisfied", follow_up_note="满意")
     _take(gm, c.id, "close", expect=403, close_note="x")
+    _take(hr, c.id, "close", expect=409, close_note="结案")  # the customer is not confirmed told yet
+    _take(kefu, c.id, "confirm_informed", method="phone", note="已电话告知客户处理结果")
     _take(hr, c.id, "close", close_note="结案")
     _take(hr, c.id, "archive")
     _take(hr, c.id, "remind", expect=409)

@@ -80,7 +80,8 @@ def test_inbox_rows_for_the_recipients_only(app, api, web, make_complaint, org):
     dispatched = _inbox(head_a, complaint_id=c.id)
     assert [n["kind"] for n in dispatched] == ["dispatch"] and dispatched[0]["read_at"] is None
     assert _inbox(head_b, complaint_id=c.id) == [], "the other department's head is not told"
-    assert _inbox(kefu, complaint_id=c.id) == []
+    # 首问负责制: the first responder (kefu registered it) follows every stage.
+    assert sorted(n["kind"] for n in _inbox(kefu, complaint_id=c.id)) == ["dispatch", "judge_valid"]
     # Nobody reads another user's message.
     assert head_b.get(f"/api/v1/notification/{dispatched[0]['id']}").status_code == 404
     assert head_a.get(f"/api/v1/notification/{dispatched[0]['id']}").status_code == 200

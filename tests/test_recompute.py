@@ -214,7 +214,7 @@ def test_archived_case_is_untouched_by_recompute(app, api, make_complaint, org):
         ("reply", "zhuguan_a", {"reply_text": "已修复"}),
         ("feed_back", "zhuguan_a", {"feedback_note": "好"}),
         ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-        ("close", "renshi", {"close_note": "结案"}),
+        ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
         ("archive", "renshi", {}),
     ]
     for minute, (action, login, values) in enumerate(steps):
