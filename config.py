@@ -231,6 +231,8 @@ FAB_ROLES = {
         _grant("PenaltyRule|Commendation", "read", "add", "edit", "delete"),
         _grant("Document", "read", "add"),
         _grant("Ledger", "read"),
+        _grant("AccessLog", "read"),
+        _menus("Access log"),
         # Reads the periodic reports (and regenerates one), every department's measures and grades.
         _grant("Report", "read", "generate"),
         _grant("DepartmentMeasure|Grading", "read"),
@@ -270,6 +272,8 @@ FAB_ROLES = {
         # Reads the reports and measures; sets final grades and confirms them after 公示.
         _grant("Report|DepartmentMeasure", "read"),
         _grant("Grading", "read", "confirm"),
+        _grant("AccessLog", "read"),
+        _menus("Access log"),
         _menus(*_DISCIPLINE_MENUS),
         _menus(*_QUALITY_MENUS),
         _menus(
@@ -322,7 +326,8 @@ FAB_ROLES = {
         _grant(_REFERENCE, "read", "add", "edit", "delete"),
         _grant(_RULES, "read", "add", "edit", "delete"),
         _grant("PenaltyRule", "read", "add", "edit", "delete"),
-        _menus("Discipline", "Penalty rules"),
+        _grant("AccessLog", "read"),
+        _menus("Discipline", "Penalty rules", "Access log"),
         *_SELF_SERVICE,
     ],
 }
