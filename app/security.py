@@ -116,7 +116,13 @@ class PortalAuthDBView(AuthDBView):
 class PortalUserDBModelView(UserDBModelView):
     """FAB's user list, with the failure count and an unlock action for administrators."""
 
+    # Same permission name as FAB's view, so config.FAB_ROLES applies unchanged.
+    class_permission_name = "UserDBModelView"
     list_columns = ["first_name", "last_name", "username", "email", "active", "roles", "fail_login_count"]
+
+    def get_action_permission_name(self, name: str) -> str:
+        # can_unlock on UserDBModelView, which FAB_ROLES grants to Admin.
+        return "can_unlock" if name == "unlock" else super().get_action_permission_name(name)
 
     @action("unlock", "Unlock account", None, "fa-unlock")
     def unlock(self, items: Any) -> Any:
