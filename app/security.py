@@ -21,6 +21,7 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import func, inspect, select
 
 from app import db, privacy, scope, settings
+from app.i18n import _l
 from app.models import AccessLog, Department, Staff
 from app.timeutil import format_local, utcnow
 
@@ -108,8 +109,6 @@ class PortalAuthDBView(AuthDBView):
         until = g.get("_login_locked_until")
         if until is not None:
             return lock_message(until)
-        from app.i18n import _l
-
         return _l("Invalid login. Please try again.")
 
 
@@ -119,12 +118,13 @@ class PortalUserDBModelView(UserDBModelView):
     # Same permission name as FAB's view, so config.FAB_ROLES applies unchanged.
     class_permission_name = "UserDBModelView"
     list_columns = ["first_name", "last_name", "username", "email", "active", "roles", "fail_login_count"]
+    label_columns = {**UserDBModelView.label_columns, "fail_login_count": _l("Failed sign-ins")}
 
     def get_action_permission_name(self, name: str) -> str:
         # can_unlock on UserDBModelView, which FAB_ROLES grants to Admin.
         return "can_unlock" if name == "unlock" else super().get_action_permission_name(name)
 
-    @action("unlock", "Unlock account", None, "fa-unlock")
+    @action("unlock", _l("Unlock account"), None, "fa-unlock")
     def unlock(self, items: Any) -> Any:
         from app.i18n import _
 

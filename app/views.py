@@ -645,6 +645,14 @@ class CustomerView(PortalModelView):
     pre_update = pre_add
 
 
+ACCESS_ACTIONS = {
+    "login_failed": _l("Failed sign-in"),
+    "account_locked": _l("Account locked"),
+    "account_unlocked": _l("Account unlocked"),
+    "reveal": _l("Full contact details shown"),
+}
+
+
 class AccessLogView(PortalModelView):
     """访问日志: sign-in failures, lock-outs, unlocks and reveals of personal data (read only)."""
 
@@ -657,6 +665,7 @@ class AccessLogView(PortalModelView):
     show_columns = list_columns
     search_columns = ["at", "username", "action", "target_type", "target_id", "ip"]
     base_order = ("at", "desc")
+    formatters_columns = {"action": lambda v: str(ACCESS_ACTIONS.get(v, v))}
     label_columns = {
         "at": _l("Time"),
         "username": _l("User"),
