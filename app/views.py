@@ -644,6 +644,20 @@ class CustomerView(PortalModelView):
 
     pre_update = pre_add
 
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        # The edit form holds the full details: opening it counts as a reveal.
+        user = current_user()
+        privacy.log_access(
+            db.session,
+            "reveal",
+            user_id=user.id if user else None,
+            username=user.username if user else None,
+            target=("customer", int(pk)),
+            ip=request.remote_addr,
+            detail="edit form",
+        )
+        db.session.commit()
+
 
 ACCESS_ACTIONS = {
     "login_failed": _l("Failed sign-in"),
@@ -1287,6 +1301,10 @@ class CustomerApi(PortalApi):
     def lookup_text(self, row: Customer) -> str:
         return f"{row.name} {privacy.mask_phone(row.phone) or ''}".strip()
 
+    def lookup_filter(self, stmt: Any) -> Any:
+        hidden = privacy.protected_customer_criterion(current_principal().staff_id)
+        return stmt if hidden is None else stmt.where(~hidden)
+
     def pre_add(self, item: Customer) -> None:
         _check_customer(item)
 
@@ -1295,6 +1313,20 @@ class CustomerApi(PortalApi):
     # Contact details are masked in every answer (个人信息保护法).
     def pre_get(self, data: dict[str, Any]) -> None:
         privacy.mask_customer_json(data.get("result"))
+
+    def post_headless(self) -> Any:
+        return self._masked(super().post_headless())
+
+    def put_headless(self, pk: Any) -> Any:
+        return self._masked(super().put_headless(pk))
+
+    def _masked(self, response: Any) -> Any:
+        """FAB echoes the saved row: mask it like every other answer."""
+        if response.status_code not in (200, 201) or not response.is_json:
+            return response
+        body = response.get_json()
+        privacy.mask_customer_json(body.get("result"))
+        return self.response(response.status_code, **body)
 
     def pre_get_list(self, data: dict[str, Any]) -> None:
         for row in data.get("result") or []:
@@ -1439,7 +1471,7 @@ class ComplaintApi(PortalApi):
     add_query_rel_fields = edit_query_rel_fields = {
         "department": [["active", FilterEqual, True]],
         "staff": SCOPED,
-        "customer": SCOPED,
+        "customer": CUSTOMER_SCOPE,
     }
     lookup_columns = ("number", "subject")
     lookup_order = "id"

@@ -139,6 +139,21 @@ def test_customer_api_and_screens_mask_contact_details(app, case):
     )
 
 
+def test_customer_api_answers_to_writes_are_masked_and_the_edit_form_is_logged(app, case):
+    hr = Client(app, "renshi", api=True)
+    customer_id = db.session.get(Complaint, case).customer_id
+    r = hr.put(f"/api/v1/customer/{customer_id}", json={"note": "常客"})
+    assert r.status_code == 200, _body(r)
+    assert r.json["result"]["phone"] == "138****8000"
+    created = hr.post("/api/v1/customer/", json={"name": "王五", "phone": "13711112222", "address": ADDRESS})
+    assert created.status_code == 201, _body(created)
+    _full_values_absent(_body(r) + _body(created), PHONE, "13711112222", ADDRESS)
+    form = Client(app, "renshi").get(f"/customerview/edit/{customer_id}")
+    assert form.status_code == 200 and PHONE in _body(form)
+    logged = db.session.scalars(select(AccessLog).where(AccessLog.action == "reveal")).all()
+    assert [(row.username, row.target_type, row.target_id) for row in logged] == [("renshi", "customer", customer_id)]
+
+
 def test_record_form_prints_masked_contact_details(app, case):
     from app.models import Complaint as C
 
@@ -227,8 +242,10 @@ def test_complained_staff_never_sees_the_complainant(app, case, against_head):
     assert head.post(f"/api/v1/complaint/{case}/reveal").status_code == 200
     # Customer list and API leave the complainant out.
     customers = head.get("/api/v1/customer/")
-    assert customers.status_code == 200
-    _full_values_absent(_body(customers), *secret)
+    looked_up = head.get("/api/v1/customer/lookup?q=李")
+    assert customers.status_code == 200 and looked_up.status_code == 200
+    assert "张三" in _body(Client(app, "zhuguan_a", api=True).get("/api/v1/customer/lookup"))
+    _full_values_absent(_body(customers) + _body(looked_up), *secret)
     # Screens: complaint list, case page (no reveal button), customer list.
     web = Client(app, "zhuguan_a")
     pages = {
