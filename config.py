@@ -245,6 +245,8 @@ FAB_ROLES = {
         _grant("Ledger", "read"),
         _grant("PolicyPreset", "read", "load"),
         _menus("Policy presets"),
+        _grant("AccessLog", "read"),
+        _menus("Access log"),
         # Reads the periodic reports (and regenerates one), every department's measures and grades.
         _grant("Report", "read", "generate"),
         _grant("DepartmentMeasure|Grading", "read"),
@@ -290,6 +292,8 @@ FAB_ROLES = {
         _grant("Grading", "read", "confirm"),
         _grant("Grievance", "read"),
         _menus("Dissatisfaction tickets"),
+        _grant("AccessLog", "read"),
+        _menus("Access log"),
         _menus(*_DISCIPLINE_MENUS),
         _menus(*_QUALITY_MENUS),
         _menus(
@@ -345,9 +349,10 @@ FAB_ROLES = {
         _grant(_REFERENCE, "read", "add", "edit", "delete"),
         _grant(_RULES, "read", "add", "edit", "delete"),
         _grant("PenaltyRule", "read", "add", "edit", "delete"),
-        _menus("Discipline", "Penalty rules"),
         _grant("PolicyPreset", "read", "load"),
         _menus("Policy presets"),
+        _grant("AccessLog", "read"),
+        _menus("Discipline", "Penalty rules", "Access log"),
         *_SELF_SERVICE,
     ],
 }

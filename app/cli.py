@@ -195,7 +195,25 @@ def restore_command(source: str, yes: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+users_cli = AppGroup("users", help="Login accounts.")
+
+
+@users_cli.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Unlock an account locked after too many failed sign-ins (logged)."""
+    from app import security
+
+    user = current_app.appbuilder.sm.find_user(username=username)
+    if user is None:
+        raise click.ClickException(f"no such user: {username}")
+    was = security.unlock_account(user)
+    db.session.commit()
+    _echo_json({"username": username, "unlocked": True, "had_failures": was})
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(users_cli)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(init_command)

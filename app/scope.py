@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement, False_
 
 from app.models import (
+    AccessLog,
     Appeal,
     Attachment,
     CalendarOverride,
@@ -241,7 +242,13 @@ def _grading_run(p: Principal) -> ColumnElement[bool]:
     return true() if p.is_company_wide or p.is_department_head else false()
 
 
+def _audit(p: Principal) -> ColumnElement[bool]:
+    """The access log: 人事行政经理, 总经理 and Admin (read only for all)."""
+    return true() if p.is_company_wide or ADMIN in p.roles else false()
+
+
 RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
+    AccessLog: _audit,
     Complaint: _complaint,
     ComplaintEvent: _via_complaint(ComplaintEvent.complaint_id),
     Attachment: _via_complaint(Attachment.complaint_id),

@@ -7,18 +7,23 @@ Role permissions are declared in ``config.FAB_ROLES``; row scope lives in
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, flash, g, has_request_context, redirect, request, url_for
+from flask_appbuilder.actions import action
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.limit import Limit
 from flask_limiter.util import get_remote_address
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
-from app import db, scope
-from app.models import Department, Staff
+from app import db, privacy, scope, settings
+from app.i18n import _l
+from app.models import AccessLog, Department, Staff
+from app.timeutil import format_local, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +42,113 @@ def _login_limit() -> str:
     return current_app.config.get("AUTH_RATE_LIMIT", "10 per minute")
 
 
+# --- Account lock-out ------------------------------------------------------------------------
+# FAB counts consecutive failures in ab_user.fail_login_count (reset on success). When it
+# reaches the ``security.lockout_attempts`` setting the account is locked: an
+# ``account_locked`` line goes to the access log, and for ``security.lockout_minutes``
+# from that line even the right password is refused. An administrator unlocks earlier.
+
+
+def _client_ip() -> Optional[str]:
+    return request.remote_addr if has_request_context() else None
+
+
+def _lockout_policy() -> tuple[int, int]:
+    attempts = int(settings.get(db.session, "security.lockout_attempts") or 0)
+    minutes = int(settings.get(db.session, "security.lockout_minutes") or 0)
+    return attempts, minutes
+
+
+def locked_until(user: Any, now: Optional[datetime] = None) -> Optional[datetime]:
+    """When the account's lock ends, or None when it is not locked now."""
+    attempts, minutes = _lockout_policy()
+    if attempts <= 0 or (user.fail_login_count or 0) < attempts:
+        return None
+    locked_at = db.session.scalar(
+        select(func.max(AccessLog.at)).where(AccessLog.user_id == user.id, AccessLog.action == "account_locked")
+    )
+    if locked_at is None:
+        return None
+    until = locked_at + timedelta(minutes=minutes)
+    return until if until > (now or utcnow()) else None
+
+
+def lock_message(until: datetime) -> str:
+    from app.i18n import _
+
+    attempts, _minutes = _lockout_policy()
+    return _(
+        "The account is locked after %(n)d failed sign-ins. Try again after %(time)s, "
+        "or ask the administrator to unlock it.",
+        n=attempts,
+        time=format_local(until),
+    )
+
+
+def unlock_account(user: Any, actor: Optional[Any] = None) -> bool:
+    """Clear the failure count of an account (logged); False when it was not counting failures."""
+    was = bool(user.fail_login_count)
+    user.fail_login_count = 0
+    privacy.log_access(
+        db.session,
+        "account_unlocked",
+        user_id=user.id,
+        username=user.username,
+        target=("user", user.id),
+        ip=_client_ip(),
+        detail=f"by {getattr(actor, 'username', None) or 'cli'}",
+    )
+    return was
+
+
+class PortalAuthDBView(AuthDBView):
+    """The login form, telling a locked-out user why and until when."""
+
+    @property
+    def invalid_login_message(self) -> Any:  # type: ignore[override]
+        until = g.get("_login_locked_until")
+        if until is not None:
+            return lock_message(until)
+        return _l("Invalid login. Please try again.")
+
+
+class PortalUserDBModelView(UserDBModelView):
+    """FAB's user list, with the failure count and an unlock action for administrators."""
+
+    # Same permission name as FAB's view, so config.FAB_ROLES applies unchanged.
+    class_permission_name = "UserDBModelView"
+    list_columns = ["first_name", "last_name", "username", "email", "active", "roles", "fail_login_count"]
+    label_columns = {**UserDBModelView.label_columns, "fail_login_count": _l("Failed sign-ins")}
+
+    def get_action_permission_name(self, name: str) -> str:
+        # can_unlock on UserDBModelView, which FAB_ROLES grants to Admin.
+        return "can_unlock" if name == "unlock" else super().get_action_permission_name(name)
+
+    @action("unlock", _l("Unlock account"), None, "fa-unlock")
+    def unlock(self, items: Any) -> Any:
+        from app.i18n import _
+
+        items = items if isinstance(items, list) else [items]
+        actor = current_user()
+        for user in items:
+            unlock_account(user, actor)
+        db.session.commit()
+        flash(_("%(n)d account(s) unlocked.", n=len(items)), "success")
+        return redirect(url_for(f"{type(self).__name__}.list"))
+
+
 class PortalSecurityApi(SecurityApi):
     """FAB's JWT login API, answering 503 (not 500) while the database is unreachable."""
 
     # The JWT login is rate limited like the login form.
     limits = [Limit(_login_limit, key_func=get_remote_address, methods=("POST",))]
+
+    def response_401(self) -> Any:
+        # A locked account is refused with the reason (403), not a bare 401.
+        until = g.get("_login_locked_until")
+        if until is not None:
+            return self.response(403, message=lock_message(until), locked_until=until.isoformat())
+        return super().response_401()
 
     def response_500(self, message: Optional[str] = None) -> Any:
         from app.views import outage_or_500
@@ -53,6 +160,48 @@ class PortalSecurityManager(SecurityManager):
     """FAB's SQLAlchemy security manager, without creating tables behind Alembic's back."""
 
     security_api = PortalSecurityApi
+    authdbview = PortalAuthDBView
+    userdbmodelview = PortalUserDBModelView
+
+    def auth_user_db(self, username: Any, password: Any) -> Any:
+        """FAB's password check, refusing a locked account and logging every failure."""
+        now = utcnow()
+        user = None
+        if username:
+            user = self.find_user(username=username) or self.find_user(email=username)
+        if user is not None:
+            until = locked_until(user, now)
+            if until is not None:
+                g._login_locked_until = until
+                self._log_login("login_failed", user, username, "account locked")
+                db.session.commit()
+                return None
+            attempts, _minutes = _lockout_policy()
+            if attempts > 0 and (user.fail_login_count or 0) >= attempts:
+                user.fail_login_count = 0  # the lock has run out: a fresh set of attempts
+        result = super().auth_user_db(username, password)
+        if result is not None or not username:
+            return result
+        self._log_login("login_failed", user, username, None)
+        attempts, minutes = _lockout_policy()
+        if user is not None and attempts > 0 and (user.fail_login_count or 0) >= attempts:
+            self._log_login("account_locked", user, username, f"{user.fail_login_count} failures", now)
+            g._login_locked_until = now + timedelta(minutes=minutes)
+        db.session.commit()
+        return None
+
+    def _log_login(
+        self, action_: str, user: Any, username: Any, detail: Optional[str], now: Optional[datetime] = None
+    ) -> None:
+        privacy.log_access(
+            db.session,
+            action_,
+            user_id=user.id if user is not None else None,
+            username=str(username)[:100],
+            ip=_client_ip(),
+            detail=detail,
+            now=now,
+        )
 
     def is_item_public(self, permission_name: str, view_name: str) -> bool:
         # Nothing in the portal is public (default deny); FAB would ask the database on

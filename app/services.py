@@ -862,14 +862,19 @@ ACTION_ZH = {
 }
 
 
-def record_form_context(complaint: Complaint) -> dict[str, Any]:
-    """Every field of the case file, its time limits and its history, as the form prints them."""
+def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> dict[str, Any]:
+    """Every field of the case file, its time limits and its history, as the form prints them.
+
+    The customer's contact details are masked (``customer_mode`` "hidden" for a complained
+    staff member: see app/privacy.py).
+    """
+    from app import privacy
     from app.timeutil import format_local
 
     def when(value: Any) -> str:
         return format_local(value) if value else ""
 
-    customer = complaint.customer
+    customer = privacy.customer_fields(complaint.customer, customer_mode)
     validity = getattr(complaint.validity, "value", complaint.validity)
     return {
         "complaint": {
@@ -878,9 +883,9 @@ def record_form_context(complaint: Complaint) -> dict[str, Any]:
             "registered_at": when(complaint.registered_at),
             "channel": complaint.channel.name if complaint.channel else "",
             "first_responder": complaint.first_responder.first_name if complaint.first_responder else "",
-            "customer_name": customer.name if customer else "",
-            "customer_phone": (customer.phone or "") if customer else "",
-            "customer_address": (customer.address or "") if customer else "",
+            "customer_name": customer["name"] or "",
+            "customer_phone": customer["phone"] or "",
+            "customer_address": customer["address"] or "",
             "category": complaint.category.name if complaint.category else "",
             "level": complaint.level.name if complaint.level else "",
             "department": complaint.department.name if complaint.department else "",
@@ -1007,19 +1012,23 @@ def issue_regulator_reply(
     return doc
 
 
-def record_form_pdf(session: Session, complaint: Complaint, actor_id: Optional[int]) -> tuple[bytes, Any]:
+def record_form_pdf(
+    session: Session, complaint: Complaint, actor_id: Optional[int], hide_customer: bool = False
+) -> tuple[bytes, Any]:
     """The 客户投诉记录表 of a case: printed fresh while open; once archived, stored once and kept.
 
-    Returns the PDF bytes and the stored document (None while the case is open).
+    Returns the PDF bytes and the stored document (None while the case is open). With
+    ``hide_customer`` (a complained staff member asks) it is always printed fresh,
+    without the customer's name and contact details, and not stored.
     """
     from app import documents, sla
 
-    if not complaint.is_archived:
+    if not complaint.is_archived or hide_customer:
         return documents.render_pdf(
             documents.TEMPLATES["record_form"],
             {
                 **documents.common_context(session),
-                **record_form_context(complaint),
+                **record_form_context(complaint, "hidden" if hide_customer else "masked"),
                 "document": {"title": f"客户投诉记录表 {complaint.number}", "number": None},
             },
         ), None

@@ -91,6 +91,22 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "policy.preset": ("", _l("The policy preset (level scheme and time limits) loaded last")),
+    "security.lockout_attempts": (
+        5,
+        _l("Consecutive failed sign-ins after which an account is locked"),
+    ),
+    "security.lockout_minutes": (15, _l("Minutes an account stays locked after too many failed sign-ins")),
+    "privacy.reveal_roles": (
+        ["客服", "部门主管", "人事行政经理", "总经理"],
+        _l(
+            "Roles that may reveal a complainant's full contact details on a case they see "
+            "(a department head only for its own departments; every reveal is logged)"
+        ),
+    ),
+    "privacy.retention_days": (
+        1095,
+        _l("Days after archiving after which a customer whose cases are all archived is anonymised"),
+    ),
     "repeat.window_days": (
         30,
         _l(

@@ -29,11 +29,12 @@ from wtforms import DateTimeField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional as OptionalValidator
 
-from app import db, grievances, labels, phrases, scope, services, sla, validation, workflow
+from app import db, grievances, labels, phrases, privacy, scope, services, settings, sla, validation, workflow
 from app.deadlines import ROLE_TOKENS, STAGES, UNIT_LABELS
 from app.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
 from app.i18n import _, _l
 from app.models import (
+    AccessLog,
     Attachment,
     CalendarOverride,
     Category,
@@ -74,6 +75,7 @@ MODEL_PERMS = {
     "attachment": "read",
     "attach": "read",
     "act": "read",
+    "reveal": "read",
     "transitions": "read",
     "transition": "read",
     "recomplain": "read",
@@ -103,6 +105,34 @@ def _blank(value: Any) -> Any:
 
 def _local_time(value: Any) -> str:
     return format_local(value) if value else ""
+
+
+def current_viewer() -> privacy.Viewer:
+    """How the caller sees customers (masked, or hidden where it was complained about), once a request."""
+    principal = current_principal()
+    cached = g.get("_viewer")
+    if cached is None or cached.principal is not principal:
+        cached = privacy.Viewer.of(db.session, principal)
+        g._viewer = cached
+    return cached
+
+
+def customer_name_cell(customer: Any) -> str:
+    return (current_viewer().fields(customer)["name"] or "") if customer is not None else ""
+
+
+class NotComplainedAboutFilter(BaseFilter):
+    """Leaves out the customers who complained about the caller (保密, app/privacy.py)."""
+
+    name = "Not complained about"
+    arg_name = "not_complained_about"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        hidden = privacy.protected_customer_criterion(current_principal().staff_id)
+        return query if hidden is None else query.filter(~hidden)
+
+
+CUSTOMER_SCOPE = [*SCOPED, ["id", NotComplainedAboutFilter, lambda: None]]
 
 
 def datetime_formatters(model: type) -> dict[str, Any]:
@@ -666,7 +696,13 @@ class CustomerComplaintView(PortalModelView):
 class CustomerView(PortalModelView):
     datamodel = SQLAInterface(Customer)
     class_permission_name = "Customer"
-    base_filters = SCOPED
+    base_filters = CUSTOMER_SCOPE
+    # Contact details are masked on every screen (个人信息保护法); a case page reveals them.
+    formatters_columns = {
+        "phone": lambda v: _blank(privacy.mask_phone(v)),
+        "email": lambda v: _blank(privacy.mask_email(v)),
+        "address": lambda v: _blank(privacy.mask_address(v)),
+    }
     list_title = _l("Customers")
     show_title = add_title = edit_title = _l("Customer")
     list_columns = ["name", "phone", "email", "created_at"]
@@ -692,6 +728,52 @@ class CustomerView(PortalModelView):
         item.phone = validation.normalize_phone(item.phone) or None
 
     pre_update = pre_add
+
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        # The edit form holds the full details: opening it counts as a reveal.
+        user = current_user()
+        privacy.log_access(
+            db.session,
+            "reveal",
+            user_id=user.id if user else None,
+            username=user.username if user else None,
+            target=("customer", int(pk)),
+            ip=request.remote_addr,
+            detail="edit form",
+        )
+        db.session.commit()
+
+
+ACCESS_ACTIONS = {
+    "login_failed": _l("Failed sign-in"),
+    "account_locked": _l("Account locked"),
+    "account_unlocked": _l("Account unlocked"),
+    "reveal": _l("Full contact details shown"),
+}
+
+
+class AccessLogView(PortalModelView):
+    """访问日志: sign-in failures, lock-outs, unlocks and reveals of personal data (read only)."""
+
+    datamodel = SQLAInterface(AccessLog)
+    class_permission_name = "AccessLog"
+    base_filters = SCOPED
+    base_permissions = ["can_read"]
+    list_title = show_title = _l("Access log")
+    list_columns = ["at", "username", "action", "target_type", "target_id", "ip", "detail"]
+    show_columns = list_columns
+    search_columns = ["at", "username", "action", "target_type", "target_id", "ip"]
+    base_order = ("at", "desc")
+    formatters_columns = {"action": lambda v: str(ACCESS_ACTIONS.get(v, v))}
+    label_columns = {
+        "at": _l("Time"),
+        "username": _l("User"),
+        "action": _l("Action"),
+        "target_type": _l("Target type"),
+        "target_id": _l("Target id"),
+        "ip": _l("IP address"),
+        "detail": _l("Detail"),
+    }
 
 
 def _staff_in_department(form: Any, field: Any) -> None:
@@ -906,6 +988,7 @@ class ComplaintView(PortalModelView):
         "validity": lambda v: labels.label(labels.VALIDITY, v),
         "satisfaction": lambda v: labels.label(labels.SATISFACTION, v),
         "staff": lambda v: "、".join(str(s) for s in v or []),
+        "customer": customer_name_cell,
         "deadline_status": lambda v: deadline_badge(*v),
         "overdue": lambda v: _("Yes") if v else _("No"),
         "supervised": lambda v: _("Yes") if v else _("No"),
@@ -924,9 +1007,27 @@ class ComplaintView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
+        return self._render_case(pk)
+
+    @expose("/reveal/<int:pk>", methods=["POST"])
+    @has_access
+    def reveal(self, pk: int) -> Any:
+        """显示完整联系方式: the case page with the customer's full details (logged)."""
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        try:
+            revealed = reveal_contact(complaint)
+        except privacy.RevealRefused:
+            abort(403)
+        db.session.commit()
+        return self._render_case(pk, revealed=revealed)
+
+    def _render_case(self, pk: Any, revealed: Optional[dict[str, Any]] = None) -> Any:
         widgets = self._show(pk)
         complaint = self.datamodel.get(pk, self._base_filters)
         principal = current_principal()
+        viewer = current_viewer()
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -934,6 +1035,10 @@ class ComplaintView(PortalModelView):
             widgets=widgets,
             related_views=self._related_views,
             complaint=complaint,
+            contact=revealed or viewer.fields(complaint.customer),
+            revealed=revealed is not None,
+            can_reveal=privacy.may_reveal(viewer, complaint, reveal_roles()),
+            reveals=privacy.reveals_of(db.session, complaint.id),
             transitions=services.available_transitions(db.session, complaint, principal),
             transition_options=lambda t: transition_options(complaint, t),
             deadlines=sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id)),
@@ -1158,6 +1263,36 @@ def corrective_refusal(api: Any, exc: Any) -> Any:
     if exc.kind == "fields":
         return api.response(422, message=exc.errors or exc.message)
     return api.response({"state": 409, "role": 403, "scope": 403}.get(exc.kind, 422), message=exc.message)
+
+
+def reveal_roles() -> list[str]:
+    return list(settings.get(db.session, "privacy.reveal_roles") or [])
+
+
+def reveal_contact(complaint: Complaint) -> dict[str, Any]:
+    """The case's customer in full, for the caller, written to the access log (raises RevealRefused)."""
+    user = current_user()
+    return privacy.reveal(
+        db.session,
+        current_viewer(),
+        complaint,
+        reveal_roles(),
+        username=user.username if user else None,
+        ip=request.remote_addr,
+    )
+
+
+def mask_complaint_json(row: Any, complaint_id: Any, viewer: privacy.Viewer, customer_ids: dict[int, int]) -> None:
+    """Mask the customer of one serialised complaint (hidden from a complained staff member)."""
+    if isinstance(row, dict) and isinstance(row.get("customer"), dict):
+        privacy.mask_customer_json(row["customer"], viewer.mode(customer_ids.get(complaint_id)))
+
+
+def _customer_ids(complaint_ids: list[Any]) -> dict[int, int]:
+    ids = [i for i in complaint_ids if isinstance(i, int)]
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Complaint.id, Complaint.customer_id).where(Complaint.id.in_(ids))).all())
 
 
 def as_message_lists(errors: Any) -> Any:
@@ -1526,7 +1661,7 @@ class CustomerApi(PortalApi):
     resource_name = "customer"
     datamodel = SQLAInterface(Customer)
     class_permission_name = "Customer"
-    base_filters = SCOPED
+    base_filters = CUSTOMER_SCOPE
     list_columns = ["id", "name", "phone", "email", "created_at"]
     show_columns = ["id", "name", "phone", "email", "address", "note", "created_at"]
     add_columns = edit_columns = ["name", "phone", "email", "address", "note"]
@@ -1536,12 +1671,38 @@ class CustomerApi(PortalApi):
     lookup_order = "id"
 
     def lookup_text(self, row: Customer) -> str:
-        return f"{row.name} {row.phone or ''}".strip()
+        return f"{row.name} {privacy.mask_phone(row.phone) or ''}".strip()
+
+    def lookup_filter(self, stmt: Any) -> Any:
+        hidden = privacy.protected_customer_criterion(current_principal().staff_id)
+        return stmt if hidden is None else stmt.where(~hidden)
 
     def pre_add(self, item: Customer) -> None:
         _check_customer(item)
 
     pre_update = pre_add
+
+    # Contact details are masked in every answer (个人信息保护法).
+    def pre_get(self, data: dict[str, Any]) -> None:
+        privacy.mask_customer_json(data.get("result"))
+
+    def post_headless(self) -> Any:
+        return self._masked(super().post_headless())
+
+    def put_headless(self, pk: Any) -> Any:
+        return self._masked(super().put_headless(pk))
+
+    def _masked(self, response: Any) -> Any:
+        """FAB echoes the saved row: mask it like every other answer."""
+        if response.status_code not in (200, 201) or not response.is_json:
+            return response
+        body = response.get_json()
+        privacy.mask_customer_json(body.get("result"))
+        return self.response(response.status_code, **body)
+
+    def pre_get_list(self, data: dict[str, Any]) -> None:
+        for row in data.get("result") or []:
+            privacy.mask_customer_json(row)
 
 
 def _check_customer(item: Customer) -> None:
@@ -1694,7 +1855,7 @@ class ComplaintApi(PortalApi):
     add_query_rel_fields = edit_query_rel_fields = {
         "department": [["active", FilterEqual, True]],
         "staff": SCOPED,
-        "customer": SCOPED,
+        "customer": CUSTOMER_SCOPE,
     }
     lookup_columns = ("number", "subject")
     lookup_order = "id"
@@ -1718,6 +1879,7 @@ class ComplaintApi(PortalApi):
             db.session.flush()
             # Serialised before the commit, while every row is still in the session.
             result = self.show_model_schema.dump(complaint)
+            mask_complaint_json(result, complaint.id, current_viewer(), {complaint.id: complaint.customer_id})
             db.session.commit()
         except services.ValidationFailed as exc:
             db.session.rollback()
@@ -1742,6 +1904,43 @@ class ComplaintApi(PortalApi):
 
     def pre_delete(self, item: Complaint) -> None:
         abort(405)
+
+    # The customer's contact details are masked in every answer, hidden from complained staff.
+    def pre_get(self, data: dict[str, Any]) -> None:
+        pk = int(data.get("id"))  # FAB found the row by this key
+        mask_complaint_json(data.get("result"), pk, current_viewer(), _customer_ids([pk]))
+
+    def pre_get_list(self, data: dict[str, Any]) -> None:
+        ids = list(data.get("ids") or [])
+        customer_ids, viewer = _customer_ids(ids), current_viewer()
+        for pk, row in zip(ids, data.get("result") or [], strict=False):
+            mask_complaint_json(row, pk, viewer, customer_ids)
+
+    @api_expose("/<int:pk>/reveal", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("reveal")
+    def reveal(self, pk: int) -> Any:
+        """The customer's full name and contact details (显示完整联系方式); every call is logged.
+        ---
+        post:
+          responses:
+            200:
+              description: Name, phone, e-mail and address of the case's customer
+            403:
+              description: The caller's role may not reveal, or the complaint is about the caller
+            404:
+              description: No such complaint in the caller's scope
+        """
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            return self.response_404()
+        try:
+            revealed = reveal_contact(complaint)
+        except privacy.RevealRefused:
+            return self.response(403, message=_("You may not see this customer's full contact details."))
+        db.session.commit()
+        return self.response(200, id=complaint.id, result=revealed)
 
     @api_expose("/lookup_caller", methods=["GET"])
     @protect()
@@ -2220,6 +2419,14 @@ def register(appbuilder: Any) -> None:
         appbuilder.add_view(
             view, name, icon=icon, label=label_, category=rules, category_label=_l("Rules"), category_icon="fa-cogs"
         )
+    appbuilder.add_view(
+        AccessLogView,
+        "Access log",
+        icon="fa-user-secret",
+        label=_l("Access log"),
+        category=organisation,
+        category_label=_l("Organisation"),
+    )
     appbuilder.add_view_no_menu(DepartmentStaffView)
     appbuilder.add_view_no_menu(CustomerComplaintView)
     for api in (DepartmentApi, StaffApi, ChannelApi, CategoryApi, LevelApi, ReplyScriptApi, CustomerApi, ComplaintApi):
@@ -2826,6 +3033,12 @@ def pdf_response(data: bytes, filename: str, inline: bool = False, sha256: Optio
 
 
 def send_document(doc: Document, inline: bool = False) -> Any:
+    if getattr(doc.kind, "value", doc.kind) == "record_form" and doc.complaint_id is not None:
+        # The stored form names the customer: a complained staff member gets a copy without.
+        complaint = db.session.get(Complaint, doc.complaint_id)
+        if complaint is not None and current_viewer().mode(complaint.customer_id) == privacy.HIDE:
+            pdf, _stored = services.record_form_pdf(db.session, complaint, None, hide_customer=True)
+            return pdf_response(pdf, doc.filename, inline=inline)
     return pdf_response(doc.content, doc.filename, inline=inline, sha256=doc.sha256)
 
 
@@ -4279,7 +4492,8 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
                 return self.response(403, message=_("This complaint is outside your scope."))
             return self.response_404()
         user = current_user()
-        pdf, stored = services.record_form_pdf(db.session, complaint, user.id if user else None)
+        hide = current_viewer().mode(complaint.customer_id) == privacy.HIDE
+        pdf, stored = services.record_form_pdf(db.session, complaint, user.id if user else None, hide_customer=hide)
         name = stored.filename if stored is not None else f"客户投诉记录表-{complaint.number}.pdf"
         return pdf_response(pdf, name, inline=_inline(), sha256=stored.sha256 if stored is not None else None)
 

@@ -104,7 +104,10 @@ def test_done_then_verified_at_follow_up_and_close_waits_for_it(app, api, make_c
     ):
         r = who.post(f"/api/v1/complaint/{c.id}/transition", json={"action": action, **fields})
         assert r.status_code == 200, r.get_json()
-    r = hr.post(f"/api/v1/complaint/{c.id}/transition", json={"action": "close", "close_note": "结案", "customer_informed": "phone"})
+    r = hr.post(
+        f"/api/v1/complaint/{c.id}/transition",
+        json={"action": "close", "close_note": "结案", "customer_informed": "phone"},
+    )
     assert r.status_code == 409 and "整改" in r.get_json()["message"]
     # A failed verification opens it again; a passed one lets the case close.
     _step(hr, c.id, a["id"], "verify", expect=422, passed=False)
@@ -113,7 +116,10 @@ def test_done_then_verified_at_follow_up_and_close_waits_for_it(app, api, make_c
     _step(head, c.id, a["id"], "complete", note="已执行并签字")
     done = _step(hr, c.id, a["id"], "verify", passed=True, note="现场核实")["result"]
     assert done["state"] == "verified"
-    r = hr.post(f"/api/v1/complaint/{c.id}/transition", json={"action": "close", "close_note": "结案", "customer_informed": "phone"})
+    r = hr.post(
+        f"/api/v1/complaint/{c.id}/transition",
+        json={"action": "close", "close_note": "结案", "customer_informed": "phone"},
+    )
     assert r.status_code == 200, r.get_json()
     events = [e["action"] for e in get_timeline(hr, c.id)["result"]]
     assert events.count("corrective_done") == 2 and "corrective_rejected" in events

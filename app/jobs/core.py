@@ -134,3 +134,17 @@ def stats_refresh(now: datetime) -> dict[str, Any]:
 def record_heartbeat(now: datetime) -> dict[str, Any]:
     # Liveness is about the real clock, also when an operator travels in time.
     return {"heartbeat": heartbeat(utcnow())["at"]}
+
+
+@job(
+    "anonymise",
+    "Anonymise customers whose cases are archived beyond the retention period",
+    trigger="cron",
+    hour=2,
+    minute=30,
+)
+def anonymise(now: datetime) -> dict[str, Any]:
+    from app import privacy
+
+    days = int(settings.get(db.session, "privacy.retention_days") or privacy.DEFAULT_RETENTION_DAYS)
+    return privacy.anonymise_expired(db.session, now, days)
