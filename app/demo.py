@@ -312,12 +312,17 @@ def create_complaints(session: Session, cast: Cast, count: int, rng: random.Rand
         level = levels[0] if rng.random() < 0.62 else levels[1] if rng.random() < 0.7 else rng.choice(levels[2:])
         registrar = cast.kefu if rng.random() < 0.8 else cast.hr
         registered_at = received + timedelta(minutes=1 if level.is_major else rng.randint(2, 50))
+        channel = rng.choice(channels)
         complaint = services.register_complaint(
             session,
             registrar.user_id,
             {
                 "received_at": received,
-                "channel": rng.choice(channels),
+                "channel": channel,
+                # A regulator's transfer carries its reference number (转办单号).
+                "regulator_ref": f"{channel.code[-5:]}-{received:%Y%m%d}-{rng.randint(1000, 9999)}"
+                if channel.is_regulator
+                else None,
                 "customer_name": name,
                 "customer_phone": phone,
                 "customer_address": f"{estate}{rng.randint(1, 18)}号楼",

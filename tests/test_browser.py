@@ -45,3 +45,27 @@ def test_role_sees_the_complaint_register_in_chinese_from_the_portal_alone(serve
 
     assert not visit.foreign, f"requests to other hosts: {visit.foreign}"
     assert not visit.errors, visit.errors
+
+
+def test_policy_configuration_screens_for_the_adaptation_guide(server, browser):
+    """The screens the README's "adapting the portal to your policy" guide shows: the policy
+    presets, the time-limit rules (with overtime fines) and the service-phrase list."""
+    visit = Visit(browser)
+    page = visit.page
+    try:
+        visit.login(server, "renshi")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for path, expected, shot in (
+            ("/policypresets/", "四级响应", "policy-presets.png"),
+            ("/slaruleview/list/", "时限", "policy-sla-rules.png"),
+            ("/servicephraseview/list/", "服务忌语", "policy-service-phrases.png"),
+        ):
+            response = page.goto(server + path)
+            assert response is not None and response.status == 200, path
+            assert expected in page.content(), (path, expected)
+            page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
+        page.wait_for_load_state("networkidle")
+    finally:
+        visit.close()
+    assert not visit.foreign, f"requests to other hosts: {visit.foreign}"
+    assert not visit.errors, visit.errors

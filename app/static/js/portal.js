@@ -74,4 +74,9 @@
       if (token && !/^(GET|HEAD|OPTIONS)$/i.test(settings.type)) { xhr.setRequestHeader("X-CSRFToken", token); }
     }
   });
+  // Forms that ask before they submit (no inline handlers: the CSP forbids them).
+  $(document).on("submit", "form[data-confirm]", function (event) {
+    if (!window.confirm($(this).data("confirm"))) { event.preventDefault(); }
+  });
+
 })(jQuery);
