@@ -295,7 +295,7 @@ def _archive(complaint, org, at, head="zhuguan_a"):
             ("reply", head, {"reply_text": "已修复"}),
             ("feed_back", head, {"feedback_note": "客户认可"}),
             ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-            ("close", "renshi", {"close_note": "结案"}),
+            ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
             ("archive", "renshi", {}),
         )
     ):
