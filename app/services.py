@@ -362,7 +362,9 @@ def actor_for(principal: Any) -> workflow.Actor:
         user_id=principal.user_id,
         roles=frozenset(principal.roles) if principal.staff_id is not None else frozenset(),
         staff_id=principal.staff_id,
-        department_ids=frozenset(principal.department_ids),
+        # A unit head only reads its unit's departments; it acts on those it heads.
+        department_ids=frozenset(principal.acting_department_ids),
+        unit_department_ids=frozenset(principal.unit_department_ids),
     )
 
 
@@ -385,7 +387,15 @@ def case_facts(session: Session, complaint: Complaint, now: Optional[datetime] =
         paused=complaint.paused_since is not None,
         pause_awaiting_approval=any(p.state == "awaiting_approval" for p in complaint.pauses),
         signed=complaint.signed_at is not None,
+        unit_kind=_unit_kind(department),
+        escalated_to_head_office=complaint.escalated_to_head_office_at is not None,
     )
+
+
+def _unit_kind(department: Optional[Department]) -> Optional[str]:
+    """The kind of unit the department belongs to; None for the company itself."""
+    unit = department.unit if department is not None else None
+    return getattr(unit.kind, "value", unit.kind) if unit is not None else None
 
 
 def available_transitions(session: Session, complaint: Complaint, principal: Any) -> list[workflow.Transition]:
@@ -693,6 +703,8 @@ def _record_side_effects(
     elif t.action == "mark_repeat":
         complaint.repeat_of = values["original"]
         complaint.is_repeat = True
+    elif t.action == "escalate_to_head_office":
+        complaint.escalated_to_head_office_by_id = actor_id
 
 
 def detect_repeat(session: Session, complaint: Complaint, window_days: int) -> Optional[Complaint]:

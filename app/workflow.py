@@ -21,6 +21,7 @@ from app.i18n import _l
 HR = "人事行政经理"
 GM = "总经理"
 HEAD = "部门主管"
+COMPANY_UNIT = "company"
 
 OPEN = (
     "registered",
@@ -90,6 +91,8 @@ class Transition:
     while_paused: Optional[bool] = False
     # Roles that may take a department step whatever their department (e.g. 人事行政经理).
     any_department_roles: frozenset[str] = frozenset()
+    # Taken by the head of the case's department or of a unit above it (branch hierarchy).
+    unit_step: bool = False
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -119,6 +122,11 @@ def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
 
 def _can_decide_pause(actor: Actor, case: CaseFacts) -> bool:
     return case.pause_awaiting_approval
+
+
+def _can_escalate_to_head_office(actor: Actor, case: CaseFacts) -> bool:
+    # Only a department of a unit below the company has a head office above it.
+    return case.unit_kind not in (None, COMPANY_UNIT) and not case.escalated_to_head_office
 
 
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
@@ -459,6 +467,27 @@ TRANSITIONS: dict[str, Transition] = {
             while_paused=None,
         ),
         Transition(
+            "escalate_to_head_office",
+            _l("Escalate to the head office (上报总部)"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(
+                Field(
+                    "reason",
+                    _l("Why the case is beyond the unit's authority"),
+                    target=None,
+                    from_note=True,
+                ),
+            ),
+            stamp="escalated_to_head_office_at",
+            unit_step=True,
+            guard=_can_escalate_to_head_office,
+            kind="escalation",
+            style="danger",
+            while_paused=None,
+        ),
+        Transition(
             "remind",
             _l("Remind (催办)"),
             OPEN,
@@ -620,6 +649,8 @@ class Actor:
     roles: frozenset[str]
     staff_id: Optional[int] = None
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    # Departments the actor oversees as the head of their unit (read, and unit steps only).
+    unit_department_ids: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -639,6 +670,9 @@ class CaseFacts:
     pending_extension_late: bool = False  # asked later than the notice: 总经理 decides
     paused: bool = False  # the clock stands still (暂停计时), also while awaiting approval
     pause_awaiting_approval: bool = False
+    # Kind of the unit the case's department belongs to (None: the company itself).
+    unit_kind: Optional[str] = None
+    escalated_to_head_office: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -649,6 +683,9 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
     """Whether the actor's roles (and department, for department steps) allow ``t``."""
     if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
         return False  # the person complained about steps aside
+    if t.unit_step:
+        overseen = actor.department_ids | actor.unit_department_ids
+        return bool(actor.roles & t.roles) and case.department_id in overseen
     if t.department_step:
         if actor.roles & t.any_department_roles:
             return True
@@ -712,6 +749,13 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
             raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
         if t.action in ("approve_pause", "reject_pause"):
             raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
+        if t.action == "escalate_to_head_office":
+            if case.escalated_to_head_office:
+                raise TransitionError("state", str(_l("The case was escalated to the head office already.")))
+            raise TransitionError(
+                "state",
+                str(_l("The department belongs to the head office: there is no unit above it to escalate from.")),
+            )
         raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
     errors: dict[str, list[str]] = {}
     for f in t.fields:
