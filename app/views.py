@@ -1340,12 +1340,14 @@ class UnitApi(PortalApi):
 
     pre_update = pre_add
 
-    def pre_delete(self, item: Unit) -> None:
+    def delete_headless(self, pk: Any) -> Any:
         from app import units
 
-        refusal = units.unit_in_use(db.session, item)
+        item = self.datamodel.get(pk, self._base_filters)
+        refusal = units.unit_in_use(db.session, item) if item is not None else None
         if refusal:
-            abort(409, description=refusal)
+            return self.response(409, message=refusal)
+        return super().delete_headless(pk)
 
     def post_headless(self) -> Any:
         try:
