@@ -145,7 +145,7 @@ NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
 # read / add / edit / delete, so one line here grants a resource on every path (list,
 # show, REST, export). What a role may do to a *case* on top of this is decided by the
 # state machine (app/workflow.py) and which rows it sees by app/scope.py.
-_REFERENCE = "Department|Staff|Channel|Category|Level|ReplyScript|ServicePhrase"
+_REFERENCE = "Department|Unit|Staff|Channel|Category|Level|ReplyScript|ServicePhrase"
 _RULES = "SlaRule|CalendarOverride|Setting"
 _SELF_SERVICE = [
     ["^(UserInfoEditView|ResetMyPasswordView)$", "^can_this_form_(get|post)$"],
@@ -218,6 +218,7 @@ FAB_ROLES = {
         _menus(
             "Complaints",
             "Awaiting sign-in",
+            "Escalated to head office",
             "Reply scripts",
             "Service phrases",
             "Complaint handling",
@@ -257,12 +258,14 @@ FAB_ROLES = {
         _menus(
             "Complaints",
             "Awaiting sign-in",
+            "Escalated to head office",
             "Register complaint",
             "Customers",
             "Reply scripts",
             "Service phrases",
             "Complaint handling",
             "Departments",
+            "Units",
             "Staff",
             "Channels",
             "Categories",
@@ -299,11 +302,13 @@ FAB_ROLES = {
         _menus(
             "Complaints",
             "Awaiting sign-in",
+            "Escalated to head office",
             "Customers",
             "Reply scripts",
             "Service phrases",
             "Complaint handling",
             "Departments",
+            "Units",
             "Staff",
             "Organisation",
             "Rules",
@@ -334,6 +339,7 @@ FAB_ROLES = {
             "Permission on Views/Menus",
             "Organisation",
             "Departments",
+            "Units",
             "Staff",
             "Channels",
             "Categories",

@@ -69,6 +69,7 @@ _ON_ACTION = {
     "feed_back": ([HR], _l("The department fed back: the follow-up visit is due")),
     "close": (["first_responder"], _l("The complaint you received was closed")),
     "escalate": ([DEPARTMENT_HEAD, HR, GM], _l("The complaint is now under supervision (督办)")),
+    "escalate_to_head_office": ([HR, GM], _l("A case beyond its unit's authority was escalated to the head office")),
     "remind": ([], _l("Reminder (催办): please handle this complaint")),
     "request_extension": ([], _l("An extension was requested")),
     "decide_extension": ([DEPARTMENT_HEAD], _l("The extension request was decided")),
@@ -115,7 +116,7 @@ def on_transition(
             _title(complaint, message),
             body,
             now,
-            webhook=t.action in ("escalate",),
+            webhook=t.action in ("escalate", "escalate_to_head_office"),
         )
     elif t.action not in _NOT_FOR_OWNER and (before != after or t.kind != "transition"):
         message = _l("The complaint you registered: %(action)s", action=t.label)

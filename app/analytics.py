@@ -378,7 +378,7 @@ class Chart:
 
     name: str
     title: Any
-    group_by: str  # period | department | category | channel | level | stage | age | ranking
+    group_by: str  # period | department | unit | category | channel | level | stage | age | ranking
     measure: str  # count | rate:<kpi> | timeliness | open
     kind: str = "bar"  # bar | pie | line
     drill: Optional[str] = None  # list filter the chart's items open
@@ -398,6 +398,8 @@ class Context:
     per_department: Optional[dict[int, Totals]] = None
     # Scope conditions of other tables for live charts: "penalty", "grade".
     scopes: dict[str, Any] = field(default_factory=dict)
+    # Units a unit head's dashboard lists (None: all for the company, none for a department).
+    units: Optional[frozenset[int]] = None
 
     def departments_now(self) -> dict[int, Totals]:
         """Totals of each department over the selected period (computed once)."""
@@ -456,6 +458,12 @@ def chart_data(chart: Chart, ctx: Context) -> dict[str, Any]:
             for dep, t in ctx.departments_now().items()
         ]
         return {"items": sorted(items, key=lambda i: -i["value"])}
+    if chart.group_by == "unit":
+        # Rolled up in Python from the per-department aggregates by the department → unit map.
+        from app import units
+
+        listed = ctx.units if ctx.units is not None else (None if ctx.departments is None else frozenset())
+        return {"items": units.rollup(units.load_tree(ctx.session), ctx.departments_now(), listed)}
     if chart.group_by == "stage":
         from app.deadlines import STAGES
 
@@ -533,6 +541,7 @@ def dashboard(
     satisfaction_includes_basic: bool = True,
     now: Optional[datetime] = None,
     scopes: Optional[dict[str, Any]] = None,
+    units: Optional[frozenset[int]] = None,
 ) -> dict[str, Any]:
     """Everything a dashboard shows for one period and scope, in one payload.
 
@@ -544,7 +553,17 @@ def dashboard(
     periods = trend_periods(period)
     first = periods[0].shift(len(periods)).start if any(c.compare_previous for c in charts) else periods[0].start
     rows = rows_for(session, departments, min(first, period.previous().start), period.end)
-    ctx = Context(session, period, departments, criterion, rows, now, satisfaction_includes_basic, scopes=scopes or {})
+    ctx = Context(
+        session,
+        period,
+        departments,
+        criterion,
+        rows,
+        now,
+        satisfaction_includes_basic,
+        scopes=scopes or {},
+        units=units,
+    )
     ctx.buckets.update(bucket_totals(rows, [period, period.previous()]))
     current = ctx.buckets[period.start]
     previous = ctx.buckets[period.previous().start]

@@ -179,7 +179,7 @@ def in_publicity(run: GradingRun, now: datetime) -> bool:
 def can_object(grade: DepartmentGrade, principal: scope.Principal, now: datetime) -> bool:
     return (
         principal.is_department_head
-        and grade.department_id in principal.department_ids
+        and grade.department_id in principal.acting_department_ids
         and in_publicity(grade.run, now)
     )
 
@@ -189,7 +189,7 @@ def object_to(
 ) -> DepartmentGrade:
     """A department head objects to its department's grade during the 公示 (a new objection replaces the old)."""
     now = now or utcnow()
-    if not (principal.is_department_head and grade.department_id in principal.department_ids):
+    if not (principal.is_department_head and grade.department_id in principal.acting_department_ids):
         raise TransitionError("role", str(_l("Only the head of the department may object to its grade.")))
     if not in_publicity(grade.run, now):
         raise TransitionError("state", str(_l("The publicity period is over: objections are closed.")))

@@ -62,7 +62,7 @@ def _roles(principal: Any) -> frozenset[str]:
 
 
 def heads_case(principal: Any, complaint: Complaint) -> bool:
-    return HEAD in _roles(principal) and complaint.department_id in principal.department_ids
+    return HEAD in _roles(principal) and complaint.department_id in principal.acting_department_ids
 
 
 def may_add(principal: Any, complaint: Complaint) -> bool:

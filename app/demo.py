@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from app import scope, services, sla
-from app.models import Category, Channel, Complaint, Department, Level, Notification, Staff
+from app.models import Category, Channel, Complaint, Department, Level, Notification, Staff, Unit, UnitKind
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,12 @@ DEPARTMENTS = [
     ("人事行政部", "RX", ("宋雅琴", "人事行政经理"), None, [("唐宁", "行政专员")]),
     ("总经理办公室", "ZJ", ("钱志远", "总经理"), None, [("许婷", "总经理助理")]),
 ]
+
+# The company unit holding the departments above (the head office), headed by the general manager.
+COMPANY_UNIT = ("阳光物业服务有限公司", "HQ", "钱志远")
+# A 网点 below the company with one department, loaded with the full demo (``demo load``):
+# (unit name, unit code, department name, department code, head, head position, login, [(employee, position)])
+OUTLET = ("滨江一号网点", "WD01", "滨江一号服务中心", "WD1", "邓丽华", "网点主任", "wangdian", [("蒋涛", "客服专员")])
 
 # login, staff name (must exist above), role
 USERS = [
@@ -188,6 +194,7 @@ def load(
     now = now or utcnow()
     rng = random.Random(seed)
     cast = create_organisation(session, current_app.config["DEMO_PASSWORD"])
+    create_outlet(session, current_app.config["DEMO_PASSWORD"])
     session.commit()
     created = create_complaints(session, cast, complaints, rng, now)
     penalties_created = create_discipline(session, cast, rng, now)
@@ -200,8 +207,8 @@ def load(
     session.commit()
     return {
         "loaded": True,
-        "departments": len(DEPARTMENTS),
-        "users": len(USERS) + 1,
+        "departments": len(DEPARTMENTS) + 1,
+        "users": len(USERS) + 2,
         "complaints": created,
         "penalties": penalties_created,
         **quality,
@@ -225,6 +232,12 @@ def create_organisation(session: Session, password: str) -> Cast:
             staff_by_name[person] = staff
         session.flush()
         department.head = staff_by_name[head_name]
+    session.flush()
+    company_name, company_code, company_head = COMPANY_UNIT
+    company = Unit(name=company_name, code=company_code, kind=UnitKind.company, head=staff_by_name[company_head])
+    session.add(company)
+    for department in departments.values():
+        department.unit = company
     session.flush()
 
     hashed = generate_password_hash(password, method=current_app.config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"))
@@ -253,6 +266,31 @@ def create_organisation(session: Session, password: str) -> Cast:
         if login:
             heads[department.id] = principals[login]
     return Cast(hr=principals["renshi"], heads=heads, kefu=principals["kefu"], gm=principals["zongjingli"])
+
+
+def create_outlet(session: Session, password: str) -> Unit:
+    """A 网点 under the company with one department, whose head heads both (login ``wangdian``)."""
+    sm = current_app.appbuilder.sm
+    unit_name, unit_code, name, code, head_name, head_position, login, members = OUTLET
+    company = session.scalars(select(Unit).where(Unit.kind == UnitKind.company)).first()
+    outlet = Unit(name=unit_name, code=unit_code, kind=UnitKind.outlet, parent=company, sort=1)
+    department = Department(name=name, code=code, sort=len(DEPARTMENTS), unit=outlet)
+    session.add_all([outlet, department])
+    number = 2000
+    people = []
+    for person, position in [(head_name, head_position), *members]:
+        number += 1
+        people.append(Staff(employee_no=f"E{number}", name=person, department=department, position=position))
+    session.add_all(people)
+    session.flush()
+    department.head = outlet.head = people[0]
+    hashed = generate_password_hash(password, method=current_app.config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"))
+    user = sm.add_user(
+        login, head_name, "", f"{login}@example.com", sm.find_role(scope.DEPARTMENT_HEAD), hashed_password=hashed
+    )
+    people[0].user_id = user.id
+    session.flush()
+    return outlet
 
 
 def _customer_name(rng: random.Random) -> str:

@@ -117,6 +117,13 @@ PAUSE_STATE = {
     "rejected": _l("Rejected by the general manager"),
 }
 
+UNIT_KIND = {
+    "company": _l("Company"),
+    "branch": _l("Branch"),
+    "management_office": _l("Management office"),
+    "outlet": _l("Outlet"),
+}
+
 EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
 
 

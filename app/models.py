@@ -118,6 +118,42 @@ class Satisfaction(str, enum.Enum):
 # --- Organisation -------------------------------------------------------------------
 
 
+class UnitKind(str, enum.Enum):
+    """Kinds of organisational unit: the company (head office) and the units under it."""
+
+    company = "company"  # 公司 (总部)
+    branch = "branch"  # 分公司
+    management_office = "management_office"  # 管理处
+    outlet = "outlet"  # 网点
+
+
+class Unit(Model):
+    """A unit of the organisation (company → branch / 管理处 / 网点); departments belong to one.
+
+    Its head reads the cases of every department of the unit and of its sub-units.
+    """
+
+    __tablename__ = "unit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[UnitKind] = mapped_column(_enum(UnitKind), default=UnitKind.outlet)
+    parent_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("unit.id", ondelete="SET NULL", name="fk_unit_parent_id"), index=True
+    )
+    parent: Mapped[Optional[Unit]] = relationship(remote_side="Unit.id", foreign_keys=[parent_id])
+    head_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("staff.id", use_alter=True, name="fk_unit_head_id", ondelete="SET NULL"), index=True
+    )
+    head: Mapped[Optional[Staff]] = relationship(foreign_keys=[head_id], post_update=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 class Department(Model):
     """A department of the company; complaints are routed to it, its head handles them."""
 
@@ -133,6 +169,11 @@ class Department(Model):
     description: Mapped[Optional[str]] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The unit it belongs to; none = the company itself (head office).
+    unit_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("unit.id", ondelete="SET NULL", name="fk_department_unit_id"), index=True
+    )
+    unit: Mapped[Optional[Unit]] = relationship(foreign_keys=[unit_id])
 
     def __repr__(self) -> str:
         return self.name
@@ -341,6 +382,14 @@ class Complaint(Model):
     # 监管转办: the transferring body (12345, 12315, an industry regulator) and its reference.
     regulator_body: Mapped[Optional[str]] = mapped_column(String(64))
     regulator_ref: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    # A case beyond its unit's authority, escalated to the head office (上报总部).
+    escalated_to_head_office_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    escalated_to_head_office_by_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("ab_user.id", name="fk_complaint_escalated_by_id")
+    )
+    escalated_to_head_office_by: Mapped[Optional[User]] = relationship(
+        User, foreign_keys=[escalated_to_head_office_by_id]
+    )
     # When the receiving department signed for the dispatched case (签收).
     signed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     investigation_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -1214,6 +1263,8 @@ __all__ = [
     "Staff",
     "User",
     "UTCDateTime",
+    "Unit",
+    "UnitKind",
     "Validity",
     "complaint_staff",
 ]

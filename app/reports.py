@@ -543,7 +543,7 @@ def check_measure(session: Session, item: DepartmentMeasure, principal: Any) -> 
     if not (item.text or "").strip():
         errors.add("text", str(_l("Please describe the improvement measures.")))
     errors.raise_if_any()
-    if not (principal.is_department_head and department_id in principal.department_ids):
+    if not (principal.is_department_head and department_id in principal.acting_department_ids):
         raise TransitionError("role", str(_l("Only the head of the department writes its improvement measures.")))
     item.department_id = department_id
     item.period_start = analytics.period_containing(item.period_kind, item.period_start).start

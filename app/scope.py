@@ -49,6 +49,7 @@ from app.models import (
     ServicePhrase,
     SlaRule,
     Staff,
+    Unit,
 )
 
 CUSTOMER_SERVICE = "客服"
@@ -68,7 +69,14 @@ class Principal:
     user_id: int | None = None
     roles: frozenset[str] = frozenset()
     staff_id: int | None = None
+    # Every department the caller reads as its head: those it heads (or works in), plus,
+    # for a unit head, all departments of its units and their sub-units.
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    # The units headed (with their sub-units), and the departments read only through them.
+    unit_ids: frozenset[int] = field(default_factory=frozenset)
+    unit_department_ids: frozenset[int] = field(default_factory=frozenset)
+    # A head of a head-office department (the company unit's own): reads cases escalated to it.
+    head_office: bool = False
 
     @property
     def is_company_wide(self) -> bool:
@@ -81,6 +89,11 @@ class Principal:
     @property
     def is_customer_service(self) -> bool:
         return self.staff_id is not None and CUSTOMER_SERVICE in self.roles
+
+    @property
+    def acting_department_ids(self) -> frozenset[int]:
+        """The departments whose steps the caller takes; a unit head only reads the others."""
+        return self.department_ids - self.unit_department_ids
 
     def has_role(self, *names: str) -> bool:
         return self.staff_id is not None and bool(self.roles & set(names))
@@ -95,6 +108,8 @@ def _complaint(p: Principal) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if p.is_department_head:
         clauses.append(Complaint.department_id.in_(sorted(p.department_ids)))
+    if p.is_department_head and p.head_office:
+        clauses.append(Complaint.escalated_to_head_office_at.is_not(None))
     # 首问负责制: whoever registered a case (客服 or any other business role) keeps reading
     # it to the end, whichever department handles it; nothing else of that department.
     if p.staff_id is not None and p.user_id is not None and p.roles & set(BUSINESS_ROLES):
@@ -255,6 +270,7 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Customer: _customer,
     Staff: _staff,
     Department: _reference,
+    Unit: _reference,
     Channel: _reference,
     Category: _reference,
     Level: _reference,

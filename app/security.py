@@ -241,8 +241,23 @@ def principal_for_user(user: Any) -> scope.Principal:
         return scope.Principal(user_id=user.id, roles=roles)
     staff_id, own_department = rows[0][0], rows[0][1]
     headed = {own_department} | {row[2] for row in rows if row[2] is not None}
-    department_ids = frozenset(headed) if scope.DEPARTMENT_HEAD in roles else frozenset({own_department})
-    return scope.Principal(user_id=user.id, roles=roles, staff_id=staff_id, department_ids=department_ids)
+    if scope.DEPARTMENT_HEAD not in roles:
+        return scope.Principal(
+            user_id=user.id, roles=roles, staff_id=staff_id, department_ids=frozenset({own_department})
+        )
+    # A head of a unit reads all departments of the unit and its sub-units (app/units.py).
+    from app import units
+
+    through_units = units.scope_of_head(db.session, staff_id, headed)
+    return scope.Principal(
+        user_id=user.id,
+        roles=roles,
+        staff_id=staff_id,
+        department_ids=frozenset(headed) | through_units.department_ids,
+        unit_ids=through_units.unit_ids,
+        unit_department_ids=through_units.department_ids - frozenset(headed),
+        head_office=through_units.head_office,
+    )
 
 
 def current_user() -> Optional[Any]:

@@ -366,7 +366,9 @@ def actor_for(principal: Any) -> workflow.Actor:
         user_id=principal.user_id,
         roles=frozenset(principal.roles) if principal.staff_id is not None else frozenset(),
         staff_id=principal.staff_id,
-        department_ids=frozenset(principal.department_ids),
+        # A unit head only reads its unit's departments; it acts on those it heads.
+        department_ids=frozenset(principal.acting_department_ids),
+        unit_department_ids=frozenset(principal.unit_department_ids),
     )
 
 
@@ -395,7 +397,15 @@ def case_facts(
         first_responder_id=complaint.first_responder_id,
         customer_informed=complaint.customer_informed_at is not None,
         owner_view_only=owner_view_only,
+        unit_kind=_unit_kind(department),
+        escalated_to_head_office=complaint.escalated_to_head_office_at is not None,
     )
+
+
+def _unit_kind(department: Optional[Department]) -> Optional[str]:
+    """The kind of unit the department belongs to; None for the company itself."""
+    unit = department.unit if department is not None else None
+    return getattr(unit.kind, "value", unit.kind) if unit is not None else None
 
 
 def available_transitions(session: Session, complaint: Complaint, principal: Any) -> list[workflow.Transition]:
@@ -721,6 +731,8 @@ def _record_side_effects(
             complaint.customer_informed_by_id = actor_id
     elif t.action == "recomplain":
         open_escalated_complaint(session, complaint, values, actor_id, now)
+    elif t.action == "escalate_to_head_office":
+        complaint.escalated_to_head_office_by_id = actor_id
 
 
 def next_level(session: Session, level: Optional[Level]) -> Optional[Level]:

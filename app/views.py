@@ -56,6 +56,8 @@ from app.models import (
     Setting,
     SlaRule,
     Staff,
+    Unit,
+    UnitKind,
     UTCDateTime,
 )
 from app.schemas import ComplaintIntakeSchema
@@ -432,19 +434,21 @@ class DepartmentView(PortalModelView):
     base_filters = SCOPED
     list_title = _l("Departments")
     show_title = add_title = edit_title = _l("Department")
-    list_columns = ["name", "code", "head", "active"]
-    add_columns = edit_columns = ["name", "code", "head", "description", "active", "sort"]
-    show_columns = ["name", "code", "head", "description", "active"]
-    search_columns = ["name", "code", "active"]
+    list_columns = ["name", "code", "unit", "head", "active"]
+    add_columns = edit_columns = ["name", "code", "unit", "head", "description", "active", "sort"]
+    show_columns = ["name", "code", "unit", "head", "description", "active"]
+    search_columns = ["name", "code", "unit", "active"]
     base_order = ("sort", "asc")
     label_columns = {
         "name": _l("Name"),
         "code": _l("Code"),
+        "unit": _l("Unit"),
         "head": _l("Head"),
         "description": _l("Description"),
         "active": _l("Active"),
         "sort": _l("Sort order"),
     }
+    description_columns = {"unit": _l("Empty: the department belongs to the company itself (head office).")}
 
 
 class StaffView(PortalModelView):
@@ -655,6 +659,8 @@ _COMPLAINT_LABELS = {
     "regulator_body": _l("Transferring body"),
     "regulator_ref": _l("Transfer reference number"),
     "signed_at": _l("Signed for at"),
+    "escalated_to_head_office_at": _l("Escalated to the head office at"),
+    "escalated_to_head_office_by": _l("Escalated to the head office by"),
     "investigation_started_at": _l("Investigation started at"),
     "planned_at": _l("Plan drafted at"),
     "replied_at": _l("Replied at"),
@@ -872,6 +878,7 @@ class ComplaintView(PortalModelView):
         "status",
         "overdue",
         "supervised",
+        "escalated_to_head_office_at",
         "next_due_at",
         "investigate_due",
         "reply_due",
@@ -968,6 +975,8 @@ class ComplaintView(PortalModelView):
                     "judged_at",
                     "dispatched_at",
                     "signed_at",
+                    "escalated_to_head_office_at",
+                    "escalated_to_head_office_by",
                     "investigation_started_at",
                     "planned_at",
                     "replied_at",
@@ -1456,17 +1465,103 @@ class UnsignedComplaintView(ComplaintView):
     list_columns = ["number", "received_at", "subject", "level", "department", "dispatched_at", "deadline_status"]
 
 
+class HeadOfficeFilter(BaseFilter):
+    """Cases escalated by a unit to the head office (上报总部)."""
+
+    name = "Escalated to the head office"
+    arg_name = "head_office"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        return query.filter(Complaint.escalated_to_head_office_at.is_not(None))
+
+
+class HeadOfficeComplaintView(ComplaintView):
+    """The head office's list of cases escalated to it by branches, 管理处 and 网点."""
+
+    list_title = _l("Escalated to the head office")
+    base_filters = [*SCOPED, ["id", HeadOfficeFilter, lambda: None]]
+    base_order = ("escalated_to_head_office_at", "desc")
+    list_columns = ["number", "received_at", "subject", "level", "department", "escalated_to_head_office_at", "status"]
+
+
 class DepartmentApi(PortalApi):
     resource_name = "department"
     datamodel = SQLAInterface(Department)
     class_permission_name = "Department"
     base_filters = SCOPED
-    list_columns = ["id", "name", "code", "head.id", "head.name", "active", "sort"]
-    show_columns = ["id", "name", "code", "head.id", "head.name", "description", "active", "sort"]
-    add_columns = edit_columns = ["name", "code", "head", "description", "active", "sort"]
-    add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED}
-    search_columns = ["name", "code", "active"]
+    list_columns = ["id", "name", "code", "unit.id", "unit.name", "head.id", "head.name", "active", "sort"]
+    show_columns = [
+        "id",
+        "name",
+        "code",
+        "unit.id",
+        "unit.name",
+        "head.id",
+        "head.name",
+        "description",
+        "active",
+        "sort",
+    ]
+    add_columns = edit_columns = ["name", "code", "unit", "head", "description", "active", "sort"]
+    add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED, "unit": SCOPED}
+    search_columns = ["name", "code", "unit", "active"]
     order_columns = ["name", "code", "sort"]
+
+
+class UnitApi(PortalApi):
+    """``/api/v1/unit/``: the units of the organisation (company → branch / 管理处 / 网点)."""
+
+    resource_name = "unit"
+    datamodel = SQLAInterface(Unit)
+    class_permission_name = "Unit"
+    base_filters = SCOPED
+    list_columns = show_columns = [
+        "id",
+        "name",
+        "code",
+        "kind",
+        "parent.id",
+        "parent.name",
+        "head.id",
+        "head.name",
+        "active",
+        "sort",
+    ]
+    add_columns = edit_columns = ["name", "code", "kind", "parent", "head", "active", "sort"]
+    add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED, "parent": SCOPED}
+    search_columns = ["name", "code", "kind", "parent", "active"]
+    order_columns = ["name", "code", "sort"]
+    lookup_order = "sort"
+
+    def pre_add(self, item: Unit) -> None:
+        from app import units
+
+        units.check_unit(db.session, item)
+
+    pre_update = pre_add
+
+    def delete_headless(self, pk: Any) -> Any:
+        from app import units
+
+        item = self.datamodel.get(pk, self._base_filters)
+        refusal = units.unit_in_use(db.session, item) if item is not None else None
+        if refusal:
+            return self.response(409, message=refusal)
+        return super().delete_headless(pk)
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)
 
 
 class StaffApi(PortalApi):
@@ -1747,6 +1842,7 @@ COMPLAINT_LIST_COLUMNS = [
     "overdue",
     "warned",
     "supervised",
+    "escalated_to_head_office_at",
     "version",
 ]
 
@@ -1774,6 +1870,8 @@ COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "judged_at",
     "dispatched_at",
     "signed_at",
+    "escalated_to_head_office_by.id",
+    "escalated_to_head_office_by.username",
     "investigation_started_at",
     "planned_at",
     "replied_at",
@@ -1835,6 +1933,7 @@ class ComplaintApi(PortalApi):
         "overdue",
         "warned",
         "supervised",
+        "escalated_to_head_office_at",
         "investigate_due",
         "reply_due",
         "follow_up_due",
@@ -2373,6 +2472,14 @@ def register(appbuilder: Any) -> None:
         category=handling,
         category_label=handling_label,
     )
+    appbuilder.add_view(
+        HeadOfficeComplaintView,
+        "Escalated to head office",
+        icon="fa-level-up",
+        label=_l("Escalated to the head office"),
+        category=handling,
+        category_label=handling_label,
+    )
     appbuilder.add_link(
         "Register complaint",
         href="/complaintview/add",
@@ -2408,6 +2515,14 @@ def register(appbuilder: Any) -> None:
         category_icon="fa-building",
     )
     appbuilder.add_view(
+        UnitView,
+        "Units",
+        icon="fa-code-fork",
+        label=_l("Units"),
+        category=organisation,
+        category_label=_l("Organisation"),
+    )
+    appbuilder.add_view(
         StaffView, "Staff", icon="fa-users", label=_l("Staff"), category=organisation, category_label=_l("Organisation")
     )
     rules = "Rules"
@@ -2428,8 +2543,19 @@ def register(appbuilder: Any) -> None:
         category_label=_l("Organisation"),
     )
     appbuilder.add_view_no_menu(DepartmentStaffView)
+    appbuilder.add_view_no_menu(UnitDepartmentView)
     appbuilder.add_view_no_menu(CustomerComplaintView)
-    for api in (DepartmentApi, StaffApi, ChannelApi, CategoryApi, LevelApi, ReplyScriptApi, CustomerApi, ComplaintApi):
+    for api in (
+        DepartmentApi,
+        UnitApi,
+        StaffApi,
+        ChannelApi,
+        CategoryApi,
+        LevelApi,
+        ReplyScriptApi,
+        CustomerApi,
+        ComplaintApi,
+    ):
         appbuilder.add_api(api)
     register_time_limits(appbuilder)
     register_discipline(appbuilder)
@@ -4702,6 +4828,7 @@ from app.analytics import Chart  # noqa: E402
 COMPANY_CHARTS = [
     Chart("trend", _l("Complaints by period"), "period", "count", "bar", drill="received", compare_previous=True),
     Chart("by_department", _l("By department"), "department", "count", "bar", drill="department"),
+    Chart("by_unit", _l("By unit (sub-units rolled up)"), "unit", "count", "bar"),
     Chart("by_category", _l("By category"), "category", "count", "pie", drill="category"),
     Chart("by_channel", _l("By channel"), "channel", "count", "pie", drill="channel"),
     Chart("by_level", _l("By level"), "level", "count", "bar", drill="level"),
@@ -4715,8 +4842,10 @@ COMPANY_CHARTS = [
     Chart("penalties_by_department", _l("Penalties and fines by department"), "penalty_department", "penalties"),
     Chart("grade_trend", _l("Department grade trend (score)"), "grade_run", "score", "line"),
 ]
-COMPANY_ONLY_CHARTS = ("by_department", "ranking", "penalties_by_department")
+COMPANY_ONLY_CHARTS = ("by_department", "by_unit", "ranking", "penalties_by_department")
 DEPARTMENT_CHARTS = [c for c in COMPANY_CHARTS if c.name not in COMPANY_ONLY_CHARTS]
+# A unit head's dashboard adds its units' figures, sub-units rolled up.
+UNIT_HEAD_CHARTS = [*DEPARTMENT_CHARTS, *(c for c in COMPANY_CHARTS if c.name == "by_unit")]
 
 
 def dashboard_scope(principal: scope.Principal) -> tuple[Optional[list[int]], list[Chart]]:
@@ -4724,7 +4853,7 @@ def dashboard_scope(principal: scope.Principal) -> tuple[Optional[list[int]], li
     if principal.is_company_wide:
         return None, COMPANY_CHARTS
     if principal.is_department_head:
-        return sorted(principal.department_ids), DEPARTMENT_CHARTS
+        return sorted(principal.department_ids), UNIT_HEAD_CHARTS if principal.unit_ids else DEPARTMENT_CHARTS
     return [], []
 
 
@@ -4747,10 +4876,17 @@ def dashboard_payload(args: Any) -> dict[str, Any]:
         "grade": scope.criterion(DepartmentGrade, principal),
     }
     payload = analytics.dashboard(
-        db.session, charts, period, departments, scope.criterion(Complaint, principal), include_basic, scopes=scopes
+        db.session,
+        charts,
+        period,
+        departments,
+        scope.criterion(Complaint, principal),
+        include_basic,
+        scopes=scopes,
+        units=None if departments is None else principal.unit_ids,
     )
     db.session.commit()  # the aggregate rows refreshed on the way
-    payload["scope"] = "company" if departments is None else "department"
+    payload["scope"] = "company" if departments is None else ("unit" if principal.unit_ids else "department")
     # Counted apart from complaints: 不满工单 settled on the spot, and 二次投诉 per department.
     start, end = period.bounds()
     payload["grievances"] = grievances.grievance_counts(db.session, start, end, scope.criterion(Grievance, principal))
@@ -6213,3 +6349,76 @@ def register_ownership(appbuilder: Any) -> None:
         category_label=_l("Complaint handling"),
     )
     appbuilder.add_api(GrievanceApi)
+
+
+# --- Units of the organisation (branch hierarchy) -------------------------------------------
+
+
+def _unit_kind_label(value: Any) -> str:
+    return labels.label(labels.UNIT_KIND, value)
+
+
+def _unit_kind_choices() -> list[tuple[str, Any]]:
+    return [(kind.value, labels.UNIT_KIND[kind.value]) for kind in UnitKind]
+
+
+class UnitView(PortalModelView):
+    """Units of the organisation: the company, its branches (分公司), 管理处 and 网点."""
+
+    datamodel = SQLAInterface(Unit)
+    class_permission_name = "Unit"
+    base_filters = SCOPED
+    list_title = _l("Units")
+    show_title = add_title = edit_title = _l("Unit")
+    list_columns = ["name", "code", "kind", "parent", "head", "active"]
+    add_columns = edit_columns = show_columns = ["name", "code", "kind", "parent", "head", "active", "sort"]
+    search_columns = ["name", "code", "parent", "active"]
+    base_order = ("sort", "asc")
+    label_columns = {
+        "name": _l("Name"),
+        "code": _l("Code"),
+        "kind": _l("Kind of unit"),
+        "parent": _l("Parent unit"),
+        "head": _l("Head"),
+        "active": _l("Active"),
+        "sort": _l("Sort order"),
+    }
+    description_columns = {"head": _l("Reads the complaints of every department of the unit and its sub-units.")}
+    formatters_columns = {"kind": _unit_kind_label}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "kind": _choice_field(_l("Kind of unit"), _unit_kind_choices()),
+    }
+
+    def prefill_form(self, form: Any, pk: Any) -> None:
+        item = self.datamodel.get(pk)
+        form.kind.data = getattr(item.kind, "value", item.kind)
+
+    def pre_add(self, item: Unit) -> None:
+        from app import units
+
+        try:
+            units.check_unit(db.session, item)
+        except services.ValidationFailed as exc:
+            raise ValueError(" ".join(_messages(exc))) from exc
+
+    pre_update = pre_add
+
+    def pre_delete(self, item: Unit) -> None:
+        from app import units
+
+        refusal = units.unit_in_use(db.session, item)
+        if refusal:
+            raise ValueError(refusal)
+
+
+class UnitDepartmentView(PortalModelView):
+    """Departments tab on a unit page."""
+
+    datamodel = SQLAInterface(Department)
+    class_permission_name = "Department"
+    base_filters = SCOPED
+    list_columns = ["name", "code", "head", "active"]
+    label_columns = DepartmentView.label_columns
+
+
+UnitView.related_views = [UnitDepartmentView]

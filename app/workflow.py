@@ -22,6 +22,7 @@ HR = "人事行政经理"
 GM = "总经理"
 HEAD = "部门主管"
 CS = "客服"
+COMPANY_UNIT = "company"
 
 OPEN = (
     "registered",
@@ -98,6 +99,8 @@ class Transition:
     any_department_roles: frozenset[str] = frozenset()
     # Open to a first responder who reads the case only through ownership (首问负责制).
     owner_step: bool = False
+    # Taken by the head of the case's department or of a unit above it (branch hierarchy).
+    unit_step: bool = False
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -134,6 +137,11 @@ def _can_confirm_informed(actor: Actor, case: CaseFacts) -> bool:
     return not case.customer_informed and (
         HR in actor.roles or (actor.user_id is not None and actor.user_id == case.first_responder_id)
     )
+
+
+def _can_escalate_to_head_office(actor: Actor, case: CaseFacts) -> bool:
+    # Only a department of a unit below the company has a head office above it.
+    return case.unit_kind not in (None, COMPANY_UNIT) and not case.escalated_to_head_office
 
 
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
@@ -569,6 +577,27 @@ TRANSITIONS: dict[str, Transition] = {
             while_paused=None,
         ),
         Transition(
+            "escalate_to_head_office",
+            _l("Escalate to the head office (上报总部)"),
+            OPEN,
+            None,
+            frozenset({HEAD}),
+            fields=(
+                Field(
+                    "reason",
+                    _l("Why the case is beyond the unit's authority"),
+                    target=None,
+                    from_note=True,
+                ),
+            ),
+            stamp="escalated_to_head_office_at",
+            unit_step=True,
+            guard=_can_escalate_to_head_office,
+            kind="escalation",
+            style="danger",
+            while_paused=None,
+        ),
+        Transition(
             "remind",
             _l("Remind (催办)"),
             OPEN,
@@ -730,6 +759,8 @@ class Actor:
     roles: frozenset[str]
     staff_id: Optional[int] = None
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    # Departments the actor oversees as the head of their unit (read, and unit steps only).
+    unit_department_ids: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -754,6 +785,9 @@ class CaseFacts:
     first_responder_id: Optional[int] = None
     customer_informed: bool = False
     owner_view_only: bool = False
+    # Kind of the unit the case's department belongs to (None: the company itself).
+    unit_kind: Optional[str] = None
+    escalated_to_head_office: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -766,6 +800,9 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
         return False  # the person complained about steps aside
     if case.owner_view_only and not t.owner_step:
         return False  # a first responder outside the department reads; the department acts
+    if t.unit_step:
+        overseen = actor.department_ids | actor.unit_department_ids
+        return bool(actor.roles & t.roles) and case.department_id in overseen
     if t.department_step:
         if actor.roles & t.any_department_roles:
             return True
@@ -836,6 +873,13 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
             )
         if t.action == "confirm_informed":
             raise TransitionError("state", str(_l("It is already confirmed that the customer was told the result.")))
+        if t.action == "escalate_to_head_office":
+            if case.escalated_to_head_office:
+                raise TransitionError("state", str(_l("The case was escalated to the head office already.")))
+            raise TransitionError(
+                "state",
+                str(_l("The department belongs to the head office: there is no unit above it to escalate from.")),
+            )
         raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
     errors: dict[str, list[str]] = {}
     for f in t.fields:
