@@ -386,6 +386,24 @@ class PortalApi(ApiConventions, ModelRestApi):
 # --- Home -------------------------------------------------------------------------------
 
 
+class ValidatingApi:
+    """REST add/edit whose ``pre_add``/``pre_update`` checks raise ``ValidationFailed``: 422, nothing saved."""
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()  # type: ignore[misc]
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)  # type: ignore[attr-defined]
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)  # type: ignore[misc]
+        except services.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)  # type: ignore[attr-defined]
+
+
 class HomeView(IndexView):
     """Landing page: what needs the user's attention, inside the user's scope."""
 
@@ -1508,7 +1526,7 @@ class DepartmentApi(PortalApi):
     order_columns = ["name", "code", "sort"]
 
 
-class UnitApi(PortalApi):
+class UnitApi(ValidatingApi, PortalApi):
     """``/api/v1/unit/``: the units of the organisation (company → branch / 管理处 / 网点)."""
 
     resource_name = "unit"
@@ -1548,20 +1566,6 @@ class UnitApi(PortalApi):
         if refusal:
             return self.response(409, message=refusal)
         return super().delete_headless(pk)
-
-    def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
-
-    def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
 
 
 class StaffApi(PortalApi):
@@ -2916,7 +2920,7 @@ class ExtensionView(PortalModelView):
     }
 
 
-class SlaRuleApi(RecomputeOnChange, PortalApi):
+class SlaRuleApi(RecomputeOnChange, ValidatingApi, PortalApi):
     resource_name = "slarule"
     datamodel = SQLAInterface(SlaRule)
     class_permission_name = "SlaRule"
@@ -2961,20 +2965,6 @@ class SlaRuleApi(RecomputeOnChange, PortalApi):
         _check_rule(item)
 
     pre_update = pre_add
-
-    def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
-
-    def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
 
 
 class CalendarOverrideApi(RecomputeOnChange, PortalApi):
@@ -4056,7 +4046,7 @@ def document_json(doc: Document) -> dict[str, Any]:
     }
 
 
-class PenaltyRuleApi(PortalApi):
+class PenaltyRuleApi(ValidatingApi, PortalApi):
     resource_name = "penaltyrule"
     datamodel = SQLAInterface(PenaltyRule)
     class_permission_name = "PenaltyRule"
@@ -4099,20 +4089,6 @@ class PenaltyRuleApi(PortalApi):
             _rule_in_use(item)
         except ValueError as exc:
             abort(409, description=str(exc))
-
-    def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
-
-    def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
 
 
 class PenaltyApi(PortalApi):
@@ -4687,7 +4663,7 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
         return pdf_response(doc.content, doc.filename, inline=_inline(), sha256=doc.sha256)
 
 
-class CommendationApi(PortalApi):
+class CommendationApi(ValidatingApi, PortalApi):
     resource_name = "commendation"
     datamodel = SQLAInterface(Commendation)
     class_permission_name = "Commendation"
@@ -4722,20 +4698,6 @@ class CommendationApi(PortalApi):
             item.recorded_by_id = user.id if user else None
 
     pre_update = pre_add
-
-    def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
-
-    def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
 
     @api_expose("/<int:pk>/evidence", methods=["GET"])
     @protect()
@@ -5912,7 +5874,7 @@ class ServicePhraseView(PortalModelView):
     pre_update = pre_add
 
 
-class ServicePhraseApi(PortalApi):
+class ServicePhraseApi(ValidatingApi, PortalApi):
     """``/api/v1/servicephrase/``: the phrase lists (administrators edit them)."""
 
     resource_name = "servicephrase"
@@ -5931,20 +5893,6 @@ class ServicePhraseApi(PortalApi):
         _check_phrase_row(item)
 
     pre_update = pre_add
-
-    def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
-
-    def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except services.ValidationFailed as exc:
-            db.session.rollback()
-            return self.response_422(message=exc.errors)
 
 
 MAX_CHECK_CHARS = 20000

@@ -99,7 +99,8 @@ def test_outlet_head_escalates_a_case_to_the_head_office(app, api, web, branches
     assert events[0]["kind"] == "escalation" and events[0]["actor"]["username"] == "wangdian"
     assert events[0]["data"]["reason"] == "业主索赔金额超出网点权限"
     # 总经理 and 人事行政经理 are told.
-    assert _notified(org, case.id, "escalate_to_head_office") == {"renshi", "zongjingli"}
+    # 人事行政经理 and 总经理 are told, and the first responder (首问负责制) who registered it.
+    assert _notified(org, case.id, "escalate_to_head_office") == {"renshi", "zongjingli", "kefu"}
 
     # The head office now sees it: its department heads read the case, and it is flagged.
     assert gc_head.get(f"/api/v1/complaint/{case.id}").status_code == 200
