@@ -2,7 +2,7 @@
 
 Goals on the reference machine: median render+store of one notice <= 0.15 s; a batch
 of 100 notices into one PDF <= 5 s. Runs on a throw-away SQLite database unless
-BENCH_DATABASE_URL names another (it is emptied and migrated).
+BENCH_DOCUMENTS_DATABASE_URL names another (it is emptied and migrated; never the 1M database).
 
     python -m bench.bench_documents [--runs 20] [--batch 100]
 """
@@ -84,7 +84,8 @@ def run(runs: int = 20, batch: int = 100) -> dict[str, float]:
     from app import db, discipline, documents
     from app.security import principal_for_user
 
-    url = os.environ.get("BENCH_DATABASE_URL", "").strip()
+    # Never BENCH_DATABASE_URL: this benchmark empties its database (the 1M one must survive).
+    url = os.environ.get("BENCH_DOCUMENTS_DATABASE_URL", "").strip()
     tmp = None
     if not url:
         tmp = tempfile.mkdtemp(prefix="bench-documents-")
