@@ -298,7 +298,6 @@ TRANSITIONS: dict[str, Transition] = {
             guard=_can_object,
             kind="dispute",
             style="warning",
-            while_paused=None,
         ),
         Transition(
             "rule_dispute",
@@ -327,7 +326,6 @@ TRANSITIONS: dict[str, Transition] = {
             branch=_reassign_if_decided,
             guard=_can_rule_dispute,
             kind="dispute",
-            while_paused=None,
         ),
         Transition(
             "propose_plan",
