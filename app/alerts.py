@@ -144,6 +144,41 @@ def on_recomplaint(session: Session, escalated: Complaint, original: Complaint, 
     outbox.flush()
 
 
+def _supervisor_or_gm(outbox: notify.Outbox, complaint: Complaint) -> list[notify.Recipient]:
+    """The department's supervising leader (分管领导); without one, the 总经理 users."""
+    department = complaint.department
+    supervisor = department.supervisor_id if department is not None else None
+    return outbox.user(supervisor) if supervisor is not None else outbox.role(GM)
+
+
+def on_dispute(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+    """A department objects to a dispatch: its supervising leader must rule (HR is told too)."""
+    title = _title(
+        complaint,
+        _l("%(department)s objects to the dispatch: please rule", department=dispute.from_department.name),
+    )
+    outbox = notify.Outbox(session, now)
+    recipients = _supervisor_or_gm(outbox, complaint) + outbox.role(HR)
+    outbox.add(recipients, "dispute", title, dispute.reason, complaint.id, f"dispute:{dispute.id}")
+    outbox.flush()
+
+
+def on_dispute_ruled(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+    """The ruling goes to the objecting department, the new one (if reassigned) and HR."""
+    if dispute.state == "reassigned":
+        text = _l("Dispute ruled: the case goes to %(department)s", department=dispute.to_department.name)
+    else:
+        text = _l("Dispute ruled: %(department)s keeps the case", department=dispute.from_department.name)
+    outbox = notify.Outbox(session, now)
+    recipients = outbox.heads(dispute.from_department_id) + outbox.role(HR)
+    if dispute.to_department_id is not None:
+        recipients += outbox.heads(dispute.to_department_id)
+    outbox.add(
+        recipients, "dispute", _title(complaint, text), dispute.ruling_note or "", complaint.id, f"ruling:{dispute.id}"
+    )
+    outbox.flush()
+
+
 def on_pause_cap(session: Session, complaint: Complaint, pause_id: int, note: str, now: datetime) -> None:
     """A running pause reached the cap: 总经理 must approve it."""
     title = _title(complaint, _l("A pause longer than the cap awaits your approval"))

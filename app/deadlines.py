@@ -48,7 +48,8 @@ STAGES: dict[str, Stage] = {
         Stage(
             "investigate",
             _l("Investigation started"),
-            ("register",),
+            # A dispute ruled in favour of another department restarts its clock from the ruling.
+            ("register", "dispute_reassigned"),
             ("start_investigation",),
             DEPARTMENT_HEAD,
             responsible_before_dispatch="人事行政经理",
@@ -81,7 +82,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "sign_in",
             _l("Dispatch signed for (签收)"),
-            ("dispatch",),
+            ("dispatch", "dispute_reassigned"),
             ("sign_for", "start_investigation"),
             DEPARTMENT_HEAD,
             extendable=False,

@@ -260,6 +260,10 @@ def create_organisation(session: Session, password: str) -> Cast:
             if role_name == scope.DEPARTMENT_HEAD
             else frozenset({staff.department_id}),
         )
+    # Every department's supervising leader (分管领导) is the general manager.
+    for department in departments.values():
+        department.supervisor_id = principals["zongjingli"].user_id
+    session.flush()
     heads = {}
     for code, department in departments.items():
         login = next((d[3] for d in DEPARTMENTS if d[1] == code), None)
@@ -274,7 +278,10 @@ def create_outlet(session: Session, password: str) -> Unit:
     unit_name, unit_code, name, code, head_name, head_position, login, members = OUTLET
     company = session.scalars(select(Unit).where(Unit.kind == UnitKind.company)).first()
     outlet = Unit(name=unit_name, code=unit_code, kind=UnitKind.outlet, parent=company, sort=1)
-    department = Department(name=name, code=code, sort=len(DEPARTMENTS), unit=outlet)
+    gm = sm.find_user(username="zongjingli")
+    department = Department(
+        name=name, code=code, sort=len(DEPARTMENTS), unit=outlet, supervisor_id=gm.id if gm is not None else None
+    )
     session.add_all([outlet, department])
     number = 2000
     people = []

@@ -174,6 +174,11 @@ class Department(Model):
         ForeignKey("unit.id", ondelete="SET NULL", name="fk_department_unit_id"), index=True
     )
     unit: Mapped[Optional[Unit]] = relationship(foreign_keys=[unit_id])
+    # The supervising leader (分管领导): 总经理 or a deputy, who rules the department's disputes.
+    supervisor_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL", name="fk_department_supervisor_id"), index=True
+    )
+    supervisor: Mapped[Optional[User]] = relationship(User, foreign_keys=[supervisor_id])
 
     def __repr__(self) -> str:
         return self.name
@@ -450,6 +455,9 @@ class Complaint(Model):
     pauses: Mapped[list[ClockPause]] = relationship(
         back_populates="complaint", order_by="ClockPause.id", passive_deletes=True
     )
+    disputes: Mapped[list[Dispute]] = relationship(
+        back_populates="complaint", order_by="Dispute.id", passive_deletes=True
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -676,6 +684,36 @@ class ClockPause(Model):
     @property
     def active(self) -> bool:
         return self.state in ("running", "awaiting_approval")
+
+
+class Dispute(Model):
+    """A receiving department's objection to a dispatch (责任异议) and its supervising leader's ruling.
+
+    ``state``: open (awaiting the ruling), upheld (the department keeps the case) or
+    reassigned (the case went to ``to_department``).
+    """
+
+    __tablename__ = "dispute"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)
+    complaint: Mapped[Complaint] = relationship(back_populates="disputes")
+    from_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    from_department: Mapped[Department] = relationship(foreign_keys=[from_department_id])
+    objected_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    objected_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[objected_by_id])
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    ruled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    ruled_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[ruled_by_id])
+    ruled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ruling_note: Mapped[Optional[str]] = mapped_column(Text)
+    to_department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id"))
+    to_department: Mapped[Optional[Department]] = relationship(foreign_keys=[to_department_id])
+
+    def __repr__(self) -> str:
+        return f"{self.from_department} {self.state}"
 
 
 class Notification(Model):
@@ -1234,6 +1272,7 @@ __all__ = [
     "Customer",
     "Commendation",
     "Deadline",
+    "Dispute",
     "Delivery",
     "Department",
     "DepartmentGrade",

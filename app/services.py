@@ -28,6 +28,7 @@ from app.models import (
     ComplaintStatus,
     Customer,
     Department,
+    Dispute,
     FollowUp,
     Level,
     Staff,
@@ -399,7 +400,44 @@ def case_facts(
         owner_view_only=owner_view_only,
         unit_kind=_unit_kind(department),
         escalated_to_head_office=complaint.escalated_to_head_office_at is not None,
+        **_dispute_facts(session, complaint, now),
     )
+
+
+def received_by_department_at(complaint: Complaint) -> Optional[datetime]:
+    """When the case's current department received it: the dispatch, or the ruling that reassigned it."""
+    moments = [complaint.dispatched_at] + [
+        d.ruled_at
+        for d in complaint.disputes
+        if d.state == "reassigned" and d.to_department_id == complaint.department_id
+    ]
+    found = [as_utc(m) for m in moments if m is not None]
+    return max(found) if found else None
+
+
+def objection_day(session: Session, complaint: Complaint) -> Optional[date]:
+    """The working day on which the department may object: the day of receipt, or the next workday."""
+    from app import sla
+
+    received = received_by_department_at(complaint)
+    if received is None:
+        return None
+    cal = sla.load_calendar(session)
+    day = to_local(received).date()
+    return day if cal.is_workday(day) else cal.next_workday(day)
+
+
+def _dispute_facts(session: Session, complaint: Complaint, now: datetime) -> dict[str, Any]:
+    department = complaint.department
+    disputes = list(complaint.disputes) if complaint.id is not None else []
+    day = objection_day(session, complaint) if complaint.dispatched_at is not None else None
+    return {
+        "supervisor_id": department.supervisor_id if department is not None else None,
+        "open_dispute": any(d.state == "open" for d in disputes),
+        "objected_already": any(d.from_department_id == complaint.department_id for d in disputes),
+        "objection_in_time": day is not None and to_local(now).date() <= day,
+        "received_on": day.isoformat() if day is not None else None,
+    }
 
 
 def _unit_kind(department: Optional[Department]) -> Optional[str]:
@@ -473,6 +511,12 @@ def _resolve_values(
                 errors.add(f.name, str(_l("The earlier complaint must have been received before this one.")))
             value = original
         values[f.name] = value
+    if t.action == "rule_dispute" and values.get("decision") == "reassign":
+        target = values.get("department")
+        if target is None and not errors.items.get("department"):
+            errors.add("department", str(_l("Please choose the department the case goes to.")))
+        elif target is not None and target.id == complaint.department_id:
+            errors.add("department", str(_l("Please choose another department than the one that has the case.")))
     errors.raise_if_any()
     return values
 
@@ -733,6 +777,58 @@ def _record_side_effects(
         open_escalated_complaint(session, complaint, values, actor_id, now)
     elif t.action == "escalate_to_head_office":
         complaint.escalated_to_head_office_by_id = actor_id
+    elif t.action == "object_dispatch":
+        open_dispute(session, complaint, values, actor_id, now)
+    elif t.action == "rule_dispute":
+        rule_dispute(session, complaint, values, actor_id, now)
+
+
+# --- Responsibility disputes (责任异议) ----------------------------------------------------------
+
+
+def open_dispute(
+    session: Session, complaint: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
+) -> Dispute:
+    """The receiving department objects to the dispatch; its supervising leader is told."""
+    from app import alerts
+
+    dispute = Dispute(
+        complaint=complaint,
+        from_department_id=complaint.department_id,
+        objected_by_id=actor_id,
+        reason=values["reason"],
+        at=now,
+        state="open",
+    )
+    session.add(dispute)
+    session.flush()
+    alerts.on_dispute(session, complaint, dispute, now)
+    return dispute
+
+
+def rule_dispute(
+    session: Session, complaint: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
+) -> Dispute:
+    """The supervising leader's ruling: the department keeps the case, or it goes to another one.
+
+    On reassignment the case goes back to ``dispatched`` for the new department, which must
+    sign for it again; the investigation clock restarts from the ruling (app/sla.py).
+    """
+    from app import alerts
+
+    dispute = next(d for d in reversed(complaint.disputes) if d.state == "open")
+    dispute.ruled_by_id, dispute.ruled_at, dispute.ruling_note = actor_id, now, values.get("note")
+    if values.get("decision") == "reassign":
+        dispute.state = "reassigned"
+        dispute.to_department = values["department"]
+        complaint.department = values["department"]
+        complaint.signed_at = None
+        complaint.investigation_started_at = None
+    else:
+        dispute.state = "upheld"
+    session.flush()
+    alerts.on_dispute_ruled(session, complaint, dispute, now)
+    return dispute
 
 
 def next_level(session: Session, level: Optional[Level]) -> Optional[Level]:
@@ -871,6 +967,9 @@ ACTION_ZH = {
     "approve_pause": "批准暂停计时",
     "reject_pause": "驳回暂停计时",
     "pause_cap_reached": "暂停超限待批",
+    "sign_for": "签收",
+    "object_dispatch": "责任异议",
+    "rule_dispute": "分管领导裁定异议",
 }
 
 

@@ -172,6 +172,9 @@ def after_transition(
     if t.action == "follow_up" and after == ComplaintStatus.investigating.value:
         complaint.reopen_count = (complaint.reopen_count or 0) + 1
         happened.append("reopen")
+    if t.action == "rule_dispute" and values.get("decision") == "reassign":
+        # The new department's limits run from the ruling; the customer's (reply) keeps running.
+        happened.append("dispute_reassigned")
     cal = rules = None
     for what in happened:
         if any(what in s.starts_on for s in STAGES.values()):

@@ -452,9 +452,9 @@ class DepartmentView(PortalModelView):
     base_filters = SCOPED
     list_title = _l("Departments")
     show_title = add_title = edit_title = _l("Department")
-    list_columns = ["name", "code", "unit", "head", "active"]
-    add_columns = edit_columns = ["name", "code", "unit", "head", "description", "active", "sort"]
-    show_columns = ["name", "code", "unit", "head", "description", "active"]
+    list_columns = ["name", "code", "unit", "head", "supervisor", "active"]
+    add_columns = edit_columns = ["name", "code", "unit", "head", "supervisor", "description", "active", "sort"]
+    show_columns = ["name", "code", "unit", "head", "supervisor", "description", "active"]
     search_columns = ["name", "code", "unit", "active"]
     base_order = ("sort", "asc")
     label_columns = {
@@ -462,11 +462,15 @@ class DepartmentView(PortalModelView):
         "code": _l("Code"),
         "unit": _l("Unit"),
         "head": _l("Head"),
+        "supervisor": _l("Supervising leader (分管领导)"),
         "description": _l("Description"),
         "active": _l("Active"),
         "sort": _l("Sort order"),
     }
-    description_columns = {"unit": _l("Empty: the department belongs to the company itself (head office).")}
+    description_columns = {
+        "unit": _l("Empty: the department belongs to the company itself (head office)."),
+        "supervisor": _l("总经理 or a deputy: rules the department's responsibility disputes."),
+    }
 
 
 class StaffView(PortalModelView):
@@ -1360,6 +1364,8 @@ def transition_options(complaint: Complaint, t: workflow.Transition) -> dict[str
                 **UNIT_LABELS,
                 "approve": _l("Approve"),
                 "refuse": _l("Refuse"),
+                "uphold": _l("Uphold: the department keeps the case"),
+                "reassign": _l("Reassign to another department"),
             }
             options[f.name] = [(c, str(mapping.get(c, c))) for c in f.choices]
         elif f.kind == "stage":
@@ -1507,7 +1513,19 @@ class DepartmentApi(PortalApi):
     datamodel = SQLAInterface(Department)
     class_permission_name = "Department"
     base_filters = SCOPED
-    list_columns = ["id", "name", "code", "unit.id", "unit.name", "head.id", "head.name", "active", "sort"]
+    list_columns = [
+        "id",
+        "name",
+        "code",
+        "unit.id",
+        "unit.name",
+        "head.id",
+        "head.name",
+        "supervisor.id",
+        "supervisor.username",
+        "active",
+        "sort",
+    ]
     show_columns = [
         "id",
         "name",
@@ -1516,11 +1534,13 @@ class DepartmentApi(PortalApi):
         "unit.name",
         "head.id",
         "head.name",
+        "supervisor.id",
+        "supervisor.username",
         "description",
         "active",
         "sort",
     ]
-    add_columns = edit_columns = ["name", "code", "unit", "head", "description", "active", "sort"]
+    add_columns = edit_columns = ["name", "code", "unit", "head", "supervisor", "description", "active", "sort"]
     add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED, "unit": SCOPED}
     search_columns = ["name", "code", "unit", "active"]
     order_columns = ["name", "code", "sort"]
@@ -4855,6 +4875,10 @@ def dashboard_payload(args: Any) -> dict[str, Any]:
     payload["re_complaints"] = grievances.recomplaint_counts(
         db.session, start, end, scope.criterion(Complaint, principal)
     )
+    # Responsibility disputes (责任异议) raised by each department, with their rulings.
+    from app import disputes
+
+    payload["disputes"] = disputes.dispute_counts(db.session, start, end, departments)
     return payload
 
 

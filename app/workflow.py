@@ -144,6 +144,25 @@ def _can_escalate_to_head_office(actor: Actor, case: CaseFacts) -> bool:
     return case.unit_kind not in (None, COMPANY_UNIT) and not case.escalated_to_head_office
 
 
+def _can_object(actor: Actor, case: CaseFacts) -> bool:
+    # 有异议的，应在收到投诉处理单据的当日给出核查结果: on the working day of receipt, once.
+    return case.objection_in_time and not case.open_dispute and not case.objected_already
+
+
+def _can_rule_dispute(actor: Actor, case: CaseFacts) -> bool:
+    # The supervising leader (分管领导) of the case's department rules; 总经理 always may.
+    return case.open_dispute and (
+        GM in actor.roles or (actor.user_id is not None and actor.user_id == case.supervisor_id)
+    )
+
+
+def _reassign_if_decided(values: Mapping[str, Any]) -> Optional[str]:
+    return "dispatched" if values.get("decision") == "reassign" else None
+
+
+DISPUTE_DECISIONS = ("uphold", "reassign")
+
+
 EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
 # The most one request may add, per unit (a month of work; longer needs a new case plan).
 MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_hours": 720, "minutes": 43200}
@@ -267,6 +286,46 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="investigation_started_at",
             recusal_roles=frozenset({HR}),
             department_step=True,
+        ),
+        Transition(
+            "object_dispatch",
+            _l("Object to the dispatch (责任异议)"),
+            ("dispatched", "investigating"),
+            None,
+            frozenset({HEAD}),
+            fields=(Field("reason", _l("Why the case is not the department's"), target=None, from_note=True),),
+            department_step=True,
+            guard=_can_object,
+            kind="dispute",
+            style="warning",
+        ),
+        Transition(
+            "rule_dispute",
+            _l("Rule the dispute (分管领导裁定)"),
+            ("dispatched", "investigating"),
+            None,
+            frozenset({GM, HR, HEAD, CS}),
+            fields=(
+                Field(
+                    "decision",
+                    _l("Ruling"),
+                    kind="choice",
+                    choices=DISPUTE_DECISIONS,
+                    aliases=("ruling", "result"),
+                ),
+                Field(
+                    "department",
+                    _l("New department (when reassigned)"),
+                    required=False,
+                    kind="department",
+                    target=None,
+                    aliases=("to_department",),
+                ),
+                NOTE,
+            ),
+            branch=_reassign_if_decided,
+            guard=_can_rule_dispute,
+            kind="dispute",
         ),
         Transition(
             "propose_plan",
@@ -703,6 +762,11 @@ CHOICE_ALIASES = {
     "工作日": "working_days",
     "days": "working_days",
     "hours": "working_hours",
+    "维持": "uphold",
+    "维持原派": "uphold",
+    "upheld": "uphold",
+    "改派": "reassign",
+    "reassigned": "reassign",
 }
 
 # Other action names accepted from API clients: name -> (action, preset values).
@@ -717,6 +781,10 @@ ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "followup": ("follow_up", {}),
     "feedback": ("feed_back", {}),
     "investigate": ("start_investigation", {}),
+    "object": ("object_dispatch", {}),
+    "dispute": ("object_dispatch", {}),
+    "uphold_dispute": ("rule_dispute", {"decision": "uphold"}),
+    "reassign_dispute": ("rule_dispute", {"decision": "reassign"}),
     "plan": ("propose_plan", {}),
 }
 
@@ -788,6 +856,14 @@ class CaseFacts:
     # Kind of the unit the case's department belongs to (None: the company itself).
     unit_kind: Optional[str] = None
     escalated_to_head_office: bool = False
+    # Responsibility disputes: the department's supervising leader (a user id), an open dispute,
+    # whether it is still the working day the department received the case, and whether the
+    # department objected to this case already (its ruling is final).
+    supervisor_id: Optional[int] = None
+    open_dispute: bool = False
+    objection_in_time: bool = False
+    objected_already: bool = False
+    received_on: Optional[str] = None  # the working day of receipt, for the refusal's wording
 
     @property
     def head_is_subject(self) -> bool:
@@ -866,6 +942,30 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
             raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
         if t.action in ("approve_pause", "reject_pause"):
             raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
+        if t.action == "object_dispatch":
+            if case.open_dispute:
+                raise TransitionError("state", str(_l("An objection to this case awaits the ruling already.")))
+            if case.objected_already:
+                raise TransitionError(
+                    "state", str(_l("The department objected to this case already; the ruling is final."))
+                )
+            raise TransitionError(
+                "state",
+                str(
+                    _l(
+                        "An objection must be raised on the day the case is received (有异议的，应在收到投诉处理"
+                        "单据的当日给出核查结果): the department received it on %(day)s; it can no longer object.",
+                        day=case.received_on or "—",
+                    )
+                ),
+            )
+        if t.action == "rule_dispute":
+            if not case.open_dispute:
+                raise TransitionError("state", str(_l("No dispute of this case awaits a ruling.")))
+            raise TransitionError(
+                "role",
+                str(_l("Only the supervising leader of the department (分管领导) or 总经理 rules the dispute.")),
+            )
         if t.action == "confirm_informed" and not case.customer_informed:
             raise TransitionError(
                 "role",
