@@ -101,6 +101,8 @@ class Transition:
     owner_step: bool = False
     # Taken by the head of the case's department or of a unit above it (branch hierarchy).
     unit_step: bool = False
+    # Roles that take the step for every case of a cluster at once (集中性投诉统一答复).
+    cluster_roles: frozenset[str] = frozenset()
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -320,6 +322,7 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="replied_at",
             recusal_roles=frozenset({HR}),
             department_step=True,
+            cluster_roles=frozenset({HR}),
         ),
         Transition(
             "feed_back",
@@ -788,6 +791,8 @@ class CaseFacts:
     # Kind of the unit the case's department belongs to (None: the company itself).
     unit_kind: Optional[str] = None
     escalated_to_head_office: bool = False
+    # The step is part of a cluster's unified response (集中性投诉统一答复).
+    cluster_reply: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -805,6 +810,8 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
         return bool(actor.roles & t.roles) and case.department_id in overseen
     if t.department_step:
         if actor.roles & t.any_department_roles:
+            return True
+        if case.cluster_reply and actor.roles & t.cluster_roles:
             return True
         if case.head_is_subject:
             return bool(actor.roles & t.recusal_roles)
