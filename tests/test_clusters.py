@@ -1,11 +1,14 @@
 """Clustered complaints (集中性投诉 / 群体性投诉): detection once under time travel, the unified
 reply (all or nothing), the 3-in-a-month level rise, the 群体性投诉 intake and the scope."""
 
-from datetime import timedelta
+import io
+from datetime import date, timedelta
 
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from app import db, settings
+from app import db, reports, settings
+from app.analytics import Period
 from app.models import Category, Channel, Cluster, Complaint, ComplaintEvent, Delivery, Level, Notification
 from tests.sla_support import at, travel
 
@@ -89,6 +92,14 @@ def test_a_cluster_is_detected_once_however_often_the_scan_runs(app, org, make_c
     assert cluster.last_seen == sixth.received_at
     assert len(_cluster_notifications()) == 2
     assert _actions(sixth.id).count("cluster_linked") == 1
+
+    # The weekly analysis lists it.
+    week = Period("week", date(2026, 10, 12), date(2026, 10, 19))
+    [row] = reports.report_data(db.session, week)["clusters"]
+    assert row["id"] == cluster.id and row["cases"] == 6 and row["department"] == org.dept("GC").name
+    pdf = PdfReader(io.BytesIO(reports.generate(db.session, week).document.content))
+    text = "".join(page.extract_text().replace("\n", "") for page in pdf.pages)
+    assert "集中性投诉" in text and f"#{cluster.id}" in text and "2026-10-20 10:00处理中" in text
 
 
 def test_the_same_problem_three_times_in_a_month_raises_the_level_once(app, api, org, make_complaint):
