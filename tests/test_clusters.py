@@ -176,9 +176,13 @@ def test_a_unified_reply_reaches_every_case_or_none(app, api, org, make_complain
     assert db.session.get(Cluster, cid).replied_at is not None
     # Nothing waits for a reply any more.
     assert hr.post(f"/api/v1/cluster/{cid}/reply", json={"reply_text": reply}).status_code == 409
+    # Closed: no more cases join.
+    assert hr.post(f"/api/v1/cluster/{cid}/close").status_code == 200
+    late = make_complaint()
+    assert hr.post(f"/api/v1/cluster/{cid}/cases", json={"complaints": [late.id]}).status_code == 400
 
 
-def test_a_group_complaint_is_at_least_major(app, api, org):
+def test_a_group_complaint_is_at_least_major(app, api, web, org):
     def ref(model, code):
         return db.session.scalars(select(model.id).where(model.code == code)).one()
 
@@ -208,6 +212,12 @@ def test_a_group_complaint_is_at_least_major(app, api, org):
     assert db.session.get(Complaint, urgent.get_json()["id"]).level.code == "urgent"
     bad = kefu.post("/api/v1/complaint/", json={**body, "complainant_count": 0})
     assert bad.status_code == 422 and "complainant_count" in bad.get_json()["message"]
+    # The intake form takes the number of complainants too.
+    form = {k: str(v) for k, v in body.items()}
+    r = web("kefu").post("/complaintview/add", data={**form, "customer_phone": "13800138114", "complainant_count": "6"})
+    assert r.status_code in (302, 303), r.get_data(as_text=True)[:300]
+    case = db.session.scalars(select(Complaint).order_by(Complaint.id.desc()).limit(1)).one()
+    assert case.complainant_count == 6 and case.level.code == "major"
 
 
 def test_clusters_are_scoped_by_department(app, api, web, org, make_complaint):
