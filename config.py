@@ -214,6 +214,8 @@ FAB_ROLES = {
         # Its department's 不满工单; the cases it registered itself (首问负责制).
         _grant("Grievance", "read"),
         _menus("My registered complaints", "Dissatisfaction tickets"),
+        _grant("Cluster", "read"),
+        _menus("Clustered complaints"),
         _menus("Service quality", "Improvement measures", "Grading runs", "Department grades"),
         _menus(
             "Complaints",
@@ -253,6 +255,9 @@ FAB_ROLES = {
         _grant("DepartmentMeasure|Grading", "read"),
         _grant("Grievance", "read", "add"),
         _menus("My registered complaints", "Dissatisfaction tickets"),
+        # Clustered complaints: links cases by hand, gives the unified reply.
+        _grant("Cluster", "read", "add", "edit"),
+        _menus("Clustered complaints"),
         _menus(*_DISCIPLINE_MENUS),
         _menus(*_QUALITY_MENUS),
         _menus(
@@ -295,6 +300,8 @@ FAB_ROLES = {
         _grant("Grading", "read", "confirm"),
         _grant("Grievance", "read"),
         _menus("Dissatisfaction tickets"),
+        _grant("Cluster", "read"),
+        _menus("Clustered complaints"),
         _grant("AccessLog", "read"),
         _menus("Access log"),
         _menus(*_DISCIPLINE_MENUS),

@@ -69,6 +69,10 @@ ACTION = {
     "corrective_overdue": _l("Corrective action overdue"),
     "corrective_escalated": _l("Corrective action escalated"),
     "pause_cap_reached": _l("Pause reached the cap"),
+    "cluster_linked": _l("Linked into a cluster of complaints"),
+    "cluster_reply": _l("Unified reply of the cluster"),
+    "cluster_level_raised": _l("Level raised: the same problem repeated in the month"),
+    "group_complaint": _l("Group complaint (群体性投诉)"),
 }
 
 # Timeline kind of each recorded action (workflow actions add theirs in app/views.py).
@@ -89,6 +93,10 @@ KIND = {
     "corrective_overdue": "overdue",
     "corrective_escalated": "escalation",
     "pause_cap_reached": "pause",
+    "cluster_linked": "note",
+    "cluster_reply": "note",
+    "cluster_level_raised": "escalation",
+    "group_complaint": "escalation",
 }
 
 FOLLOW_UP_METHOD = {

@@ -439,6 +439,8 @@ class Complaint(Model):
     customer_informed_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[customer_informed_by_id])
     customer_informed_method: Mapped[Optional[str]] = mapped_column(String(16))
     customer_informed_note: Mapped[Optional[str]] = mapped_column(Text)
+    # 群体性投诉: many people complaining together are one case with their number.
+    complainant_count: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Optimistic lock: an UPDATE that finds another version raises StaleDataError.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
@@ -1484,3 +1486,48 @@ class Grievance(Model):
     @property
     def is_converted(self) -> bool:
         return self.complaint_id is not None
+
+
+# --- Clustered complaints (集中性投诉 / 群体性投诉) --------------------------------------------
+
+
+cluster_complaint = Table(
+    "cluster_complaint",
+    Model.metadata,
+    Column("cluster_id", ForeignKey("cluster.id", ondelete="CASCADE"), primary_key=True),
+    Column("complaint_id", ForeignKey("complaint.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Cluster(Model):
+    """Complaints about the same department and category bunched in time (集中性投诉), or linked by hand.
+
+    ``key`` makes a detected cluster unique (department, category, first day): the job
+    that finds it again adds new cases to it instead of creating another.
+    """
+
+    __tablename__ = "cluster"
+    __table_args__ = (Index("ix_cluster_department_status", "department_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # concentrated (集中性投诉) | group (群体性投诉)
+    kind: Mapped[str] = mapped_column(String(16), default="concentrated")
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    department: Mapped[Department] = relationship(lazy="joined")
+    category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("category.id"))
+    category: Mapped[Optional[Category]] = relationship(lazy="joined")
+    key: Mapped[Optional[str]] = mapped_column(String(120), unique=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # open | closed
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None: detected by the job.
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    replied_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    complaints: Mapped[list[Complaint]] = relationship(secondary=cluster_complaint, order_by="Complaint.received_at")
+
+    def __repr__(self) -> str:
+        return f"#{self.id} {self.department.name if self.department else ''}"

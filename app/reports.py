@@ -19,7 +19,7 @@ from typing import Any, Optional
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from app import analytics, corrective, discipline, documents, notify, penalties, settings
+from app import analytics, clusters, corrective, discipline, documents, notify, penalties, settings
 from app.analytics import Chart, Period, Totals
 from app.i18n import _, _l
 from app.models import Department, DepartmentMeasure, Penalty, Report
@@ -208,6 +208,7 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
         },
         "measures": _measures(session, period, departments),
         "corrective": corrective.for_period(session, *period.bounds()),
+        "clusters": clusters.for_period(session, *period.bounds()),
     }
     for case in data["worst"]:
         case["status_zh"] = STATUS_ZH.get(case["status"], case["status"])

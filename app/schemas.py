@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from app import db, validation
 from app.i18n import _l
@@ -85,6 +85,14 @@ class ComplaintIntakeSchema(Schema):
     staff = _StaffList(load_default=list)
     regulator_body = fields.String(load_default=None, allow_none=True)
     regulator_ref = fields.String(load_default=None, allow_none=True)
+    # 群体性投诉: how many people complain together (at least 1).
+    complainant_count = fields.Integer(
+        load_default=1,
+        allow_none=True,
+        strict=False,
+        validate=validate.Range(min=1, error=_l("The number of complainants must be a whole number of at least 1.")),
+        error_messages={"invalid": _l("The number of complainants must be a whole number of at least 1.")},
+    )
 
     @pre_load
     def _naive_is_local(self, data: Any, **kwargs: Any) -> Any:

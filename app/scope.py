@@ -22,6 +22,7 @@ from app.models import (
     CalendarOverride,
     Category,
     Channel,
+    Cluster,
     Commendation,
     Complaint,
     ComplaintEvent,
@@ -296,6 +297,7 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     GradingRun: _grading_run,
     DepartmentGrade: lambda p: _staff_department(DepartmentGrade.department_id, p),
     Grievance: _grievance,
+    Cluster: lambda p: _staff_department(Cluster.department_id, p),
 }
 
 

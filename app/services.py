@@ -155,6 +155,9 @@ def validate_intake(data: dict[str, Any], now: datetime) -> None:
             errors.add(name, str(_l("At most %(n)d characters.", n=64)))
     if data.get("subject") and len(data["subject"]) > 200:
         errors.add("subject", str(_l("At most %(n)d characters.", n=200)))
+    count = data.get("complainant_count")
+    if count not in (None, "") and (_int_or_none(count) is None or _int_or_none(count) < 1):
+        errors.add("complainant_count", str(_l("The number of complainants must be a whole number of at least 1.")))
     errors.raise_if_any()
 
 
@@ -200,6 +203,8 @@ def register_complaint(
     if data["channel"].is_regulator:
         complaint.regulator_ref = (data.get("regulator_ref") or "").strip() or None
         complaint.regulator_body = (data.get("regulator_body") or "").strip() or data["channel"].name
+    complaint.complainant_count = _int_or_none(data.get("complainant_count")) or 1
+    raised_from = _raise_group_complaint(session, complaint)
     original = detect_repeat(session, complaint, int(settings.get(session, "repeat.window_days") or 30))
     if original is not None:
         complaint.is_repeat, complaint.repeat_of = True, original
@@ -216,10 +221,47 @@ def register_complaint(
             "repeat_of": original.number if original is not None else None,
         },
     )
+    if raised_from is not None:
+        record_event(
+            complaint,
+            "group_complaint",
+            actor_id,
+            note=str(
+                _l(
+                    "群体性投诉 of %(n)d complainants: the level is at least %(level)s (was %(old)s).",
+                    n=complaint.complainant_count,
+                    level=complaint.level.name,
+                    old=raised_from.name,
+                )
+            ),
+            at=now,
+            data={"complainant_count": complaint.complainant_count, "from_level": raised_from.name},
+        )
     from app import sla  # the clocks start when the case was received
 
     sla.start_clock(session, complaint, now)
     return complaint
+
+
+def lowest_major_level(session: Session) -> Optional[Level]:
+    return session.scalars(
+        select(Level).where(Level.active.is_(True), Level.is_major.is_(True)).order_by(Level.rank, Level.id).limit(1)
+    ).first()
+
+
+def _raise_group_complaint(session: Session, complaint: Complaint) -> Optional[Level]:
+    """A 群体性投诉 (complainants at or above the setting) is at least the first major level.
+
+    Returns the level chosen at intake when it was raised, else None.
+    """
+    threshold = _int_or_none(settings.get(session, "cluster.group_complainants")) or 5
+    if complaint.complainant_count < threshold or complaint.level is None or complaint.level.is_major:
+        return None
+    major = lowest_major_level(session)
+    if major is None or major.rank <= complaint.level.rank:
+        return None
+    chosen, complaint.level = complaint.level, major
+    return chosen
 
 
 def _summary(content: str, length: int = 30) -> str:
@@ -374,7 +416,11 @@ def actor_for(principal: Any) -> workflow.Actor:
 
 
 def case_facts(
-    session: Session, complaint: Complaint, now: Optional[datetime] = None, principal: Any = None
+    session: Session,
+    complaint: Complaint,
+    now: Optional[datetime] = None,
+    principal: Any = None,
+    cluster_reply: bool = False,
 ) -> workflow.CaseFacts:
     from app import scope, sla
 
@@ -401,6 +447,7 @@ def case_facts(
         unit_kind=_unit_kind(department),
         escalated_to_head_office=complaint.escalated_to_head_office_at is not None,
         **_dispute_facts(session, complaint, now),
+        cluster_reply=cluster_reply,
     )
 
 
@@ -578,9 +625,11 @@ def take_transition(
     raw_values: dict[str, Any],
     now: Optional[datetime] = None,
     expected_version: Optional[int] = None,
+    cluster_reply: bool = False,
 ) -> ComplaintEvent:
     """Take one lifecycle step and record it; raises TransitionError, ValidationFailed or Conflict.
 
+    ``cluster_reply``: the step is part of a cluster's unified response (app/clusters.py).
     The caller commits. The complaint's version column makes a concurrent second
     step fail at flush time (StaleDataError -> Conflict), so exactly one wins.
     """
@@ -605,7 +654,8 @@ def take_transition(
         raw_values = workflow.normalize(t, given)
         if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
             raw_values["stage"] = _first_extendable(complaint, now)
-    t = workflow.check(action, actor_for(principal), case_facts(session, complaint, now, principal), raw_values)
+    facts = case_facts(session, complaint, now, principal, cluster_reply=cluster_reply)
+    t = workflow.check(action, actor_for(principal), facts, raw_values)
     if t.action == "close":
         from app import corrective
 

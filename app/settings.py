@@ -107,6 +107,19 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         1095,
         _l("Days after archiving after which a customer whose cases are all archived is anonymised"),
     ),
+    "cluster.min_complaints": (
+        5,
+        _l("A cluster (集中性投诉) is at least this many complaints about the same department and category"),
+    ),
+    "cluster.window_days": (7, _l("… received within this many days")),
+    "cluster.serious_per_month": (
+        3,
+        _l("The same problem this many times in a calendar month is serious: the level of its open cases rises"),
+    ),
+    "cluster.group_complainants": (
+        5,
+        _l("A complaint by at least this many people together (群体性投诉) is at least a major complaint"),
+    ),
     "repeat.window_days": (
         30,
         _l(

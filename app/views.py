@@ -25,8 +25,8 @@ from markupsafe import Markup
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import DateTimeField, StringField, TextAreaField
-from wtforms.validators import DataRequired
+from wtforms import DateTimeField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, NumberRange
 from wtforms.validators import Optional as OptionalValidator
 
 from app import db, grievances, labels, phrases, privacy, scope, services, settings, sla, validation, workflow
@@ -680,6 +680,7 @@ _COMPLAINT_LABELS = {
     "dispatched_at": _l("Dispatched at"),
     "regulator_body": _l("Transferring body"),
     "regulator_ref": _l("Transfer reference number"),
+    "complainant_count": _l("Number of complainants"),
     "signed_at": _l("Signed for at"),
     "escalated_to_head_office_at": _l("Escalated to the head office at"),
     "escalated_to_head_office_by": _l("Escalated to the head office by"),
@@ -859,6 +860,13 @@ def _intake_fields() -> dict[str, Any]:
                 )
             ],
         ),
+        "complainant_count": IntegerField(
+            _l("Number of complainants"),
+            default=1,
+            widget=BS3TextFieldWidget(),
+            validators=[OptionalValidator(), NumberRange(min=1, message=_l("At least 1."))],
+            description=_l("Many people complaining together (群体性投诉) make the case at least a major complaint."),
+        ),
         "staff": AjaxModelField(
             _l("Complained staff"),
             model=Staff,
@@ -928,6 +936,7 @@ class ComplaintView(PortalModelView):
         "level",
         "department",
         "staff",
+        "complainant_count",
         "regulator_body",
         "regulator_ref",
     ]
@@ -957,6 +966,7 @@ class ComplaintView(PortalModelView):
                     "regulator_body",
                     "regulator_ref",
                     "customer",
+                    "complainant_count",
                     "first_responder",
                     "subject",
                     "content",
@@ -1871,6 +1881,7 @@ COMPLAINT_LIST_COLUMNS = [
 ]
 
 COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
+    "complainant_count",
     "regulator_body",
     "regulator_ref",
     "customer.phone",
@@ -2588,6 +2599,7 @@ def register(appbuilder: Any) -> None:
     register_quality(appbuilder)
     register_phrases(appbuilder)
     register_ownership(appbuilder)
+    register_clusters(appbuilder)
 
 
 # --- Time limits, calendar, settings, inbox -----------------------------------------------------
@@ -6394,3 +6406,251 @@ class UnitDepartmentView(PortalModelView):
 
 
 UnitView.related_views = [UnitDepartmentView]
+
+
+# --- Clustered complaints (集中性投诉 / 群体性投诉) --------------------------------------------
+
+from app import clusters  # noqa: E402
+from app.models import Cluster  # noqa: E402
+
+_CLUSTER_KIND = {
+    "concentrated": _l("Concentrated complaints (集中性投诉)"),
+    "group": _l("Group complaint (群体性投诉)"),
+}
+_CLUSTER_STATUS = {"open": _l("Open"), "closed": _l("Closed")}
+
+
+def _cluster_cases(cases: Any) -> Markup:
+    links = [
+        Markup('<a href="{}">{}</a> {}').format(
+            url_for("ComplaintView.show", pk=c.id), c.number, labels.label(labels.STATUS, c.status)
+        )
+        for c in cases or []
+    ]
+    return Markup("<br>").join(links)
+
+
+class ClusterView(PortalModelView):
+    """Clusters of complaints: their cases, first and last seen, status."""
+
+    datamodel = SQLAInterface(Cluster)
+    class_permission_name = "Cluster"
+    base_filters = SCOPED
+    base_permissions = ["can_read"]
+    list_title = _l("Clustered complaints")
+    show_title = _l("Cluster of complaints")
+    list_columns = ["id", "kind", "department", "category", "first_seen", "last_seen", "status", "created_by"]
+    show_columns = [
+        "id",
+        "kind",
+        "department",
+        "category",
+        "first_seen",
+        "last_seen",
+        "status",
+        "created_by",
+        "created_at",
+        "replied_at",
+        "note",
+        "complaints",
+    ]
+    search_columns = ["department", "category", "status", "first_seen"]
+    base_order = ("first_seen", "desc")
+    label_columns = {
+        "id": _l("Cluster"),
+        "kind": _l("Kind"),
+        "department": _l("Department"),
+        "category": _l("Category"),
+        "first_seen": _l("First seen"),
+        "last_seen": _l("Last seen"),
+        "status": _l("Status"),
+        "created_by": _l("Created by"),
+        "created_at": _l("Created at"),
+        "replied_at": _l("Unified reply at"),
+        "note": _l("Note"),
+        "complaints": _l("Cases"),
+    }
+    formatters_columns = {
+        "kind": lambda v: str(_CLUSTER_KIND.get(v, v)),
+        "status": lambda v: str(_CLUSTER_STATUS.get(v, v)),
+        "created_by": lambda v: v if v is not None else _("Detected by the scan"),
+        "complaints": _cluster_cases,
+    }
+
+
+def _cluster_json(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "id": cluster.id,
+        "kind": cluster.kind,
+        "department": {"id": cluster.department_id, "name": cluster.department.name if cluster.department else None},
+        "category": {"id": cluster.category_id, "name": cluster.category.name if cluster.category else None},
+        "key": cluster.key,
+        "first_seen": cluster.first_seen.isoformat() if cluster.first_seen else None,
+        "last_seen": cluster.last_seen.isoformat() if cluster.last_seen else None,
+        "status": cluster.status,
+        "created_by": cluster.created_by_id,
+        "replied_at": cluster.replied_at.isoformat() if cluster.replied_at else None,
+        "note": cluster.note,
+        "complaints": [
+            {"id": c.id, "number": c.number, "status": getattr(c.status, "value", c.status)} for c in cluster.complaints
+        ],
+    }
+
+
+class ClusterApi(PortalApi):
+    """``/api/v1/cluster/``: clusters of complaints, scoped by department; linked and answered by HR."""
+
+    resource_name = "cluster"
+    datamodel = SQLAInterface(Cluster)
+    class_permission_name = "Cluster"
+    base_filters = SCOPED
+    base_permissions = ["can_read", "can_add", "can_edit"]
+    method_permission_name = {**MODEL_PERMS, "cases": "edit", "reply": "edit", "close": "edit"}
+    list_columns = [
+        "id",
+        "kind",
+        "department.id",
+        "department.name",
+        "category.id",
+        "category.name",
+        "key",
+        "first_seen",
+        "last_seen",
+        "status",
+        "created_by.id",
+        "replied_at",
+        "note",
+    ]
+    show_columns = [*list_columns, "complaints.id", "complaints.number"]
+    add_columns = ["kind", "department", "category", "note"]
+    search_columns = ["department", "category", "status", "kind", "first_seen"]
+    order_columns = ["first_seen", "last_seen", "id"]
+    base_order = ("first_seen", "desc")
+
+    def post_headless(self) -> Any:
+        """Create a cluster by hand: ``{department, category?, kind?, note?, complaints: [ids]}``."""
+        if current_principal().staff_id is None:
+            return self.response(403, message=_("Your account is not linked to a staff record."))
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        criterion = scope.criterion(Complaint, current_principal())
+        try:
+            cluster = clusters.create_by_hand(db.session, body, _current_user_id(), criterion, utcnow())
+            result = _cluster_json(cluster)
+            db.session.commit()
+        except clusters.ClusterRefused as exc:
+            db.session.rollback()
+            return self.response(400, message=exc.message, reasons=exc.reasons)
+        return self.response(201, id=result["id"], result=result)
+
+    def put_headless(self, pk: Any) -> Any:
+        return self.response(405, message=_("Use the cluster's cases, reply and close actions."))
+
+    def _cluster(self, pk: int) -> Optional[Cluster]:
+        return self.datamodel.get(pk, self._base_filters)
+
+    @api_expose("/<int:pk>/cases", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("cases")
+    def cases(self, pk: int) -> Any:
+        """Link cases into the cluster by hand: ``{"complaints": [ids]}``.
+        ---
+        post:
+          responses:
+            200:
+              description: The cluster with its cases
+            400:
+              description: A case does not exist or is about another department
+            404:
+              description: No such cluster in the caller's scope
+        """
+        cluster = self._cluster(pk)
+        if cluster is None:
+            return self.response_404()
+        body = request.get_json(silent=True)
+        ids = body.get("complaints", body.get("ids")) if isinstance(body, dict) else body
+        criterion = scope.criterion(Complaint, current_principal())
+        try:
+            added = clusters.link_by_hand(db.session, cluster, ids, _current_user_id(), criterion, utcnow())
+            result = _cluster_json(cluster)
+            db.session.commit()
+        except clusters.ClusterRefused as exc:
+            db.session.rollback()
+            return self.response(400, message=exc.message, reasons=exc.reasons)
+        return self.response(200, added=added, result=result)
+
+    @api_expose("/<int:pk>/reply", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("reply")
+    def reply(self, pk: int) -> Any:
+        """One reply to all the cluster's cases still waiting for it, in one transaction: ``{"reply_text": ...}``.
+        ---
+        post:
+          responses:
+            200:
+              description: The cases replied to
+            400:
+              description: No reply text
+            404:
+              description: No such cluster in the caller's scope
+            409:
+              description: Some cases refuse the reply (listed); nothing was applied
+        """
+        cluster = self._cluster(pk)
+        if cluster is None:
+            return self.response_404()
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        text = body.get("reply_text", body.get("reply"))
+        if not isinstance(text, str) or not text.strip():
+            return self.response_400(message=_("Please write the reply to the customers."))
+        try:
+            replied = clusters.unified_reply(
+                db.session,
+                cluster,
+                current_principal(),
+                text,
+                utcnow(),
+                confirm_phrases=body.get(services.CONFIRM_PHRASES),
+            )
+            numbers = [{"id": c.id, "number": c.number} for c in replied]
+            db.session.commit()
+        except clusters.ClusterRefused as exc:
+            db.session.rollback()
+            return self.response(409, message=exc.message, reasons=exc.reasons)
+        return self.response(200, replied=numbers, cluster=pk)
+
+    @api_expose("/<int:pk>/close", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("close")
+    def close(self, pk: int) -> Any:
+        """Close the cluster (no more cases join it).
+        ---
+        post:
+          responses:
+            200:
+              description: Closed
+        """
+        cluster = self._cluster(pk)
+        if cluster is None:
+            return self.response_404()
+        clusters.close(db.session, cluster)
+        db.session.commit()
+        return self.response(200, id=pk, status="closed")
+
+
+def register_clusters(appbuilder: Any) -> None:
+    appbuilder.add_view(
+        ClusterView,
+        "Clustered complaints",
+        icon="fa-object-group",
+        label=_l("Clustered complaints"),
+        category="Complaint handling",
+        category_label=_l("Complaint handling"),
+    )
+    appbuilder.add_api(ClusterApi)

@@ -101,6 +101,8 @@ class Transition:
     owner_step: bool = False
     # Taken by the head of the case's department or of a unit above it (branch hierarchy).
     unit_step: bool = False
+    # Roles that take the step for every case of a cluster at once (集中性投诉统一答复).
+    cluster_roles: frozenset[str] = frozenset()
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -379,6 +381,7 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="replied_at",
             recusal_roles=frozenset({HR}),
             department_step=True,
+            cluster_roles=frozenset({HR}),
         ),
         Transition(
             "feed_back",
@@ -864,6 +867,8 @@ class CaseFacts:
     objection_in_time: bool = False
     objected_already: bool = False
     received_on: Optional[str] = None  # the working day of receipt, for the refusal's wording
+    # The step is part of a cluster's unified response (集中性投诉统一答复).
+    cluster_reply: bool = False
 
     @property
     def head_is_subject(self) -> bool:
@@ -881,6 +886,8 @@ def role_allows(t: Transition, actor: Actor, case: CaseFacts) -> bool:
         return bool(actor.roles & t.roles) and case.department_id in overseen
     if t.department_step:
         if actor.roles & t.any_department_roles:
+            return True
+        if case.cluster_reply and actor.roles & t.cluster_roles:
             return True
         if case.head_is_subject:
             return bool(actor.roles & t.recusal_roles)

@@ -46,6 +46,15 @@ def corrective_scan(now: datetime) -> dict[str, Any]:
     return corrective.scan(db.session, now)
 
 
+@job(
+    "cluster_scan", "Clustered complaints: detect clusters and raise repeated problems", trigger="interval", minutes=10
+)
+def cluster_scan(now: datetime) -> dict[str, Any]:
+    from app import clusters
+
+    return clusters.scan(db.session, now)
+
+
 @job("deliver_notifications", "Send pending e-mail and group-robot messages", trigger="interval", seconds=60)
 def deliver_notifications(now: datetime) -> dict[str, Any]:
     return notify.deliver_pending(db.session, now)
