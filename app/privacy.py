@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
@@ -140,17 +140,43 @@ def protected_customer_criterion(staff_id: Optional[int]) -> Any:
 
 @dataclass
 class Viewer:
-    """How one caller sees customers: the customers hidden from it, computed once."""
+    """How one caller sees customers. Whether a customer complained about the caller is
+    asked only for the customers a request shows (one indexed query per batch), never by
+    loading every customer who ever complained about the caller."""
 
     principal: scope.Principal
-    hidden_customers: set[int]
+    session: Optional[Session] = None
+    _hidden: dict[int, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session, principal: scope.Principal) -> Viewer:
-        return cls(principal, protected_customer_ids(session, principal.staff_id))
+        return cls(principal, session)
+
+    def prefetch(self, customer_ids: Iterable[Optional[int]]) -> None:
+        """Learn in one query which of these customers are hidden from the caller."""
+        staff_id = self.principal.staff_id
+        wanted = {c for c in customer_ids if c is not None and c not in self._hidden}
+        if not wanted:
+            return
+        if staff_id is None or self.session is None:
+            self._hidden.update(dict.fromkeys(wanted, False))
+            return
+        hidden = set(
+            self.session.scalars(
+                select(Complaint.customer_id)
+                .join(complaint_staff, complaint_staff.c.complaint_id == Complaint.id)
+                .where(complaint_staff.c.staff_id == staff_id, Complaint.customer_id.in_(sorted(wanted)))
+                .distinct()
+            )
+        )
+        self._hidden.update({c: c in hidden for c in wanted})
 
     def mode(self, customer_id: Optional[int]) -> str:
-        return HIDE if customer_id is not None and customer_id in self.hidden_customers else MASKED
+        if customer_id is None:
+            return MASKED
+        if customer_id not in self._hidden:
+            self.prefetch([customer_id])
+        return HIDE if self._hidden.get(customer_id) else MASKED
 
     def fields(self, customer: Optional[Customer]) -> dict[str, Optional[str]]:
         return customer_fields(customer, self.mode(customer.id if customer is not None else None))

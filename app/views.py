@@ -2047,6 +2047,7 @@ class ComplaintApi(PortalApi):
     def pre_get_list(self, data: dict[str, Any]) -> None:
         ids = list(data.get("ids") or [])
         customer_ids, viewer = _customer_ids(ids), current_viewer()
+        viewer.prefetch(customer_ids.values())  # one query for the page, not one per row
         for pk, row in zip(ids, data.get("result") or [], strict=False):
             mask_complaint_json(row, pk, viewer, customer_ids)
 
