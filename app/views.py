@@ -6216,6 +6216,8 @@ class GrievanceApi(PortalApi):
         "converted_at",
     ]
     show_columns = list_columns
+    lookup_columns = ("number", "content")
+    lookup_order = "number"
     add_columns = ["received_at", "channel", "department", "content", "explanation", "accepted"]
     search_columns = ["number", "received_at", "department", "channel", "recorded_by", "converted_at"]
     order_columns = ["number", "received_at", "converted_at"]
@@ -6230,11 +6232,15 @@ class GrievanceApi(PortalApi):
             return self.response_400(message=_("The request body must be JSON."))
         body = request.json
         data = {**body, **{k: v for k, v in _conversion_data(body).items() if k in ("department", "channel")}}
-        if body.get("received_at"):
+        raw_received = data.pop("received_at", None)
+        if raw_received is not None:
             from app.timeutil import parse_iso
 
             try:
-                data["received_at"] = parse_iso(str(body["received_at"]))
+                if not isinstance(raw_received, str):
+                    raise ValueError("not a string")
+                if raw_received.strip():
+                    data["received_at"] = parse_iso(raw_received)
             except ValueError:
                 return self.response_422(message={"received_at": [_("Please enter a valid date and time.")]})
         try:
@@ -6523,6 +6529,8 @@ class ClusterApi(PortalApi):
         "note",
     ]
     show_columns = [*list_columns, "complaints.id", "complaints.number"]
+    lookup_columns = ("key", "note")
+    lookup_order = "id"
     add_columns = ["kind", "department", "category", "note"]
     search_columns = ["department", "category", "status", "kind", "first_seen"]
     order_columns = ["first_seen", "last_seen", "id"]
