@@ -6026,24 +6026,10 @@ _GRIEVANCE_LABELS = {
 
 
 def _grievance_fields() -> dict[str, Any]:
+    # Received time, customer name and phone are asked as at complaint intake (same rules).
+    fields = {k: v for k, v in _intake_fields().items() if k in ("received_at", "customer_name", "customer_phone")}
     return {
-        "received_at": DateTimeField(
-            _l("Received at"),
-            format=DATETIME_FORMATS,
-            widget=DateTimeLocalWidget(),
-            validators=[OptionalValidator(), RuleValidator(validation.check_received_at)],
-            description=_l("Beijing time; leave empty for now."),
-        ),
-        "customer_name": StringField(
-            _l("Customer name"),
-            widget=BS3TextFieldWidget(),
-            validators=[DataRequired(message=_l("Please enter the customer's name."))],
-        ),
-        "customer_phone": StringField(
-            _l("Customer phone"),
-            widget=BS3TextFieldWidget(),
-            validators=[RuleValidator(validation.check_phone, required=True)],
-        ),
+        **fields,
         "content": TextAreaField(_l("Grievance"), widget=BS3TextAreaFieldWidget()),
         "explanation": TextAreaField(_l("Explanation given"), widget=BS3TextAreaFieldWidget()),
     }
