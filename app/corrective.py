@@ -12,16 +12,18 @@ them to 总经理 once, one working day later; the monthly analysis lists them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import notify, settings
 from app.i18n import _l
 from app.models import Complaint, ComplaintEvent, CorrectiveAction, Staff
 from app.timeutil import as_utc, format_local, utcnow
+from app.workflow import TransitionError
 
 HR = "人事行政经理"
 GM = "总经理"
@@ -45,12 +47,8 @@ DEFAULT_DUE = {
 }
 
 
-class CorrectiveError(Exception):
-    """A refused step: ``kind`` is state | role | scope | fields (HTTP 409 / 403 / 403 / 422)."""
-
-    def __init__(self, kind: str, message: str, errors: Optional[dict[str, list[str]]] = None):
-        super().__init__(message)
-        self.kind, self.message, self.errors = kind, message, errors or {}
+class CorrectiveError(TransitionError):
+    """A refused step: ``kind`` is state | role | scope | fields (HTTP 409 / 403 / 403 / 422), as for lifecycle steps."""
 
 
 def _status(complaint: Complaint) -> str:
@@ -260,12 +258,13 @@ def verify(
 
 def unverified(session: Session, complaint_id: int) -> int:
     """How many actions of a case still wait (open or done but not verified)."""
-    return len(
-        session.scalars(
-            select(CorrectiveAction.id).where(
-                CorrectiveAction.complaint_id == complaint_id, CorrectiveAction.state != "verified"
-            )
-        ).all()
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CorrectiveAction)
+            .where(CorrectiveAction.complaint_id == complaint_id, CorrectiveAction.state != "verified")
+        )
+        or 0
     )
 
 
@@ -344,14 +343,30 @@ def scan(session: Session, now: Optional[datetime] = None) -> dict[str, int]:
 
 def for_period(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The actions due or added in [start, end) with their state (the monthly analysis lists them)."""
-    rows = session.scalars(
-        select(CorrectiveAction)
-        .where(
-            ((CorrectiveAction.created_at >= start) & (CorrectiveAction.created_at < end))
-            | ((CorrectiveAction.due_at >= start) & (CorrectiveAction.due_at < end))
+    return _rows(
+        session.scalars(
+            select(CorrectiveAction)
+            .where(
+                ((CorrectiveAction.created_at >= start) & (CorrectiveAction.created_at < end))
+                | ((CorrectiveAction.due_at >= start) & (CorrectiveAction.due_at < end))
+            )
+            .order_by(CorrectiveAction.due_at, CorrectiveAction.id)
         )
-        .order_by(CorrectiveAction.due_at, CorrectiveAction.id)
-    ).all()
+    )
+
+
+def for_complaint(session: Session, complaint_id: int) -> list[dict[str, Any]]:
+    """Every action of one case, as the analysis lists them (the regulator's reply report)."""
+    return _rows(
+        session.scalars(
+            select(CorrectiveAction)
+            .where(CorrectiveAction.complaint_id == complaint_id)
+            .order_by(CorrectiveAction.due_at, CorrectiveAction.id)
+        )
+    )
+
+
+def _rows(actions: Iterable[CorrectiveAction]) -> list[dict[str, Any]]:
     return [
         {
             "number": a.complaint.number,
@@ -363,5 +378,5 @@ def for_period(session: Session, start: datetime, end: datetime) -> list[dict[st
             "state": STATE_ZH.get(a.state, a.state),
             "late": bool(a.overdue_at) or (a.done_at is not None and a.done_at > a.due_at),
         }
-        for a in rows
+        for a in actions
     ]

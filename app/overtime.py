@@ -17,14 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import alerts, notify, numbering
+from app import alerts, discipline, notify, numbering
 from app.deadlines import DEPARTMENT_HEAD, FIRST_RESPONDER, STAGES
 from app.models import (
     Complaint,
     Deadline,
-    Department,
     Penalty,
-    PenaltyEvent,
     PenaltyRule,
     PenaltyStatus,
     Sanction,
@@ -78,9 +76,7 @@ def draft_for_miss(
         log.info("overtime fine of case %s not drafted: nobody holds the responsible post", complaint.number)
         return None
     stage = STAGES[d.stage]
-    subject_is_head = session.scalar(
-        select(Department.id).where(Department.head_id == staff.id).limit(1)
-    ) is not None or (complaint.department is not None and complaint.department.head_id == staff.id)
+    subject_is_head = discipline.heads_department(session, staff.id)
     facts = (
         f"投诉 {complaint.number} 的“{stage.label}”时限为 {format_local(d.due_at)}，"
         f"至 {format_local(now)} 仍未完成，按时限规则“{rule}”超时扣罚 {rule.overtime_fine} 元。"
@@ -111,15 +107,14 @@ def draft_for_miss(
             created_at=now,
         )
         session.add(penalty)
-        penalty.events.append(
-            PenaltyEvent(
-                action="open",
-                actor_id=None,
-                at=now,
-                to_status="draft",
-                note=facts,
-                data={"source": "overtime", "deadline": d.id, "stage": d.stage, "fine": fine},
-            )
+        discipline.record_event(
+            penalty,
+            "open",
+            None,
+            note=facts,
+            to_status="draft",
+            at=now,
+            data={"source": "overtime", "deadline": d.id, "stage": d.stage, "fine": fine},
         )
         session.flush()
         nested.commit()

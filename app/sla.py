@@ -398,15 +398,7 @@ def resume_clock(
             d.warn_at = d.warn_at + timedelta(minutes=shift) if d.warn_at is not None else None
             d.escalate_at = d.escalate_at + timedelta(minutes=shift) if d.escalate_at is not None else None
         _reschedule(d, cal, now)
-        # Armed again for the scan (also a clock whose rule is gone).
-        d.next_check_at = next_check(
-            d.warn_at,
-            d.warned_at is not None,
-            d.due_at,
-            d.overdue_at is not None,
-            d.escalate_at,
-            d.escalated_at is not None,
-        )
+        _arm(d)  # armed again for the scan (also a clock whose rule is gone)
         if d.due_at != old:
             moves.append({"stage": d.stage, "from": old.isoformat(), "to": d.due_at.isoformat()})
     if moves:
@@ -576,6 +568,18 @@ def decide_extension(
     return extension
 
 
+def _arm(d: Deadline) -> None:
+    """Set when the scan must look at this clock next (its next warning, due or escalation)."""
+    d.next_check_at = next_check(
+        d.warn_at,
+        d.warned_at is not None,
+        d.due_at,
+        d.overdue_at is not None,
+        d.escalate_at,
+        d.escalated_at is not None,
+    )
+
+
 def _reschedule(d: Deadline, cal: WorkCalendar, now: datetime, rule: Optional[SlaRule] = None) -> bool:
     """Recompute a running clock's instants from its rule; True when its due time moved."""
     rule = rule or d.rule
@@ -591,14 +595,7 @@ def _reschedule(d: Deadline, cal: WorkCalendar, now: datetime, rule: Optional[Sl
         d.escalated_at = None
     if d.warned_at is not None and d.warn_at is not None and d.warn_at > now:
         d.warned_at = None
-    d.next_check_at = next_check(
-        d.warn_at,
-        d.warned_at is not None,
-        d.due_at,
-        d.overdue_at is not None,
-        d.escalate_at,
-        d.escalated_at is not None,
-    )
+    _arm(d)
     if d.complaint is not None and d.complaint.paused_since is not None:
         d.next_check_at = None  # the scan leaves a paused case alone; resuming sets it again
     return moved
@@ -766,14 +763,7 @@ def scan(
                 counts["checked"] += 1
                 for kind in _due_kinds(d, now):
                     pending.append((complaint, d, kind, _mark(complaint, d, kind, now)))
-                d.next_check_at = next_check(
-                    d.warn_at,
-                    d.warned_at is not None,
-                    d.due_at,
-                    d.overdue_at is not None,
-                    d.escalate_at,
-                    d.escalated_at is not None,
-                )
+                _arm(d)
         inserted = _insert_events(session, [row for *_, row in pending])
         touched: dict[int, Complaint] = {}
         for complaint, d, kind, row in pending:

@@ -1300,12 +1300,6 @@ def corrective_json(a: CorrectiveAction) -> dict[str, Any]:
     }
 
 
-def corrective_refusal(api: Any, exc: Any) -> Any:
-    if exc.kind == "fields":
-        return api.response(422, message=exc.errors or exc.message)
-    return api.response({"state": 409, "role": 403, "scope": 403}.get(exc.kind, 422), message=exc.message)
-
-
 def reveal_roles() -> list[str]:
     return list(settings.get(db.session, "privacy.reveal_roles") or [])
 
@@ -2234,7 +2228,7 @@ class ComplaintApi(PortalApi):
             db.session.commit()
         except corrective.CorrectiveError as exc:
             db.session.rollback()
-            return corrective_refusal(self, exc)
+            return transition_error_response(self, exc)
         return self.response(201, result=corrective_json(action))
 
     @api_expose("/<int:pk>/corrective/<int:action_id>/<string:step>", methods=["POST"])
@@ -2279,7 +2273,7 @@ class ComplaintApi(PortalApi):
             db.session.commit()
         except corrective.CorrectiveError as exc:
             db.session.rollback()
-            return corrective_refusal(self, exc)
+            return transition_error_response(self, exc)
         return self.response(200, result=corrective_json(action))
 
     @api_expose("/<int:pk>/transitions", methods=["GET"])
@@ -4618,14 +4612,9 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
             403:
               description: Outside the caller's scope
         """
-        principal = current_principal()
-        complaint = db.session.scalars(
-            select(Complaint).where(Complaint.id == pk, scope.criterion(Complaint, principal))
-        ).first()
-        if complaint is None:
-            if db.session.get(Complaint, pk) is not None:
-                return self.response(403, message=_("This complaint is outside your scope."))
-            return self.response_404()
+        complaint, error = self._scoped(pk)
+        if error is not None:
+            return error
         user = current_user()
         hide = current_viewer().mode(complaint.customer_id) == privacy.HIDE
         pdf, stored = services.record_form_pdf(db.session, complaint, user.id if user else None, hide_customer=hide)
@@ -4666,7 +4655,7 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
             db.session.commit()
         except workflow.TransitionError as exc:
             db.session.rollback()
-            return self.response({"state": 409, "role": 403}.get(exc.kind, 422), message=exc.message)
+            return transition_error_response(self, exc)
         return self.response(201, id=doc.id, result=document_json(doc))
 
     @api_expose("/<int:pk>/regulator_reply.pdf", methods=["GET"])
