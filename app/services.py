@@ -1115,11 +1115,6 @@ REGULATOR_STEP_ZH = {
 }
 
 
-def _mask_phone(phone: Optional[str]) -> str:
-    digits = (phone or "").strip()
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else ("****" if digits else "")
-
-
 def issue_regulator_reply(
     session: Session, complaint: Complaint, principal: Any, now: Optional[datetime] = None
 ) -> Any:
@@ -1127,7 +1122,7 @@ def issue_regulator_reply(
 
     Only 人事行政经理 issues it, only for a regulator case that has been replied to; a new
     report supersedes the previous one. Recorded on the case's timeline."""
-    from app import corrective, documents, sla
+    from app import corrective, documents, privacy, sla
 
     now = now or utcnow()
     if not (complaint.channel is not None and complaint.channel.is_regulator):
@@ -1146,11 +1141,9 @@ def issue_regulator_reply(
         **context["complaint"],
         "regulator_body": complaint.regulator_body or complaint.channel.name,
         "regulator_ref": complaint.regulator_ref or "—",
-        "customer_phone_masked": _mask_phone(complaint.customer.phone if complaint.customer else None),
+        "customer_phone_masked": privacy.mask_phone(complaint.customer.phone if complaint.customer else None) or "",
     }
-    context["corrective"] = [
-        a for a in corrective.for_period(session, complaint.received_at, now) if a["number"] == complaint.number
-    ]
+    context["corrective"] = corrective.for_complaint(session, complaint.id)
     previous = documents.current_document(session, "regulator_reply", complaint_id=complaint.id)
     doc = documents.issue_document(
         session,
