@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from flask_appbuilder.const import AUTH_DB
 
+from app.access.roles import CUSTOMER_SERVICE, DEPARTMENT_HEAD, GENERAL_MANAGER, HR_MANAGER
+
 BASE_DIR = os.path.abspath(os.path.dirname(__file__))
 INSTANCE_DIR = os.path.join(BASE_DIR, "instance")
 
@@ -44,7 +46,7 @@ APP_ICON = "/static/portal/img/logo.svg"
 APP_THEME = ""
 FAB_BASE_TEMPLATE = "base_portal.html"
 FAB_INDEX_VIEW = "app.views.HomeView"
-FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"
+FAB_SECURITY_MANAGER_CLASS = "app.views.security.PortalSecurityManager"
 AUTH_TYPE = AUTH_DB
 AUTH_USER_REGISTRATION = False
 AUTH_ROLE_ADMIN = "Admin"
@@ -74,7 +76,7 @@ MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 # Passwords set through the user screens and API: at least 8 characters with letters
 # and digits (app/security.py); logins are rate limited per client address.
 FAB_PASSWORD_COMPLEXITY_ENABLED = True
-FAB_PASSWORD_COMPLEXITY_VALIDATOR = "app.security.password_policy"
+FAB_PASSWORD_COMPLEXITY_VALIDATOR = "app.views.security.password_policy"
 AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
 RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
@@ -175,7 +177,7 @@ def _menus(*names: str) -> list[str]:
 
 
 FAB_ROLES = {
-    "客服": [
+    CUSTOMER_SERVICE: [
         _grant("Complaint", "read", "add"),
         _grant("Customer", "read", "add", "edit"),
         _grant("Attachment", "read", "add"),
@@ -199,7 +201,7 @@ FAB_ROLES = {
         ),
         *_SELF_SERVICE,
     ],
-    "部门主管": [
+    DEPARTMENT_HEAD: [
         _grant("Complaint", "read"),
         _grant("Customer", "read"),
         _grant("Attachment", "read", "add"),
@@ -234,7 +236,7 @@ FAB_ROLES = {
         ),
         *_SELF_SERVICE,
     ],
-    "人事行政经理": [
+    HR_MANAGER: [
         _grant("Complaint", "read", "add", "edit"),
         _grant("Customer", "read", "add", "edit"),
         _grant("Attachment", "read", "add", "delete"),
@@ -286,7 +288,7 @@ FAB_ROLES = {
         ),
         *_SELF_SERVICE,
     ],
-    "总经理": [
+    GENERAL_MANAGER: [
         _grant("Complaint", "read"),
         _grant("Customer", "read"),
         _grant("Attachment", "read"),
@@ -370,4 +372,3 @@ FAB_ROLES = {
     ],
 }
 
-BUSINESS_ROLES = ("客服", "部门主管", "人事行政经理", "总经理")

@@ -14,14 +14,12 @@ from typing import Any, Optional
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.models.sqla import Model
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
+
+from app.extensions import db, migrate
 
 ROOT_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 
-db = SQLAlchemy(model_class=Model)
-migrate = Migrate()
+__all__ = ["ROOT_DIR", "create_app", "db", "migrate"]
 
 log = logging.getLogger(__name__)
 

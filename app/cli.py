@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app import db
+from app.extensions import db
 from app.timeutil import parse_iso
 
 
@@ -24,19 +24,19 @@ def _echo_json(payload: Any) -> None:
 @with_appcontext
 def init_command() -> None:
     """Create roles, permissions and default reference data (idempotent)."""
-    from app import seed
+    from app.seed import defaults as seed
 
     sm = current_app.appbuilder.sm
     sm.sync_builtin_roles()
     current_app.appbuilder.add_permissions(update_perms=True)
-    from app import sla
+    from app.time_limits import sla
 
     added = seed.seed_defaults(db.session)
     db.session.commit()
     clocks = sla.backfill(db.session)
     db.session.commit()
-    from app import stats
     from app.models import Complaint, StatDaily
+    from app.quality import stats
 
     rebuilt = 0
     if db.session.query(StatDaily).first() is None and db.session.query(Complaint.id).first() is not None:
@@ -61,7 +61,7 @@ demo_cli = AppGroup("demo", help="Demo data.")
 @with_appcontext
 def demo_load(complaints: int, force_mode: bool) -> None:
     """Load the demo company into an EMPTY database (only in demo mode)."""
-    from app import demo
+    from app.seed import demo
 
     if not (current_app.config.get("DEMO_MODE") or force_mode):
         _echo_json({"loaded": False, "reason": "DEMO_MODE is off"})
@@ -80,7 +80,8 @@ def demo_load(complaints: int, force_mode: bool) -> None:
 @with_appcontext
 def demo_generate(complaints: int, open_cases: Optional[int], days: int, open_days: float, seed: int) -> None:
     """Fill the database with realistic history in bulk (load tests, benchmarks)."""
-    from app import generate, stats
+    from app.quality import stats
+    from app.seed import generate
 
     result = generate.generate(db.session, complaints, days=days, open_cases=open_cases, seed=seed, open_days=open_days)
     result["stat_rows"] = stats.rebuild(db.session)
@@ -95,7 +96,7 @@ stats_cli = AppGroup("stats", help="Dashboard aggregates.")
 @with_appcontext
 def stats_rebuild() -> None:
     """Recompute every daily aggregate from the cases (after imports or repairs)."""
-    from app import stats
+    from app.quality import stats
 
     rows = stats.rebuild(db.session)
     db.session.commit()
@@ -202,7 +203,7 @@ users_cli = AppGroup("users", help="Login accounts.")
 @click.argument("username")
 def users_unlock(username: str) -> None:
     """Unlock an account locked after too many failed sign-ins (logged)."""
-    from app import security
+    from app.views import security
 
     user = current_app.appbuilder.sm.find_user(username=username)
     if user is None:

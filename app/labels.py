@@ -136,7 +136,7 @@ EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refus
 
 
 def action_label(action: str) -> str:
-    from app.workflow import TRANSITIONS
+    from app.complaints.workflow import TRANSITIONS
 
     if action in TRANSITIONS:
         return str(TRANSITIONS[action].label)
@@ -144,7 +144,7 @@ def action_label(action: str) -> str:
 
 
 def action_kind(action: str) -> str:
-    from app.workflow import TRANSITIONS
+    from app.complaints.workflow import TRANSITIONS
 
     if action in TRANSITIONS:
         return TRANSITIONS[action].kind

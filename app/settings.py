@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.grading import DEFAULT_FORMULA
+from app.access.roles import CUSTOMER_SERVICE, DEPARTMENT_HEAD, GENERAL_MANAGER, HR_MANAGER
 from app.i18n import _l
 from app.models import Setting
+from app.quality.grading import DEFAULT_FORMULA
 
 DEFAULTS: dict[str, tuple[Any, Any]] = {
     "office_hours": (
@@ -97,7 +98,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     ),
     "security.lockout_minutes": (15, _l("Minutes an account stays locked after too many failed sign-ins")),
     "privacy.reveal_roles": (
-        ["客服", "部门主管", "人事行政经理", "总经理"],
+        [CUSTOMER_SERVICE, DEPARTMENT_HEAD, HR_MANAGER, GENERAL_MANAGER],
         _l(
             "Roles that may reveal a complainant's full contact details on a case they see "
             "(a department head only for its own departments; every reveal is logged)"

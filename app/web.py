@@ -11,9 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from app import db
+from app.access.roles import HR_MANAGER
+from app.extensions import db
 from app.i18n import _
 from app.timeutil import format_local, utcnow
+from app.views.errors import database_unavailable_response, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ def _check_csrf() -> None:
 
 
 def _unread() -> int:
-    from app import notify
-    from app.security import current_user
+    from app.messages import notify
+    from app.views.security import current_user
 
     user = current_user()
     if user is None:
@@ -66,52 +68,19 @@ def _unread() -> int:
 
 def _banner_years() -> list[int]:
     """Years whose holiday schedule administrators still have to enter (for them only)."""
-    from app import sla
-    from app.calendar import uncovered_years
-    from app.security import current_user
+    from app.time_limits import sla
+    from app.time_limits.calendar import uncovered_years
     from app.timeutil import local_date
+    from app.views.security import current_user
 
     user = current_user()
-    if user is None or not {r.name for r in user.roles} & {"Admin", "人事行政经理"}:
+    if user is None or not {r.name for r in user.roles} & {"Admin", HR_MANAGER}:
         return []
     try:
         return uncovered_years(sla.load_calendar(db.session), local_date(utcnow()))
     except Exception:
         db.session.rollback()
         return []
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A lost or refused database connection (not bad data, which is the caller's problem)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
-
-
-def database_unavailable_response(exc: Exception) -> Any:
-    """503 while the database cannot be reached (the pool reconnects by itself afterwards)."""
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is gone; the pool discards it
-        pass
-    log.error("database error: %s", exc.__class__.__name__)
-    message = _("The database is temporarily unavailable. Please try again in a moment.")
-    if request.path.startswith("/api/") or request.path == "/health":
-        response = jsonify(message=message)
-    else:
-        response = app_response_html(message)
-    response.status_code = 503
-    response.headers["Retry-After"] = "5"
-    return response
-
-
-def app_response_html(message: str) -> Any:
-    from flask import make_response
-
-    return make_response(
-        f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><title>503</title>"
-        f"<body style='font-family:sans-serif;padding:3em'><h2>503</h2><p>{message}</p></body></html>"
-    )
 
 
 def _csp_nonce() -> str:

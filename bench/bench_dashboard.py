@@ -57,7 +57,7 @@ def run(url: str = BENCH_DATABASE_URL, repeat: int = 5) -> dict:
             print(f"{label:<22} {kind:<8} {fmt(median):>9} {fmt(max(samples)):>9}  {median / GOAL:.2f}×")
     # A dashboard right after new complaints: the aggregate rows they touched are refreshed first.
     with app.app_context():
-        from app import stats
+        from app.quality import stats
 
         pairs = [
             (row.day, row.department_id)

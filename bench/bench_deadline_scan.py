@@ -29,8 +29,9 @@ def _next_office_instant(cal, now: datetime) -> datetime:
 
 
 def run(url: str = BENCH_DATABASE_URL) -> dict:
-    from app import db, sla
+    from app import db
     from app.models import Complaint, Deadline
+    from app.time_limits import sla
     from app.timeutil import format_local, utcnow
 
     app = make_app(url)

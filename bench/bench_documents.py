@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from app.discipline import notices
+
 
 def build_app(url: str) -> Any:
     from app import create_app, db
@@ -39,7 +41,8 @@ def build_app(url: str) -> Any:
             db.session.commit()
         from flask_migrate import upgrade
 
-        from app import demo, seed
+        from app.seed import defaults as seed
+        from app.seed import demo
 
         upgrade()
         app.appbuilder.sm.sync_builtin_roles()
@@ -53,9 +56,10 @@ def approved_penalties(count: int) -> list[Any]:
     """``count`` cases approved by the general manager, ready for their notice."""
     from flask import current_app
 
-    from app import db, discipline
+    from app import db
+    from app.discipline import cases as discipline
     from app.models import PenaltyRule, Staff
-    from app.security import principal_for_user
+    from app.views.security import principal_for_user
 
     sm = current_app.appbuilder.sm
     hr, gm = (principal_for_user(sm.find_user(username=u)) for u in ("renshi", "zongjingli"))
@@ -81,8 +85,10 @@ def approved_penalties(count: int) -> list[Any]:
 
 
 def run(runs: int = 20, batch: int = 100) -> dict[str, float]:
-    from app import db, discipline, documents
-    from app.security import principal_for_user
+    from app import db
+    from app.discipline import cases as discipline
+    from app.documents import render as documents
+    from app.views.security import principal_for_user
 
     # Never BENCH_DATABASE_URL: this benchmark empties its database (the 1M one must survive).
     url = os.environ.get("BENCH_DOCUMENTS_DATABASE_URL", "").strip()
@@ -101,7 +107,7 @@ def run(runs: int = 20, batch: int = 100) -> dict[str, float]:
 
         def issue(penalty: Any) -> float:
             start, start_cpu = time.perf_counter(), time.process_time()
-            discipline.issue_notice(db.session, penalty, hr_user.id, discipline.utcnow())
+            notices.issue_notice(db.session, penalty, hr_user.id, discipline.utcnow())
             db.session.commit()
             cpu.append(time.process_time() - start_cpu)
             return time.perf_counter() - start
@@ -113,14 +119,14 @@ def run(runs: int = 20, batch: int = 100) -> dict[str, float]:
         results["notice_p90_s"] = sorted(timings)[int(len(timings) * 0.9) - 1]
         start = time.perf_counter()
         for penalty in cases[runs + 1 :]:
-            discipline.issue_notice(db.session, penalty, hr_user.id, discipline.utcnow())
+            notices.issue_notice(db.session, penalty, hr_user.id, discipline.utcnow())
         db.session.commit()
         results[f"issue_{batch}_notices_s"] = time.perf_counter() - start
         principal = principal_for_user(hr_user)
         ids = [p.id for p in cases[runs + 1 :]]
         db.session.expire_all()
         start = time.perf_counter()
-        merged = discipline.batch_notices(db.session, ids, principal)
+        merged = notices.batch_notices(db.session, ids, principal)
         results[f"batch_{batch}_notices_one_pdf_s"] = time.perf_counter() - start
         results["batch_pdf_mb"] = len(merged.pdf) / 1048576
         results["notice_kb"] = (

@@ -21,6 +21,9 @@ from datetime import date, datetime
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 sys.path.insert(0, ROOT)
 
+from app.complaints import intake
+from app.discipline import notices
+from app.documents import record_form
 from app.timeutil import LOCAL_TZ
 
 OUT = os.path.join(ROOT, "docs", "previews")
@@ -35,7 +38,9 @@ def build(workdir: str) -> dict[str, bytes]:
 
     app = build_app("sqlite:///" + os.path.join(workdir, "previews.db"))
     with app.app_context():
-        from app import db, discipline, services, settings
+        from app import db, settings
+        from app.complaints import steps as services
+        from app.discipline import cases as discipline
         from app.models import (
             Category,
             Channel,
@@ -44,7 +49,7 @@ def build(workdir: str) -> dict[str, bytes]:
             PenaltyRule,
             Staff,
         )
-        from app.security import principal_for_user
+        from app.views.security import principal_for_user
 
         settings.put(db.session, "company.name", "阳光物业服务有限公司")
         db.session.commit()
@@ -53,7 +58,7 @@ def build(workdir: str) -> dict[str, bytes]:
                                                                          "zongjingli")}
         staff = {s.name: s for s in db.session.query(Staff)}
         one = lambda model, code: db.session.query(model).filter_by(code=code).one()
-        complaint = services.register_complaint(db.session, who["kefu"].user_id, {
+        complaint = intake.register_complaint(db.session, who["kefu"].user_id, {
             "received_at": at(16, 9, 42),
             "channel": one(Channel, "phone"),
             "customer_name": "陈桂英",
@@ -115,13 +120,13 @@ def build(workdir: str) -> dict[str, bytes]:
                                         commended_on=date(2026, 11, day), source=source, content=text,
                                         recorded_by_id=who["renshi"].user_id))
         db.session.commit()
-        circular = discipline.issue_monthly_circular(db.session, date(2026, 11, 1), who["renshi"], now=at(27, 10))
+        circular = notices.issue_monthly_circular(db.session, date(2026, 11, 1), who["renshi"], now=at(27, 10))
         db.session.commit()
-        record, _stored = services.record_form_pdf(db.session, complaint, who["renshi"].user_id)
+        record, _stored = record_form.record_form_pdf(db.session, complaint, who["renshi"].user_id)
         # November's report and grading, as the jobs make them on Tuesday 12-01 at 08:00;
         # the grades are confirmed after the five working days of 公示 (12-02..12-08).
-        from app import assessment, reports
-        from app.analytics import period_containing
+        from app.quality import assessment, reports
+        from app.quality.analytics import period_containing
 
         november = period_containing("month", date(2026, 11, 1))
         first_working_day = datetime(2026, 12, 1, 8, 0, tzinfo=LOCAL_TZ)
@@ -130,7 +135,7 @@ def build(workdir: str) -> dict[str, bytes]:
         assessment.confirm(db.session, run, who["zongjingli"], now=datetime(2026, 12, 9, 10, 0, tzinfo=LOCAL_TZ))
         db.session.commit()
         return {
-            "penalty_notice": discipline.current_notice(db.session, notice_case).content,
+            "penalty_notice": notices.current_notice(db.session, notice_case).content,
             "circular": circular.content,
             "record_form": record,
             "analysis": report.document.content,

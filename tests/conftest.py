@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from app import create_app, db
+from app.complaints import intake
 
 TEST_PASSWORD = "demo123"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -97,7 +98,8 @@ def build_app(backend: str) -> Flask:
 
 def reset_database(app: Flask) -> None:
     """Empty every table but the migration marker, then load defaults and the organisation."""
-    from app import demo, seed
+    from app.seed import defaults as seed
+    from app.seed import demo
 
     with app.app_context():
         db.session.remove()
@@ -112,7 +114,8 @@ def reset_database(app: Flask) -> None:
             db.session.execute(text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence() else None
         db.session.commit()
         # Rows vanished under the per-process caches (TRUNCATE fires no ORM events).
-        from app import settings, sla
+        from app import settings
+        from app.time_limits import sla
 
         settings.invalidate()
         sla.forget_calendar()
@@ -244,7 +247,7 @@ def org(app: Flask) -> Any:
             return db.session.query(Staff).filter_by(name=name).one()
 
         def principal(self, login_: str) -> Any:
-            from app.security import principal_for_user
+            from app.views.security import principal_for_user
 
             return principal_for_user(self.user(login_))
 
@@ -254,7 +257,6 @@ def org(app: Flask) -> Any:
 @pytest.fixture
 def make_complaint(app: Flask, org: Any) -> Any:
     """Register a complaint through the service (defaults: phone channel, 工程部, by kefu)."""
-    from app import services
     from app.models import Category, Channel, Level
 
     counter = {"n": 0}
@@ -285,7 +287,7 @@ def make_complaint(app: Flask, org: Any) -> Any:
             "department": org.dept(department),
             "staff": [org.staff(s) for s in staff],
         }
-        complaint = services.register_complaint(db.session, org.user(by).id, data, now=now)
+        complaint = intake.register_complaint(db.session, org.user(by).id, data, now=now)
         if commit:
             db.session.commit()
         return complaint
@@ -296,7 +298,7 @@ def make_complaint(app: Flask, org: Any) -> Any:
 @pytest.fixture
 def discipline_kit(app: Flask, org: Any) -> Any:
     """Open penalty cases and take steps through the service, as the demo users."""
-    from app import discipline
+    from app.discipline import cases as discipline
     from app.models import PenaltyRule
 
     class Kit:

@@ -23,7 +23,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from app import db, services
+from app import db
+from app.complaints import steps as services
 from app.models import Commendation, DepartmentMeasure
 from app.timeutil import LOCAL_TZ
 

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask
 
 from app import db
+from app.complaints import intake
 from app.timeutil import LOCAL_TZ
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
@@ -115,7 +116,7 @@ def take(client: Any, complaint_id: int, action: str, expect: int = 200, **field
 
 def act(app: Flask, org: Any, complaint: Any, action: str, login: str, now: datetime, **values: Any) -> Any:
     """Take a lifecycle step through the service layer at a chosen instant, and commit."""
-    from app import services
+    from app.complaints import steps as services
 
     event = services.take_transition(db.session, complaint, action, org.principal(login), values, now=now)
     db.session.commit()
@@ -285,7 +286,6 @@ def register_case(
 ) -> Any:
     """Register a complaint through the service without the ``app``-parametrised fixtures
     (for tests bound to one backend, such as ``pg_app``)."""
-    from app import services
     from app.models import Category, Channel, Department, Level
 
     _serial["n"] += 1
@@ -303,7 +303,7 @@ def register_case(
         "staff": [],
     }
     user = app.appbuilder.sm.find_user(username=by)
-    complaint = services.register_complaint(db.session, user.id, data, now=now)
+    complaint = intake.register_complaint(db.session, user.id, data, now=now)
     if commit:
         db.session.commit()
     return complaint

@@ -39,7 +39,9 @@ from flask import Flask, current_app
 from http_clients import Client, add_login, body_text
 from sqlalchemy import LargeBinary, select, text
 
-from app import db, privacy, services
+from app import db
+from app.access import privacy
+from app.complaints import attachments, intake
 from app.models import (
     Category,
     Channel,
@@ -112,7 +114,7 @@ def _register(department: Department, by: str, name: str, phone: str, content: s
         "department": department,
         "staff": [],
     }
-    complaint = services.register_complaint(db.session, sm.find_user(username=by).id, data)
+    complaint = intake.register_complaint(db.session, sm.find_user(username=by).id, data)
     db.session.flush()
     return complaint
 
@@ -129,7 +131,7 @@ def build_world(app: Flask) -> World:
     att = {}
     for key, complaint in (("att_gc", gc), ("att_ba", ba)):
         payload = f"EVIDENCE-{key}-{uuid.uuid4().hex}".encode()
-        att[key] = services.add_attachment(
+        att[key] = attachments.add_attachment(
             complaint, f"{key}.txt", payload, "text/plain", None, app.config["ATTACHMENT_ALLOWED_TYPES"], 10**6
         )
     spare = {
@@ -220,7 +222,8 @@ def _save(app: Flask, backend: str) -> None:
 
 def _put_back(app: Flask, backend: str) -> bool:
     """Copy the saved world back in place; False when there is none or it cannot be done."""
-    from app import settings, sla
+    from app import settings
+    from app.time_limits import sla
 
     settings.invalidate()  # the rows change under the per-process caches
     sla.forget_calendar()

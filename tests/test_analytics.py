@@ -4,7 +4,9 @@ from datetime import datetime
 
 import pytest
 
-from app import analytics, db, services, stats
+from app import db
+from app.complaints import steps as services
+from app.quality import analytics, stats
 from app.timeutil import LOCAL_TZ
 
 OCT = datetime(2026, 10, 12, 10, 0, tzinfo=LOCAL_TZ)  # a Monday, office hours
@@ -56,7 +58,7 @@ def _history(make_complaint, org):
 
 
 def _dashboard(org, who, kind, at, now):
-    from app import scope
+    from app.access import scope
     from app.models import Complaint
     from app.views import dashboard_scope
 

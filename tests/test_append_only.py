@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app import db, privacy
+from app import db
+from app.access import privacy
 from app.models import ComplaintEvent, PenaltyEvent
 
 TABLES = ("complaint_event", "penalty_event", "access_log")
@@ -46,7 +47,7 @@ def test_update_and_delete_of_audit_rows_are_refused(app, audit_rows, table, sta
 
 
 def test_normal_flows_still_append(app, audit_rows, discipline_kit, org):
-    from app import services
+    from app.complaints import steps as services
 
     complaint, penalty = audit_rows
     services.take_transition(db.session, complaint, "judge_valid", org.principal("renshi"), {})

@@ -12,8 +12,8 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from app import calendar as calmod
-from app.calendar import WorkCalendar, parse_blocks, uncovered_years
+from app.time_limits import calendar as calmod
+from app.time_limits.calendar import WorkCalendar, parse_blocks, uncovered_years
 from app.timeutil import LOCAL_TZ, UTC
 
 CAL = WorkCalendar()

@@ -17,8 +17,10 @@ import pytest
 from sla_support import act, at, get_case, get_timeline, iso_local, sla_events, take, travel
 from sqlalchemy import select
 
-from app import db, services, settings, stats, workflow
+from app import db, lifecycle, settings
+from app.complaints import steps as services
 from app.models import ClockPause, ComplaintEvent
+from app.quality import stats
 from app.timeutil import to_local, utcnow
 
 
@@ -139,7 +141,7 @@ def test_pause_beyond_cap_awaits_gm_and_rejection_resumes_at_once(app, api, org,
     assert {"approve_pause", "reject_pause"} <= set(_actions(app, org, c, "zongjingli"))
     assert "approve_pause" not in _actions(app, org, c, "renshi")
     assert _actions(app, org, c, "zhuguan_a") == ["resume"]
-    with pytest.raises(workflow.TransitionError) as refused:
+    with pytest.raises(lifecycle.TransitionError) as refused:
         act(app, org, c, "approve_pause", "zhuguan_a", at(2026, 11, 6, 10, 0))
     assert refused.value.kind == "role"
     db.session.rollback()

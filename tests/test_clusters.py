@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from app import db, reports, settings
-from app.analytics import Period
+from app import db, settings
 from app.models import Category, Channel, Cluster, Complaint, ComplaintEvent, Delivery, Level, Notification
+from app.quality import reports
+from app.quality.analytics import Period
 from tests.sla_support import at, travel
 
 

@@ -16,9 +16,10 @@ import pytest
 from sla_support import at, register_case
 from sqlalchemy import func, select
 
-from app import db, jobs, services, workflow
+from app import db, jobs, lifecycle
+from app.complaints import steps as services
 from app.models import Complaint, ComplaintEvent, Deadline
-from app.security import principal_for_user
+from app.views.security import principal_for_user
 
 pytestmark = pytest.mark.postgres_only
 
@@ -69,7 +70,7 @@ def _judge_in_own_session(app, cid: int, version: Any = None) -> str:
             )
             db.session.commit()
             return "ok"
-        except workflow.TransitionError as exc:
+        except lifecycle.TransitionError as exc:
             db.session.rollback()
             return f"conflict:{exc.kind}"
         finally:

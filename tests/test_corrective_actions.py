@@ -43,7 +43,7 @@ def test_defaults_refusals_overdue_once_and_escalation_once(app, api, make_compl
     head, hr, kefu, other = api("zhuguan_a"), api("renshi"), api("kefu"), api("zhuguan_b")
     owner = org.staff_of("zhuguan_a").id
     # Default due times from the working-day calendar (added at the time of the investigation).
-    from app import corrective
+    from app.complaints import corrective
 
     temp = corrective.add(
         db.session,
@@ -156,8 +156,8 @@ def test_only_valid_cases_and_the_case_page_and_the_monthly_analysis(app, api, w
     html = page.get(f"/complaintview/show/{c.id}").get_data(as_text=True)
     assert "&lt;b&gt;封存&lt;/b&gt;库存" in html and "<b>封存</b>" not in html
     # The monthly analysis of the month it was added in lists it.
-    from app import reports
-    from app.analytics import period_containing
+    from app.quality import reports
+    from app.quality.analytics import period_containing
     from app.timeutil import local_date
 
     data = reports.report_data(db.session, period_containing("month", local_date(row.created_at)))

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sla_support import act, at, get_case, get_timeline, iso_local, take
 
-from app import db, workflow
+from app import db, lifecycle
 from app.models import Dispute, Notification
 
 RECEIVED = at(2026, 10, 13, 9, 30)  # Tuesday
@@ -66,7 +66,7 @@ def test_dispute_upheld_the_department_keeps_the_case_and_its_clocks(app, api, o
     try:
         act(app, org, c, "object_dispatch", "zhuguan_a", OBJECTED + timedelta(minutes=5), reason="再次异议")
         raise AssertionError("a second objection was accepted")
-    except workflow.TransitionError as exc:
+    except lifecycle.TransitionError as exc:
         db.session.rollback()
         assert exc.kind == "state"
     act(app, org, c, "rule_dispute", "zongjingli", RULED, decision="uphold", note="属工程部职责")
@@ -84,7 +84,7 @@ def test_dispute_upheld_the_department_keeps_the_case_and_its_clocks(app, api, o
 
 
 def test_dispute_reassigned_restarts_the_investigation_clock_from_the_ruling(app, api, org, make_complaint):
-    from app import sla
+    from app.time_limits import sla
 
     c = _dispatched(app, org, make_complaint)
     hr = api("renshi")
@@ -121,7 +121,7 @@ def test_objection_after_the_day_of_receipt_is_refused_with_the_rules_wording(ap
     try:
         act(app, org, c, "object_dispatch", "zhuguan_a", at(2026, 10, 19, 9, 30), reason="不属本部门")  # Monday
         raise AssertionError("a late objection was accepted")
-    except workflow.TransitionError as exc:
+    except lifecycle.TransitionError as exc:
         db.session.rollback()
         assert exc.kind == "state" and "2026-10-16" in exc.message
     # Through the API (the real clock is later still): 409 with the rule's wording, in Chinese.
@@ -134,7 +134,7 @@ def test_objection_after_the_day_of_receipt_is_refused_with_the_rules_wording(ap
 
 
 def test_a_case_received_on_a_rest_day_may_be_objected_to_on_the_next_workday(app, org, make_complaint):
-    from app import sla
+    from app.time_limits import sla
 
     cal = sla.load_calendar(db.session)
     saturday = at(2026, 10, 17, 10, 0)

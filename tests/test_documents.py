@@ -15,10 +15,14 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import db, discipline, documents, services
+from app import db
+from app.complaints import steps as services
+from app.discipline import notices
+from app.documents import record_form
+from app.documents import render as documents
+from app.lifecycle import TransitionError
 from app.models import Commendation, Document, DocumentKind
 from app.timeutil import LOCAL_TZ
-from app.workflow import TransitionError
 
 HOSTILE = (
     '<script>alert(1)</script><img src="file:///etc/passwd">'
@@ -54,7 +58,7 @@ def circular_context(**extra):
 
 def test_notice_carries_number_name_rule_and_embedded_noto_subsets(discipline_kit):
     penalty = discipline_kit.issued(staff="刘强")
-    notice = discipline.current_notice(db.session, penalty)
+    notice = notices.current_notice(db.session, penalty)
     text = pdf_text(notice.content)
     assert notice.number in text and "刘强" in text and "第六条第2款A" in text
     assert "警告" in text and "贰佰元整" in text and "3个工作" in text
@@ -76,7 +80,7 @@ def test_hostile_complaint_text_prints_literally_and_fetches_nothing(discipline_
             **documents.common_context(db.session),
             "heading": "处罚通知书",
             "variant": "original",
-            "penalty": discipline.penalty_facts(penalty),
+            "penalty": notices.penalty_facts(penalty),
             "appeal_days": 3,
             "change_reason": None,
             "document": {
@@ -94,7 +98,7 @@ def test_hostile_complaint_text_prints_literally_and_fetches_nothing(discipline_
     assert "root:" not in text
     assert fetcher.refused == []  # escaped markup never reaches the fetcher
     assert fetcher.served == ["portal-static:documents/print.css"]
-    form, _stored = services.record_form_pdf(db.session, complaint, None)
+    form, _stored = record_form.record_form_pdf(db.session, complaint, None)
     assert "<script>alert(1)</script>" in pdf_text(form)
 
 
@@ -168,16 +172,16 @@ def test_monthly_circular_lists_penalties_and_commendations_and_a_reissue_supers
     )
     db.session.commit()
     month = today.replace(day=1)
-    first = discipline.issue_monthly_circular(db.session, month, org.principal("renshi"))
+    first = notices.issue_monthly_circular(db.session, month, org.principal("renshi"))
     db.session.commit()
     text = pdf_text(first.content)
     assert first.number in text and "刘强" in text and "吴刚" in text and "孙海" in text and "表扬信" in text
     assert "260" in text  # fines of the month: 200 + 60
-    second = discipline.issue_monthly_circular(db.session, month, org.principal("renshi"))
+    second = notices.issue_monthly_circular(db.session, month, org.principal("renshi"))
     db.session.commit()
     assert second.version == 2 and second.supersedes_id == first.id and second.seq == first.seq + 1
     with pytest.raises(TransitionError):
-        discipline.issue_monthly_circular(db.session, month, org.principal("zhuguan_a"))
+        notices.issue_monthly_circular(db.session, month, org.principal("zhuguan_a"))
 
 
 def test_archived_record_form_is_stored_once_and_served_unchanged(app, make_complaint, org):
@@ -197,7 +201,7 @@ def test_archived_record_form_is_stored_once_and_served_unchanged(app, make_comp
     for action, who, values in steps:
         services.take_transition(db.session, complaint, action, org.principal(who), values)
         db.session.commit()
-    open_form, stored = services.record_form_pdf(db.session, complaint, None)
+    open_form, stored = record_form.record_form_pdf(db.session, complaint, None)
     assert stored is None
     text = pdf_text(open_form)
     for expected in (
@@ -215,8 +219,8 @@ def test_archived_record_form_is_stored_once_and_served_unchanged(app, make_comp
         assert expected in text, expected
     services.take_transition(db.session, complaint, "archive", org.principal("renshi"), {})
     db.session.commit()
-    first, doc = services.record_form_pdf(db.session, db.session.get(Complaint, complaint.id), None)
-    again, doc_again = services.record_form_pdf(db.session, db.session.get(Complaint, complaint.id), None)
+    first, doc = record_form.record_form_pdf(db.session, db.session.get(Complaint, complaint.id), None)
+    again, doc_again = record_form.record_form_pdf(db.session, db.session.get(Complaint, complaint.id), None)
     assert doc is not None and doc_again.id == doc.id and first == again
     assert db.session.scalar(select(db.func.count(Document.id)).where(Document.complaint_id == complaint.id)) == 1
 

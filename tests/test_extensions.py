@@ -15,9 +15,11 @@ import pytest
 from sla_support import at, get_case, get_timeline, iso_local, sla_events, take, travel
 from sqlalchemy import select
 
-from app import db, services, workflow
+from app import db, lifecycle
+from app.complaints import steps as services
+from app.complaints import workflow
 from app.models import Extension
-from app.sla import load_calendar
+from app.time_limits.sla import load_calendar
 from app.timeutil import utcnow
 
 CONSENT = {"consent_by": "王先生（投诉人）", "consent_method": "phone"}
@@ -253,7 +255,7 @@ def test_extension_of_a_stage_already_due_is_refused_while_another_runs(app, mak
     c = make_complaint(received_at=received, now=received)
     principal = org.principal("zhuguan_a")
     late = at(2026, 9, 30, 11, 0)  # investigation due 10:00, reply still running until 8 Oct
-    with pytest.raises(workflow.TransitionError) as refused:
+    with pytest.raises(lifecycle.TransitionError) as refused:
         services.take_transition(
             db.session,
             c,
@@ -265,7 +267,7 @@ def test_extension_of_a_stage_already_due_is_refused_while_another_runs(app, mak
     assert refused.value.kind == "fields" and "stage" in refused.value.errors
     db.session.rollback()
     # Exactly at the due time it is too late as well.
-    with pytest.raises(workflow.TransitionError):
+    with pytest.raises(lifecycle.TransitionError):
         services.take_transition(
             db.session,
             c,
@@ -383,7 +385,7 @@ def test_late_request_goes_to_the_general_manager(app, api, org, make_complaint)
     assert ext.late_request is True and ext.consent_at == at(2026, 11, 4, 9, 0), "consent time defaults to now"
     assert "decide_extension" not in _decide_actions(org, c, "renshi", at(2026, 11, 4, 9, 1))
     assert "decide_extension" in _decide_actions(org, c, "zongjingli", at(2026, 11, 4, 9, 1))
-    with pytest.raises(workflow.TransitionError) as refused:
+    with pytest.raises(lifecycle.TransitionError) as refused:
         services.take_transition(
             db.session,
             c,

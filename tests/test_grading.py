@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from app import grading
-from app.grading import DEFAULT_FORMULA, Figures
+from app.quality import grading
+from app.quality.grading import DEFAULT_FORMULA, Figures
 
 
 def formula(**changes):

@@ -16,12 +16,12 @@ from quality_support import add_discipline, at, build_history, step
 from sla_support import travel
 from sqlalchemy import func, select
 
-from app import analytics, assessment, db, settings
-from app.grading import DEFAULT_FORMULA
+from app import db, settings
+from app.lifecycle import TransitionError, ValidationFailed
 from app.models import Commendation, CustomerCount, DepartmentGrade, GradingRun, Notification, Setting
-from app.services import ValidationFailed
+from app.quality import analytics, assessment
+from app.quality.grading import DEFAULT_FORMULA
 from app.timeutil import LOCAL_TZ, utcnow
-from app.workflow import TransitionError
 
 OCTOBER = analytics.period_containing("month", date(2026, 10, 1))
 SEPTEMBER = OCTOBER.previous()
@@ -245,7 +245,7 @@ def test_confirmed_grades_and_penalties_appear_in_the_charts_within_scope(octobe
     from app.views import dashboard_scope
 
     def board(who: str, kind: str, at_: str) -> dict:
-        from app import scope
+        from app.access import scope
         from app.models import Complaint, Penalty
 
         principal = org.principal(who)

@@ -9,7 +9,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from app import db, discipline, liability, settings
+from app import db, settings
+from app.discipline import ledger, liability
+from app.discipline import notices as notice_docs
 from app.models import Document, Notification, PenaltyEvent, PenaltyLink, PhraseHit
 from app.timeutil import UTC
 
@@ -79,7 +81,7 @@ def test_chain_across_four_levels_with_a_vacant_link(discipline_kit, org, api, f
     assert chain[0].note and "周斌" in chain[0].note and "孙海" in chain[0].note
 
     # Every person on the ledger, and the chained links listed.
-    data = discipline.ledger(db.session, MONTH, org.principal("renshi"))
+    data = ledger.ledger(db.session, MONTH, org.principal("renshi"))
     staff = {r["name"]: r for r in data["staff"]}
     assert (staff["刘强"]["count"], staff["刘强"]["chained"], staff["刘强"]["points"]) == (1, 0, 15)
     assert (staff["周斌"]["count"], staff["周斌"]["chained"], staff["周斌"]["points"]) == (0, 1, 8)
@@ -137,7 +139,7 @@ def test_the_same_person_twice_is_deducted_once_at_the_higher_value(discipline_k
     assert links["department_head"].staff.name == "张建国" and links["department_head"].counted
     assert links["superior"].staff.name == "张建国" and not links["superior"].counted and links["superior"].note
     assert links["superior_of_superior"].vacant  # 张建国 reports to nobody
-    staff = {r["name"]: r for r in discipline.ledger(db.session, MONTH, org.principal("renshi"))["staff"]}
+    staff = {r["name"]: r for r in ledger.ledger(db.session, MONTH, org.principal("renshi"))["staff"]}
     assert staff["张建国"]["points"] == 8 and staff["张建国"]["chained"] == 1
 
 
@@ -191,7 +193,7 @@ def test_chained_persons_in_the_circular_or_their_own_notice(discipline_kit, org
     kit = discipline_kit
     penalty = _approved(kit)
     kit.step(penalty, "issue_notice", "renshi", now=NOV)
-    doc = discipline.issue_penalty_circular(db.session, penalty, org.principal("renshi"), now=NOV)
+    doc = notice_docs.issue_penalty_circular(db.session, penalty, org.principal("renshi"), now=NOV)
     db.session.commit()
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(doc.content)).pages)
     assert "连带" in text and "周斌" in text and "孙海" in text
@@ -207,7 +209,7 @@ def test_chained_persons_in_the_circular_or_their_own_notice(discipline_kit, org
     assert [d.title for d in notices] == ["连带责任扣分通知书：周斌"]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(notices[0].content)).pages)
     assert "刘强" in text and "直接上级" in text and "2分" in text
-    assert discipline.current_notice(db.session, other).period is None
+    assert notice_docs.current_notice(db.session, other).period is None
     assert liability.parse_period("2026").label == "2026"
 
 
@@ -222,12 +224,12 @@ def test_ledger_counts_forbidden_phrases_per_staff(discipline_kit, org, api, web
     )
     db.session.commit()
     _approved(discipline_kit, staff="吴刚", by="zhuguan_b", clause="第六条第2款A")
-    data = discipline.ledger(db.session, MONTH, org.principal("renshi"))
+    data = ledger.ledger(db.session, MONTH, org.principal("renshi"))
     staff = {r["name"]: r for r in data["staff"]}
     assert staff["吴刚"]["phrase_hits"] == 2 and staff["吴刚"]["count"] == 1
     assert "王小红" not in staff  # her hit was in October
     assert data["phrase_hits"] == 2
-    october = {r["name"]: r for r in discipline.ledger(db.session, date(2026, 10, 1), org.principal("renshi"))["staff"]}
+    october = {r["name"]: r for r in ledger.ledger(db.session, date(2026, 10, 1), org.principal("renshi"))["staff"]}
     assert october["王小红"]["phrase_hits"] == 1 and october["王小红"]["count"] == 0
     book = load_workbook(io.BytesIO(api("zongjingli").get("/api/v1/penalty/ledger.xlsx?month=2026-11").data))
     header = [c.value for c in book.worksheets[0][2]]

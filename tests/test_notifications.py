@@ -38,10 +38,10 @@ def notify_log(caplog):
     ``fileConfig`` disables every logger that existed before (``disable_existing_loggers``
     defaults to True); re-enable the one under test for the duration of the test.
     """
-    logger = logging.getLogger("app.notify")
+    logger = logging.getLogger("app.messages.notify")
     was_disabled = logger.disabled
     logger.disabled = False
-    caplog.set_level(logging.WARNING, logger="app.notify")
+    caplog.set_level(logging.WARNING, logger="app.messages.notify")
     try:
         yield caplog
     finally:

@@ -15,7 +15,8 @@ import pytest
 from http_clients import Client
 from sqlalchemy import select
 
-from app import db, services
+from app import db
+from app.complaints import intake
 from app.models import Category, Channel, Complaint, Department, Level
 
 
@@ -121,7 +122,7 @@ def _register_in_own_session(app: Any, actor_id: int, department_id: int, phone:
                 "department": db.session.get(Department, department_id),
                 "staff": [],
             }
-            complaint = services.register_complaint(db.session, actor_id, data, now=now)
+            complaint = intake.register_complaint(db.session, actor_id, data, now=now)
             db.session.commit()
             return complaint.number
         finally:

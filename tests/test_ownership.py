@@ -295,8 +295,8 @@ def test_an_escalated_re_complaint_is_linked_one_level_higher_and_counted(api, m
 
 
 def test_re_complaints_are_a_grading_deduction(app, api, make_complaint, org):
-    from app import assessment, grading
-    from app.analytics import parse_period
+    from app.quality import assessment, grading
+    from app.quality.analytics import parse_period
 
     original = make_complaint(department="GC", by="kefu")
     _walk_to_followed_up(api, original.id)

@@ -10,12 +10,15 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app import db, discipline, penalties, scope
+from app import db
+from app.access import scope
+from app.complaints.workflow import Actor
+from app.discipline import cases as discipline
+from app.discipline import ledger, notices, penalties
+from app.discipline.penalties import Terms
+from app.lifecycle import TransitionError, ValidationFailed
 from app.models import Document, Notification, Penalty, PenaltyRule
-from app.penalties import Terms
-from app.services import ValidationFailed
 from app.timeutil import LOCAL_TZ
-from app.workflow import Actor, TransitionError
 
 TIER1 = SimpleNamespace(
     tier=1,
@@ -83,7 +86,7 @@ def test_a_reduction_may_only_lighten():
 
 
 def test_appeal_period_counts_working_days_after_service():
-    from app.calendar import WorkCalendar, parse_blocks
+    from app.time_limits.calendar import WorkCalendar, parse_blocks
 
     cal = WorkCalendar(blocks=parse_blocks(None), overrides={})
     # Served on Friday 2026-11-20: Mon 23, Tue 24, Wed 25.
@@ -158,7 +161,7 @@ def test_head_proposes_hr_reviews_gm_approves_hr_issues_and_serves(discipline_ki
         ("serve", "served"),
     ]
     assert penalty.proposed_by.username == "zhuguan_a" and penalty.decided_by.username == "zongjingli"
-    notice = discipline.current_notice(db.session, penalty)
+    notice = notices.current_notice(db.session, penalty)
     assert notice.number == f"〔{today.year}〕人行罚字第001号" and notice.version == 1
 
 
@@ -205,7 +208,7 @@ def test_case_against_a_head_is_proposed_by_hr_and_decided_by_gm(discipline_kit)
         kit.step(penalty, "approve", "renshi")
     kit.step(penalty, "approve", "zongjingli")
     kit.step(penalty, "issue_notice", "renshi")
-    text = discipline.current_notice(db.session, penalty).content
+    text = notices.current_notice(db.session, penalty).content
     assert text.startswith(b"%PDF")
 
 
@@ -273,7 +276,7 @@ def _served(kit, days_ago=0, **kw):
 def test_reduced_appeal_issues_a_new_notice_that_supersedes_the_old(discipline_kit):
     kit = discipline_kit
     penalty = _served(kit)
-    first = discipline.current_notice(db.session, penalty)
+    first = notices.current_notice(db.session, penalty)
     first_bytes, first_sha = first.content, first.sha256
     kit.step(
         penalty,
@@ -298,7 +301,7 @@ def test_reduced_appeal_issues_a_new_notice_that_supersedes_the_old(discipline_k
         score_deduction=0,
     )
     assert penalty.status.value == "issued" and penalty.sanction.value == "fine" and penalty.fine_amount == 100
-    second = discipline.current_notice(db.session, penalty)
+    second = notices.current_notice(db.session, penalty)
     assert second.id != first.id and second.version == 2 and second.supersedes_id == first.id
     db.session.refresh(first)
     assert first.superseded_at is not None and first.content == first_bytes and first.sha256 == first_sha
@@ -316,8 +319,8 @@ def test_revoked_appeal_issues_a_revocation_and_leaves_the_ledger(discipline_kit
     assert penalty.status.value == "revoked" and penalty.revoked_at is not None
     docs = db.session.scalars(select(Document).where(Document.penalty_id == penalty.id).order_by(Document.id)).all()
     assert [d.version for d in docs] == [1, 2] and docs[1].title.startswith("撤销处罚决定通知书")
-    month = discipline.parse_month(datetime.now(LOCAL_TZ).strftime("%Y-%m"))
-    assert discipline.ledger(db.session, month, org.principal("renshi"))["totals"]["count"] == 0
+    month = ledger.parse_month(datetime.now(LOCAL_TZ).strftime("%Y-%m"))
+    assert ledger.ledger(db.session, month, org.principal("renshi"))["totals"]["count"] == 0
 
 
 def test_appeal_after_the_period_is_refused(discipline_kit):
@@ -380,20 +383,20 @@ def test_ledger_sums_the_month_per_staff_and_department(discipline_kit, org):
     kit.issued(staff="刘强", clause="第六条第1款B", fine_amount=50)
     kit.issued(staff="吴刚", by="zhuguan_b", clause="第六条第4款A")
     kit.open(staff="孙海")  # a draft is not in the ledger
-    month = discipline.parse_month(datetime.now(LOCAL_TZ).strftime("%Y-%m"))
-    data = discipline.ledger(db.session, month, org.principal("renshi"))
+    month = ledger.parse_month(datetime.now(LOCAL_TZ).strftime("%Y-%m"))
+    data = ledger.ledger(db.session, month, org.principal("renshi"))
     staff = {r["name"]: r for r in data["staff"]}
     assert staff["刘强"]["count"] == 2 and staff["刘强"]["fines"] == 250 and staff["刘强"]["points"] == 5
     assert staff["吴刚"]["fines"] == 1000 and staff["吴刚"]["performance_pay_withheld"]
     departments = {r["department"]: r for r in data["departments"]}
     assert departments["工程部"]["fines"] == 250 and departments["保安部"]["performance_pay_withheld"] == 1
     assert data["totals"] == {"count": 3, "fines": 1250, "points": 5}
-    previous = discipline.ledger(db.session, date(2020, 1, 1), org.principal("renshi"))
+    previous = ledger.ledger(db.session, date(2020, 1, 1), org.principal("renshi"))
     assert previous["totals"]["count"] == 0
 
 
 def test_default_rules_cover_the_five_tiers_and_seeding_is_idempotent(app):
-    from app import seed
+    from app.seed import defaults as seed
 
     rules = db.session.scalars(select(PenaltyRule).order_by(PenaltyRule.sort)).all()
     assert {r.tier for r in rules} == {1, 2, 3, 4, 5} and len(rules) == 22
@@ -405,11 +408,11 @@ def test_default_rules_cover_the_five_tiers_and_seeding_is_idempotent(app):
 def test_upheld_appeal_keeps_the_notice_and_a_draft_can_be_withdrawn(discipline_kit):
     kit = discipline_kit
     penalty = _served(kit)
-    notice = discipline.current_notice(db.session, penalty)
+    notice = notices.current_notice(db.session, penalty)
     kit.step(penalty, "record_appeal", "renshi", filed_on=penalty.served_on.isoformat(), grounds="处罚过重")
     kit.step(penalty, "decide_appeal", "zongjingli", decision="uphold", reason="事实清楚，维持原处理。")
     assert penalty.status.value == "served" and penalty.appeals[0].decision == "upheld"
-    assert discipline.current_notice(db.session, penalty).id == notice.id
+    assert notices.current_notice(db.session, penalty).id == notice.id
     draft = kit.open(staff="孙海")
     with pytest.raises(TransitionError):
         kit.step(draft, "withdraw", "zhuguan_b")

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from app import db, phrases, seed
+from app import db
+from app.complaints import phrases
 from app.models import ComplaintEvent, PhraseHit, PhraseKind, ReplyScript, ServicePhrase
+from app.seed import defaults as seed
 from app.timeutil import utcnow
 
 

@@ -16,8 +16,12 @@ import pytest
 from http_clients import Client
 from sqlalchemy import func, select
 
-from app import analytics, db, privacy, services, settings, stats
+from app import db, settings
+from app.access import privacy
+from app.complaints import steps as services
+from app.documents import record_form
 from app.models import AccessLog, Complaint, ComplaintEvent, Customer
+from app.quality import analytics, stats
 from app.timeutil import LOCAL_TZ
 
 PHONE = "13812348000"
@@ -157,7 +161,7 @@ def test_customer_api_answers_to_writes_are_masked_and_the_edit_form_is_logged(a
 def test_record_form_prints_masked_contact_details(app, case):
     from app.models import Complaint as C
 
-    context = services.record_form_context(db.session.get(C, case))["complaint"]
+    context = record_form.record_form_context(db.session.get(C, case))["complaint"]
     assert context["customer_phone"] == "138****8000"
     assert context["customer_address"] == "郑州市金水区****"
     assert context["customer_name"] == "张三"
@@ -257,14 +261,14 @@ def test_complained_staff_never_sees_the_complainant(app, case, against_head):
     _full_values_absent("".join(_body(r) for r in pages.values()), *secret)
     assert web.post(f"/complaintview/reveal/{against_head}").status_code == 403
     # The printed record form leaves the customer out too.
-    context = services.record_form_context(db.session.get(Complaint, against_head), "hidden")["complaint"]
+    context = record_form.record_form_context(db.session.get(Complaint, against_head), "hidden")["complaint"]
     _full_values_absent(str(context), *secret)
     pdf = head.get(f"/api/v1/complaint/{against_head}/record_form.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
 
 def test_complained_staff_gets_a_record_form_without_the_customer_even_when_archived(app, org, against_head):
-    from app.documents import current_document
+    from app.documents.render import current_document
 
     complaint = db.session.get(Complaint, against_head)
     _archive(complaint, org, OCT, head="renshi")  # the complained head steps aside
@@ -303,7 +307,7 @@ def _archive(complaint, org, at, head="zhuguan_a"):
 
 
 def _figures(org, now):
-    from app import scope
+    from app.access import scope
     from app.views import dashboard_scope
 
     stats.refresh(db.session, limit=20000, now=now)

@@ -17,8 +17,9 @@ from quality_support import MEASURE_GC, add_discipline, at, build_history
 from sla_support import cli_run, travel
 from sqlalchemy import func, select
 
-from app import analytics, db, reports, settings
+from app import db, settings
 from app.models import CalendarOverride, Delivery, Document, JobRun, Notification, Report
+from app.quality import analytics, reports
 
 OCTOBER = analytics.period_containing("month", date(2026, 10, 1))
 WEEK = analytics.period_containing("week", date(2026, 10, 12))  # Mon 10-12 .. Sun 10-18

@@ -101,8 +101,9 @@ def _wait_for(path: str, needle: str, timeout: float) -> bool:
 
 
 def test_two_schedulers_and_the_cli_record_everything_once(scratch_db):
-    from app import demo, settings
+    from app import settings
     from app.models import ComplaintEvent, Deadline, Delivery, JobRun, Notification
+    from app.seed import demo
 
     with SmtpSink() as smtp, WebhookSink() as hook:
         app = _app_for(scratch_db, smtp.port)

@@ -30,7 +30,7 @@ def test_api_answers_are_not_cached(api):
 def test_weak_passwords_are_refused_in_chinese(sqlite_app, password):
     from flask_appbuilder.exceptions import PasswordComplexityValidationError
 
-    from app.security import password_policy
+    from app.views.security import password_policy
 
     with sqlite_app.test_request_context():
         with pytest.raises(PasswordComplexityValidationError, match="至少 8 位"):
@@ -38,7 +38,7 @@ def test_weak_passwords_are_refused_in_chinese(sqlite_app, password):
 
 
 def test_a_decent_password_passes(sqlite_app):
-    from app.security import password_policy
+    from app.views.security import password_policy
 
     password_policy("投诉处理2026")
 

@@ -18,7 +18,8 @@ from http_clients import add_login, field_errors
 from sla_support import get_case, get_timeline, take
 from sqlalchemy import select
 
-from app import db, scope
+from app import db
+from app.access import roles
 from app.models import Complaint, Department, Notification, Staff, Unit, UnitKind
 from app.timeutil import LOCAL_TZ
 
@@ -26,7 +27,7 @@ NOV = datetime(2026, 11, 9, 10, 0, tzinfo=LOCAL_TZ)  # a Monday, office hours
 
 
 def _head(app, login: str, name: str, department: Department, number: str) -> Staff:
-    user = add_login(app, login, [scope.DEPARTMENT_HEAD], name)
+    user = add_login(app, login, [roles.DEPARTMENT_HEAD], name)
     staff = Staff(employee_no=number, name=name, department=department, position="负责人", user_id=user.id)
     db.session.add(staff)
     db.session.flush()

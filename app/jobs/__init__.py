@@ -63,7 +63,7 @@ def run_due(app: Flask, now: Optional[datetime] = None, only: Optional[list[str]
     now = now or utcnow()
     results: dict[str, Any] = {}
     with app.app_context():
-        from app import db
+        from app.extensions import db
 
         for name, spec in REGISTRY.items():
             if only and name not in only:
@@ -132,7 +132,7 @@ def start_scheduler(app: Flask) -> Any:
 
 def heartbeat(now: datetime) -> dict[str, Any]:
     """Record that a scheduler is alive (read by /health in every process)."""
-    from app import db
+    from app.extensions import db
     from app.models import Setting
 
     value = {"at": now.isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
@@ -156,7 +156,7 @@ def scheduler_state(app: Flask, database_ok: bool = True) -> dict[str, Any]:
             for j in scheduler.get_jobs()
         ]
     if database_ok:
-        from app import db
+        from app.extensions import db
         from app.models import Setting
 
         try:

@@ -7,10 +7,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app import db, notify, settings, sla
+from app import settings
+from app.access.roles import GENERAL_MANAGER, HR_MANAGER
+from app.extensions import db
 from app.i18n import _l
 from app.jobs import heartbeat, job
+from app.messages import notify
 from app.models import Complaint, Deadline, Department, JobRun
+from app.time_limits import sla
 from app.timeutil import format_local, to_local, utcnow
 
 
@@ -41,7 +45,7 @@ def deadline_scan(now: datetime) -> dict[str, Any]:
 
 @job("corrective_scan", "Corrective actions: overdue marks and escalations", trigger="interval", seconds=300)
 def corrective_scan(now: datetime) -> dict[str, Any]:
-    from app import corrective
+    from app.complaints import corrective
 
     return corrective.scan(db.session, now)
 
@@ -50,7 +54,7 @@ def corrective_scan(now: datetime) -> dict[str, Any]:
     "cluster_scan", "Clustered complaints: detect clusters and raise repeated problems", trigger="interval", minutes=10
 )
 def cluster_scan(now: datetime) -> dict[str, Any]:
-    from app import clusters
+    from app.complaints import clusters
 
     return clusters.scan(db.session, now)
 
@@ -111,7 +115,7 @@ def daily_digest(now: datetime) -> dict[str, Any]:
         f"{names.get(d, d)}：{len(items)}（{sum(1 for r in items if r.due_at <= now)} 超时）"
         for d, items in by_department.items()
     )
-    for role in ("人事行政经理", "总经理"):
+    for role in (HR_MANAGER, GENERAL_MANAGER):
         sent += notify.notify(
             db.session,
             notify.users_for(db.session, role),
@@ -134,7 +138,7 @@ def daily_digest(now: datetime) -> dict[str, Any]:
 
 @job("stats_refresh", "Refresh the dashboards' daily aggregates", trigger="interval", seconds=60)
 def stats_refresh(now: datetime) -> dict[str, Any]:
-    from app import stats
+    from app.quality import stats
 
     return {"rows": stats.refresh(db.session, limit=20000, now=now)}
 
@@ -153,7 +157,7 @@ def record_heartbeat(now: datetime) -> dict[str, Any]:
     minute=30,
 )
 def anonymise(now: datetime) -> dict[str, Any]:
-    from app import privacy
+    from app.access import privacy
 
     days = int(settings.get(db.session, "privacy.retention_days") or privacy.DEFAULT_RETENTION_DAYS)
     return privacy.anonymise_expired(db.session, now, days)

@@ -13,10 +13,13 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from app import assessment, db, reports, settings, sla
-from app.analytics import Period, period_containing
+from app import settings
+from app.extensions import db
 from app.jobs import job
 from app.jobs.core import claim_period, finish_period
+from app.quality import assessment, reports
+from app.quality.analytics import Period, period_containing
+from app.time_limits import sla
 from app.timeutil import LOCAL_TZ, to_local
 
 

@@ -1,0 +1,338 @@
+"""Formal documents: Jinja templates printed to PDF by WeasyPrint, numbered and stored.
+
+One template per kind under ``app/templates/documents/`` (处罚通知书, 通报, 客户投诉记录表,
+the weekly and monthly analyses; the grading 通报 is a circular with its own template). :func:`render_pdf` turns a template
+and its data into PDF bytes; :func:`issue_document` gives the document its 文号 from the
+gap-free counter (same transaction), stores the bytes with their SHA-256 and links a
+correction to the version it supersedes. Stored documents are never regenerated.
+
+Safety: templates are autoescaped, and WeasyPrint gets :class:`PortalURLFetcher`, which
+serves only files under the document templates and the app's static folder through the
+``portal-static:`` scheme and refuses every other URL (``file:``, ``http:``, ``data:`` …).
+Fonts come from fontconfig by family name (Debian's ``fonts-noto-cjk``), never by URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import mimetypes
+import os
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+# WeasyPrint reports every rendering step at INFO; keep its warnings (refused URLs, fonts).
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from app import settings
+from app.documents import numbering
+from app.models import Document, DocumentKind
+from app.timeutil import chinese_date, format_local, local_date, utcnow
+
+log = logging.getLogger(__name__)
+
+APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATES_DIR = os.path.join(APP_DIR, "templates")
+DOCUMENTS_DIR = os.path.join(TEMPLATES_DIR, "documents")
+STATIC_DIR = os.path.join(APP_DIR, "static")
+
+SCHEME = "portal-static"
+# portal-static:<root>/<path> -> directory the root names.
+ROOTS = {"documents": DOCUMENTS_DIR, "static": STATIC_DIR}
+
+SERIF = "Noto Serif CJK SC"  # 宋体-like body face
+SANS = "Noto Sans CJK SC"  # 黑体-like title face
+
+# The template and the 文号 prefix of each kind (prefixes are a setting).
+TEMPLATES = {
+    "penalty_notice": "documents/penalty_notice.html",
+    "circular": "documents/circular.html",
+    "record_form": "documents/record_form.html",
+    "weekly_analysis": "documents/analysis.html",
+    "monthly_analysis": "documents/analysis.html",
+    "regulator_reply": "documents/regulator_reply.html",
+}
+KIND_NAMES_ZH = {
+    "penalty_notice": "处罚通知书",
+    "circular": "通报",
+    "record_form": "客户投诉记录表",
+    "monthly_analysis": "月度投诉分析",
+    "weekly_analysis": "周投诉分析",
+    "regulator_reply": "监管转办回复报告",
+}
+NUMBERED_KINDS = frozenset({"penalty_notice", "circular", "monthly_analysis", "weekly_analysis", "regulator_reply"})
+
+
+class URLRefused(ValueError):
+    """A document asked for a resource outside the app's templates and static files."""
+
+
+class PortalURLFetcher(URLFetcher):
+    """Serves ``portal-static:`` files from the allowed roots; refuses every other URL.
+
+    Refused URLs are kept in ``refused`` (tests and logs read them); WeasyPrint skips
+    the resource and goes on, so a hostile reference can neither leak nor break a print.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=(SCHEME,), allow_redirects=False, fail_on_errors=False)
+        self.refused: list[str] = []
+        self.served: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        try:
+            path = resolve(url)
+        except URLRefused:
+            self.refused.append(url)
+            log.warning("document: refused URL %s", url[:200])
+            raise
+        self.served.append(url)
+        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, body=_read_cached(path), headers={"Content-Type": mimetype})
+
+
+def resolve(url: str) -> str:
+    """The file behind a ``portal-static:<root>/<path>`` URL, or raise :class:`URLRefused`."""
+    prefix = SCHEME + ":"
+    if not isinstance(url, str) or not url.startswith(prefix):
+        raise URLRefused(f"URL not allowed in documents: {url[:200]!r}")
+    rest = url[len(prefix) :].split("?", 1)[0].split("#", 1)[0].lstrip("/")
+    root_name, _, relative = rest.partition("/")
+    root = ROOTS.get(root_name)
+    if root is None or not relative:
+        raise URLRefused(f"unknown document resource: {url[:200]!r}")
+    path = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root) or not os.path.isfile(path):
+        raise URLRefused(f"no such document resource: {url[:200]!r}")
+    return path
+
+
+_file_cache: dict[str, tuple[float, bytes]] = {}
+
+
+def _read_cached(path: str) -> bytes:
+    mtime = os.path.getmtime(path)
+    cached = _file_cache.get(path)
+    if cached is None or cached[0] != mtime:
+        with open(path, "rb") as fh:
+            cached = (mtime, fh.read())
+        _file_cache[path] = cached
+    return cached[1]
+
+
+# --- Rendering --------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # every value is escaped: user text cannot inject markup or URLs
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cn_date"] = lambda d: chinese_date(d) if d else ""
+    env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": format_local(dt, fmt) if dt else ""
+    env.filters["ymd"] = lambda d: f"{d.year}年{d.month}月{d.day}日" if d else ""
+    env.filters["md"] = lambda d: f"{d.month}月{d.day}日" if d else ""
+    env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
+    env.filters["signed_pct"] = lambda v: "—" if v is None else f"{v * 100:+.1f}%"
+    env.filters["points"] = lambda v: "—" if v is None else f"{v:+.1f}个百分点"
+    env.globals.update(SERIF=SERIF, SANS=SANS)
+    return env
+
+
+_env = _environment()
+# WeasyPrint's fontconfig/Pango state is shared by the process: one render at a time.
+_render_lock = threading.Lock()
+
+
+def render_html(template_name: str, context: dict[str, Any]) -> str:
+    return _env.get_template(template_name).render(**context)
+
+
+def html_to_pdf(html: str, fetcher: PortalURLFetcher | None = None) -> bytes:
+    """Print HTML to PDF with the restricted fetcher (no network, no local files)."""
+    fetcher = fetcher or PortalURLFetcher()
+    with _render_lock:
+        return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
+
+
+def render_pdf(template_name: str, context: dict[str, Any], fetcher: PortalURLFetcher | None = None) -> bytes:
+    """Render a document template with ``context`` to PDF bytes."""
+    return html_to_pdf(render_html(template_name, context), fetcher)
+
+
+def harfbuzz_subsetting_available() -> bool:
+    """Whether WeasyPrint subsets fonts with HarfBuzz (fast) rather than fontTools (~80x slower).
+
+    Mirrors WeasyPrint 70's own test in ``weasyprint.pdf.fonts.Font.subset``.
+    """
+    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
+
+    return harfbuzz_subset is not None and bool(harfbuzz.hb_version_atleast(4, 1, 0))
+
+
+def merge_pdfs(parts: Iterable[bytes]) -> bytes:
+    """Concatenate PDFs (the stored bytes of issued documents) into one file for printing."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(io.BytesIO(part))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# --- Issuing ---------------------------------------------------------------------------------
+
+
+def number_prefix(session: Session, kind: str) -> str:
+    prefixes = settings.get(session, "documents.number_prefixes") or {}
+    return str(prefixes.get(kind) or settings.DEFAULTS["documents.number_prefixes"][0].get(kind) or "人行字")
+
+
+def common_context(session: Session) -> dict[str, Any]:
+    """What every document prints besides its own data: company and issuing office."""
+    return {
+        "company": settings.get(session, "company.name") or "",
+        "issuer": settings.get(session, "documents.issuer") or "人事行政部",
+    }
+
+
+def issue_document(
+    session: Session,
+    kind: str,
+    title: str,
+    context: dict[str, Any],
+    *,
+    template: str | None = None,
+    penalty_id: int | None = None,
+    complaint_id: int | None = None,
+    period: str | None = None,
+    supersedes: Document | None = None,
+    issued_by_id: int | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Document:
+    """Number, render and store a document in the caller's transaction; the caller commits.
+
+    The 文号 comes from :func:`app.numbering.next_value` in this transaction: concurrent
+    issuers queue on the counter row (PostgreSQL), and a rolled-back issue gives its
+    number back, so numbers stay unique and gap-free per kind and year.
+    """
+    now = now or utcnow()
+    issued_on = local_date(now)
+    number = year = seq = None
+    if kind in NUMBERED_KINDS:
+        year = issued_on.year
+        seq = numbering.next_value(session, f"document:{kind}", str(year))
+        number = numbering.document_number(number_prefix(session, kind), year, seq)
+    version = (supersedes.version + 1) if supersedes is not None else 1
+    document_info = {
+        "kind": kind,
+        "kind_name": KIND_NAMES_ZH.get(kind, kind),
+        "number": number,
+        "title": title,
+        "issued_on": issued_on,
+        "issued_date_cn": chinese_date(issued_on),
+        "version": version,
+        "supersedes_number": supersedes.number if supersedes is not None else None,
+        "supersedes_issued_on": local_date(supersedes.issued_at) if supersedes is not None else None,
+    }
+    pdf = render_pdf(template or TEMPLATES[kind], {**common_context(session), **context, "document": document_info})
+    doc = Document(
+        kind=DocumentKind(kind),
+        number=number,
+        year=year,
+        seq=seq,
+        title=title[:200],
+        penalty_id=penalty_id,
+        complaint_id=complaint_id,
+        period=period,
+        filename=_filename(kind, number, title, issued_on),
+        content_type="application/pdf",
+        size=len(pdf),
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        content=pdf,
+        version=version,
+        supersedes_id=supersedes.id if supersedes is not None else None,
+        note=note,
+        issued_by_id=issued_by_id,
+        issued_at=now,
+    )
+    if supersedes is not None:
+        supersedes.superseded_at = now
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def _filename(kind: str, number: str | None, title: str, issued_on: Any) -> str:
+    label = number or f"{title}-{issued_on:%Y%m%d}"
+    safe = "".join(c for c in label if c not in '\\/:*?"<>|').strip() or "document"
+    return f"{KIND_NAMES_ZH.get(kind, kind)}-{safe}.pdf"[:255]
+
+
+def current_document(
+    session: Session,
+    kind: str,
+    *,
+    penalty_id: int | None = None,
+    complaint_id: int | None = None,
+    period: str | None = None,
+) -> Document | None:
+    """The latest, not superseded document of a kind for a penalty, complaint or period."""
+    stmt = select(Document).where(Document.kind == DocumentKind(kind), Document.superseded_at.is_(None))
+    stmt = stmt.where(Document.penalty_id == penalty_id if penalty_id is not None else Document.penalty_id.is_(None))
+    if complaint_id is not None:
+        stmt = stmt.where(Document.complaint_id == complaint_id)
+    if period is not None:
+        stmt = stmt.where(Document.period == period)
+    elif penalty_id is not None:
+        # A case's own documents; notices to persons liable by chain carry a period "chain-<n>".
+        stmt = stmt.where(Document.period.is_(None))
+    return session.scalars(stmt.order_by(Document.version.desc(), Document.id.desc()).limit(1)).first()
+
+
+_CAPITAL_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_CAPITAL_UNITS = ("", "拾", "佰", "仟")
+
+
+def _capital_group(n: int) -> str:
+    text, zero = "", False
+    for power in range(3, -1, -1):
+        digit = n // 10**power % 10
+        if digit == 0:
+            zero = bool(text)
+        else:
+            if zero:
+                text += "零"
+                zero = False
+            text += _CAPITAL_DIGITS[digit] + _CAPITAL_UNITS[power]
+    return text
+
+
+def cn_capital(amount: int) -> str:
+    """Whole yuan in capital numerals as on financial documents: 200 -> 贰佰元整."""
+    amount = int(amount)
+    if amount <= 0:
+        return "零元整"
+    high, low = divmod(amount, 10000)
+    text = _capital_group(high) + "万" if high else ""
+    if low:
+        if high and low < 1000:
+            text += "零"
+        text += _capital_group(low)
+    return text + "元整"

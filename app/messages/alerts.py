@@ -1,0 +1,209 @@
+"""Who is told what when a case moves or a clock runs out (messages in zh by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy.orm import Session
+
+from app.access.roles import GENERAL_MANAGER as GM
+from app.access.roles import HR_MANAGER as HR
+from app.i18n import _l
+from app.labels import status_label
+from app.messages import notify
+from app.models import Complaint, Deadline, SlaRule
+from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN, STAGES
+
+
+def _send(
+    session: Session,
+    complaint: Complaint,
+    tokens: Iterable[str],
+    kind: str,
+    title: str,
+    body: str,
+    now: datetime,
+    dedup_key: Optional[str] = None,
+    webhook: bool = False,
+) -> int:
+    outbox = notify.Outbox(session, now)
+    count = outbox.add(outbox.recipients(tokens, complaint), kind, title, body, complaint.id, dedup_key, webhook)
+    outbox.flush()
+    return count
+
+
+def responsible_tokens(complaint: Complaint, stage_code: str) -> list[str]:
+    """Who must act for a stage now: before dispatch that is HR, afterwards the stage's owner."""
+    stage = STAGES[stage_code]
+    status = getattr(complaint.status, "value", complaint.status)
+    if stage.responsible_before_dispatch and status in ("registered", "judged"):
+        return [stage.responsible_before_dispatch]
+    return [stage.responsible]
+
+
+def _title(complaint: Complaint, text: Any) -> str:
+    return f"[{complaint.number}] {text}"
+
+
+def on_register(session: Session, complaint: Complaint, now: datetime) -> None:
+    session.flush()  # the case needs its id for links and keys
+    body = f"{complaint.department.name}：{complaint.subject or ''}"
+    if complaint.level is not None and complaint.level.is_major:
+        title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name))
+        _send(
+            session, complaint, [HEAD_TOKEN, HR, GM], "major", title, body, now, f"register:{complaint.id}", True
+        )
+    else:
+        title = _title(complaint, _l("New complaint to judge"))
+        _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}")
+
+
+# action -> (recipient tokens, message)
+_ON_ACTION = {
+    "dispatch": ([HEAD_TOKEN], _l("A complaint was dispatched to your department")),
+    "judge_invalid": (["first_responder"], _l("The complaint was judged invalid and closed")),
+    "reply": ([HR], _l("The department replied to the customer")),
+    "feed_back": ([HR], _l("The department fed back: the follow-up visit is due")),
+    "close": (["first_responder"], _l("The complaint you received was closed")),
+    "escalate": ([HEAD_TOKEN, HR, GM], _l("The complaint is now under supervision (督办)")),
+    "escalate_to_head_office": ([HR, GM], _l("A case beyond its unit's authority was escalated to the head office")),
+    "remind": ([], _l("Reminder (催办): please handle this complaint")),
+    "request_extension": ([], _l("An extension was requested")),
+    "decide_extension": ([HEAD_TOKEN], _l("The extension request was decided")),
+    "report_to_leader": ([HR], _l("A major complaint was reported to the leader")),
+    "report_to_gm": ([GM], _l("A major complaint was reported to you")),
+    "submit_written_report": ([HR, GM], _l("The written report of a major complaint was submitted")),
+    "pause": ([HR], _l("The case's clock was paused")),
+    "resume": ([HEAD_TOKEN, HR], _l("The case's clock was resumed")),
+    "approve_pause": ([HEAD_TOKEN, HR], _l("The long pause was approved")),
+    "reject_pause": ([HEAD_TOKEN, HR], _l("The long pause was rejected: the clock runs again")),
+    "confirm_informed": ([HR], _l("The customer was told the result: the case may be closed")),
+    "recomplain": ([HR], _l("The customer complained again: an escalated complaint was opened")),
+}
+# Internal steps that the first responder is not told about (a request, a nudge to the handlers).
+_NOT_FOR_OWNER = ("remind", "request_extension", "mark_repeat")
+
+
+def on_transition(
+    session: Session, complaint: Complaint, t: Any, before: str, after: str, now: datetime, values: dict[str, Any]
+) -> None:
+    tokens, message = _ON_ACTION.get(t.action, ([], None))
+    if t.action == "follow_up" and after == "investigating":
+        tokens, message = [HEAD_TOKEN, HR], _l("The customer is not satisfied: the case is reopened")
+    if t.action == "remind":
+        running = [d.stage for d in complaint.deadlines if d.state == "open"]
+        tokens = responsible_tokens(complaint, running[0]) if running else [HEAD_TOKEN]
+    if t.action == "request_extension":
+        from app.time_limits.sla import pending_extension
+
+        pending = pending_extension(session, complaint)
+        late = pending is not None and pending.late_request
+        tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
+    if t.action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
+        tokens, message = [GM, HR], _l("A pause longer than the cap awaits your approval")
+    body = str(values.get("note") or values.get("reason") or values.get("report") or "") or status_label(after)
+    if message and tokens:
+        if t.action not in _NOT_FOR_OWNER:
+            tokens = [*tokens, FIRST_RESPONDER]  # 首问负责制: the owner follows every stage
+        _send(
+            session,
+            complaint,
+            tokens,
+            t.action,
+            _title(complaint, message),
+            body,
+            now,
+            webhook=t.action in ("escalate", "escalate_to_head_office"),
+        )
+    elif t.action not in _NOT_FOR_OWNER and (before != after or t.kind != "transition"):
+        message = _l("The complaint you registered: %(action)s", action=t.label)
+        _send(session, complaint, [FIRST_RESPONDER], t.action, _title(complaint, message), body, now)
+
+
+def on_recomplaint(session: Session, escalated: Complaint, original: Complaint, now: datetime) -> None:
+    """An escalated re-complaint (二次投诉) is reported to the supervising leader at once.
+
+    Departments name no supervising leader (分管领导) yet, so 总经理 is told, with the
+    department head and 人事行政经理.
+    """
+    title = _title(
+        escalated,
+        _l(
+            "Escalated re-complaint (二次投诉): the customer did not accept the reply to %(original)s",
+            original=original.number,
+        ),
+    )
+    body = f"{escalated.department.name}：{escalated.subject or ''}"
+    outbox = notify.Outbox(session, now)
+    # The original case's first responder owns the matter too.
+    recipients = outbox.recipients([GM, HEAD_TOKEN, HR], escalated) + outbox.user(original.first_responder_id)
+    outbox.add(recipients, "recomplaint", title, body, escalated.id, f"recomplaint:{escalated.id}", True)
+    outbox.flush()
+
+
+def _supervisor_or_gm(outbox: notify.Outbox, complaint: Complaint) -> list[notify.Recipient]:
+    """The department's supervising leader (分管领导); without one, the 总经理 users."""
+    department = complaint.department
+    supervisor = department.supervisor_id if department is not None else None
+    return outbox.user(supervisor) if supervisor is not None else outbox.role(GM)
+
+
+def on_dispute(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+    """A department objects to a dispatch: its supervising leader must rule (HR is told too)."""
+    title = _title(
+        complaint,
+        _l("%(department)s objects to the dispatch: please rule", department=dispute.from_department.name),
+    )
+    outbox = notify.Outbox(session, now)
+    recipients = _supervisor_or_gm(outbox, complaint) + outbox.role(HR)
+    outbox.add(recipients, "dispute", title, dispute.reason, complaint.id, f"dispute:{dispute.id}")
+    outbox.flush()
+
+
+def on_dispute_ruled(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+    """The ruling goes to the objecting department, the new one (if reassigned) and HR."""
+    if dispute.state == "reassigned":
+        text = _l("Dispute ruled: the case goes to %(department)s", department=dispute.to_department.name)
+    else:
+        text = _l("Dispute ruled: %(department)s keeps the case", department=dispute.from_department.name)
+    outbox = notify.Outbox(session, now)
+    recipients = outbox.heads(dispute.from_department_id) + outbox.role(HR)
+    if dispute.to_department_id is not None:
+        recipients += outbox.heads(dispute.to_department_id)
+    outbox.add(
+        recipients, "dispute", _title(complaint, text), dispute.ruling_note or "", complaint.id, f"ruling:{dispute.id}"
+    )
+    outbox.flush()
+
+
+def on_pause_cap(session: Session, complaint: Complaint, pause_id: int, note: str, now: datetime) -> None:
+    """A running pause reached the cap: 总经理 must approve it."""
+    title = _title(complaint, _l("A pause longer than the cap awaits your approval"))
+    _send(session, complaint, [GM, HR], "pause_cap", title, note, now, f"pause-cap:{pause_id}")
+
+
+def on_sla_event(
+    outbox: notify.Outbox, complaint: Complaint, d: Deadline, rule: Optional[SlaRule], kind: str, note: str, key: str
+) -> None:
+    """Queue the messages of a warning, missed deadline or escalation (sent with the batch)."""
+    tokens = responsible_tokens(complaint, d.stage)
+    if kind in ("warning", "overdue") and rule is not None and rule.remind_roles:
+        tokens += rule.remind_roles.split(",")
+    if kind == "escalation":
+        tokens = [rule.escalate_role] if rule is not None and rule.escalate_role else [GM]
+    title = {
+        "warning": _l("Deadline approaching"),
+        "overdue": _l("Deadline missed"),
+        "escalation": _l("Escalated: deadline still missed"),
+    }[kind]
+    outbox.add(
+        outbox.recipients(tokens, complaint),
+        kind,
+        _title(complaint, title),
+        note,
+        complaint.id,
+        key,
+        webhook=kind in ("overdue", "escalation"),
+    )

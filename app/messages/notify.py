@@ -1,0 +1,372 @@
+"""Notifications: the in-app inbox, and e-mail / 企业微信 / 钉钉 deliveries with retries.
+
+Creating a notification never sends anything inline: it writes inbox rows and
+``delivery`` rows in the caller's transaction. The ``deliver_notifications`` job
+sends pending deliveries; a failing channel is retried with back-off and logged,
+and never blocks the other channels or the case.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Optional
+
+import requests
+from flask import current_app
+from flask_appbuilder.security.sqla.models import Role, User
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app import settings
+from app.access.roles import DEPARTMENT_HEAD
+from app.models import Complaint, Delivery, Department, Notification, Staff
+from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN
+from app.timeutil import format_local, utcnow
+
+log = logging.getLogger(__name__)
+
+RETRY_MINUTES = (1, 2, 5, 15, 30, 60)
+
+
+Recipient = tuple[int, Optional[str]]  # user id, e-mail
+
+
+def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert, skipping rows whose dedup_key exists already."""
+    if not rows:
+        return
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), rows)
+
+
+class Outbox:
+    """Collects messages of one transaction and writes them in bulk.
+
+    Recipients are resolved once per role and department (a deadline scan sends
+    hundreds of messages to the same few people).
+    """
+
+    def __init__(self, session: Session, now: Optional[datetime] = None):
+        self.session = session
+        self.now = now or utcnow()
+        self.notifications: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self._roles: dict[str, list[Recipient]] = {}
+        self._heads: dict[int, list[Recipient]] = {}
+        self._users: dict[int, Recipient] = {}
+        self.email_on = bool(current_app.config.get("MAIL_SERVER")) and bool(
+            settings.get(session, "notify.email_enabled")
+        )
+        self.robots = [
+            (channel, url)
+            for channel, key in (("wecom", "notify.wecom_webhook"), ("dingtalk", "notify.dingtalk_webhook"))
+            if (url := (settings.get(session, key) or "").strip())
+        ]
+
+    # --- recipients -----------------------------------------------------------------------
+
+    def role(self, name: str) -> list[Recipient]:
+        if name not in self._roles:
+            stmt = (
+                select(User.id, User.email)
+                .join(User.roles)
+                .where(Role.name == name, User.active.is_(True))
+                .order_by(User.id)
+            )
+            self._roles[name] = [(r.id, r.email) for r in self.session.execute(stmt).unique()]
+        return self._roles[name]
+
+    def heads(self, department_id: int) -> list[Recipient]:
+        if department_id not in self._heads:
+            stmt = (
+                select(User.id, User.email)
+                .join(Staff, Staff.user_id == User.id)
+                .join(User.roles)
+                .outerjoin(Department, Department.head_id == Staff.id)
+                .where(
+                    User.active.is_(True),
+                    Role.name == DEPARTMENT_HEAD,
+                    or_(Department.id == department_id, Staff.department_id == department_id),
+                )
+                .order_by(User.id)
+            )
+            self._heads[department_id] = [(r.id, r.email) for r in self.session.execute(stmt).unique()]
+        return self._heads[department_id]
+
+    def user(self, user_id: Optional[int]) -> list[Recipient]:
+        if user_id is None:
+            return []
+        if user_id not in self._users:
+            row = self.session.execute(select(User.id, User.email).where(User.id == user_id)).first()
+            self._users[user_id] = (row.id, row.email) if row else (user_id, None)
+        return [self._users[user_id]]
+
+    def recipients(self, tokens: Iterable[str], complaint: Optional[Complaint] = None) -> list[Recipient]:
+        found: list[Recipient] = []
+        for token in tokens:
+            token = token.strip()
+            if not token:
+                continue
+            if token == FIRST_RESPONDER:
+                found += self.user(complaint.first_responder_id) if complaint is not None else []
+            elif token == HEAD_TOKEN:
+                found += self.heads(complaint.department_id) if complaint is not None else []
+            else:
+                found += self.role(token)
+        return found
+
+    # --- messages -------------------------------------------------------------------------
+
+    def add(
+        self,
+        recipients: Iterable[Recipient],
+        kind: str,
+        title: str,
+        body: str = "",
+        complaint_id: Optional[int] = None,
+        dedup_key: Optional[str] = None,
+        webhook: bool = False,
+        link: Optional[str] = None,
+    ) -> int:
+        """Queue a message for each recipient; ``link`` defaults to the complaint's case page."""
+        if link is None and complaint_id:
+            link = f"/complaintview/show/{complaint_id}"
+        seen: set[int] = set()
+        for user_id, email in recipients:
+            if user_id in seen:
+                continue
+            seen.add(user_id)
+            key = f"{dedup_key}:{user_id}" if dedup_key else None
+            self.notifications.append(
+                dict(
+                    user_id=user_id,
+                    kind=kind,
+                    title=title[:200],
+                    body=body,
+                    complaint_id=complaint_id,
+                    link=link,
+                    created_at=self.now,
+                    read_at=None,
+                    dedup_key=key,
+                )
+            )
+            if self.email_on and email:
+                self._delivery("email", email, title, _with_link(body, link), f"{key}:email" if key else None)
+        if webhook:
+            for channel, url in self.robots:
+                self._delivery(
+                    channel, url, title, _with_link(body, link), f"{dedup_key}:{channel}" if dedup_key else None
+                )
+        return len(seen)
+
+    def _delivery(self, channel: str, target: str, subject: str, body: str, key: Optional[str]) -> None:
+        self.deliveries.append(
+            dict(
+                channel=channel,
+                target=target,
+                subject=subject[:200],
+                body=body,
+                status="pending",
+                attempts=0,
+                next_attempt_at=self.now,
+                created_at=self.now,
+                dedup_key=key,
+            )
+        )
+
+    def flush(self) -> int:
+        count = len(self.notifications)
+        _insert(self.session, Notification, self.notifications)
+        _insert(self.session, Delivery, self.deliveries)
+        self.notifications, self.deliveries = [], []
+        return count
+
+
+def users_for(session: Session, token: str, complaint: Optional[Complaint] = None) -> list[User]:
+    """Active users behind a role token (a role name, department_head, first_responder)."""
+    ids = [uid for uid, _ in Outbox(session).recipients([token], complaint)]
+    if not ids:
+        return []
+    return list(session.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)))
+
+
+def department_heads(session: Session, department_id: int) -> list[User]:
+    """The head(s) of a department: its ``head`` staff record or 部门主管 users in it."""
+    ids = [uid for uid, _ in Outbox(session).heads(department_id)]
+    return list(session.scalars(select(User).where(User.id.in_(ids)).order_by(User.id))) if ids else []
+
+
+def notify(
+    session: Session,
+    users: Iterable[User],
+    kind: str,
+    title: str,
+    body: str = "",
+    complaint: Optional[Complaint] = None,
+    dedup_key: Optional[str] = None,
+    now: Optional[datetime] = None,
+    webhook: bool = False,
+    link: Optional[str] = None,
+) -> int:
+    """Put a message in each user's inbox and queue its e-mail (and the group robots).
+
+    ``link`` is the page the message opens (default: the complaint's case page).
+    """
+    outbox = Outbox(session, now)
+    count = outbox.add(
+        [(u.id, u.email) for u in users if u is not None],
+        kind,
+        title,
+        body,
+        complaint.id if complaint is not None else None,
+        dedup_key,
+        webhook,
+        link=link,
+    )
+    outbox.flush()
+    return count
+
+
+def _with_link(body: str, link: Optional[str]) -> str:
+    if not link:
+        return body
+    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    return f"{body}\n{base}{link}" if body else f"{base}{link}"
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+# --- Delivery ---------------------------------------------------------------------------------
+
+
+def _send(delivery: Delivery) -> None:
+    config = current_app.config
+    if delivery.channel == "email":
+        message = EmailMessage()
+        message["Subject"] = delivery.subject
+        message["From"] = config.get("MAIL_FROM", "complaints@localhost")
+        message["To"] = delivery.target
+        message.set_content(delivery.body or delivery.subject)
+        with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT", 25)), timeout=10) as smtp:
+            if config.get("MAIL_USE_TLS"):
+                smtp.starttls()
+            if config.get("MAIL_USERNAME"):
+                smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD", ""))
+            smtp.send_message(message)
+        return
+    text = f"**{delivery.subject}**\n\n{delivery.body or ''}"
+    if delivery.channel == "wecom":
+        payload = {"msgtype": "markdown", "markdown": {"content": text}}
+    elif delivery.channel == "dingtalk":
+        payload = {"msgtype": "markdown", "markdown": {"title": delivery.subject, "text": text}}
+    else:
+        raise ValueError(f"unknown channel {delivery.channel}")
+    response = requests.post(
+        delivery.target,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    # Both robots answer 200 with errcode != 0 when they refuse a message.
+    if isinstance(answer, dict) and answer.get("errcode") not in (None, 0):
+        raise RuntimeError(f"robot refused: {answer}")
+
+
+LEASE = timedelta(minutes=5)
+
+
+def deliver_pending(session: Session, now: datetime, limit: int = 200, budget_seconds: float = 45.0) -> dict[str, Any]:
+    """Send pending deliveries batch after batch until none is due or the time budget is spent."""
+    import time as _time
+
+    started = _time.monotonic()
+    totals = {"sent": 0, "retrying": 0, "failed": 0}
+    while _time.monotonic() - started < budget_seconds:
+        done = _deliver_batch(session, now, limit)
+        for key in totals:
+            totals[key] += done[key]
+        if sum(done.values()) < limit:
+            break
+    return totals
+
+
+def _deliver_batch(session: Session, now: datetime, limit: int) -> dict[str, Any]:
+    """Send what is due; failures are retried with back-off up to NOTIFY_MAX_ATTEMPTS.
+
+    Rows are first claimed with a short lease (committed), so that another scheduler
+    skips them, and a process that dies mid-way leaves them to be retried.
+    """
+    max_attempts = int(current_app.config.get("NOTIFY_MAX_ATTEMPTS", 5))
+    stmt = (
+        select(Delivery)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed = session.scalars(stmt).all()
+    for delivery in claimed:
+        delivery.next_attempt_at = now + LEASE
+    session.commit()
+    sent = failed = retried = 0
+    for delivery in claimed:
+        delivery.attempts += 1
+        try:
+            _send(delivery)
+        except Exception as exc:  # any transport error: log, back off, try again later
+            delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            if delivery.attempts >= max_attempts:
+                delivery.status = "failed"
+                failed += 1
+                log.error(
+                    "delivery %s via %s to %s failed for good: %s",
+                    delivery.id,
+                    delivery.channel,
+                    delivery.target,
+                    delivery.last_error,
+                )
+            else:
+                wait = RETRY_MINUTES[min(delivery.attempts - 1, len(RETRY_MINUTES) - 1)]
+                delivery.next_attempt_at = now + timedelta(minutes=wait)
+                retried += 1
+                log.warning(
+                    "delivery %s via %s failed (attempt %d), retry at %s: %s",
+                    delivery.id,
+                    delivery.channel,
+                    delivery.attempts,
+                    format_local(delivery.next_attempt_at),
+                    delivery.last_error,
+                )
+        else:
+            delivery.status = "sent"
+            delivery.sent_at = now
+            delivery.last_error = None
+            sent += 1
+        session.commit()
+    return {"sent": sent, "retrying": retried, "failed": failed}

@@ -1,0 +1,836 @@
+"""Service-quality figures: periods, KPIs and chart series, inside a caller's scope.
+
+Department-scoped figures come from the ``stat_daily`` aggregate (``app/stats.py``);
+figures about what is open *now* come from small indexed queries. Every rate carries
+its numerator and denominator; an empty denominator is ``None`` (shown as "—").
+The KPI formulas are those of DESIGN.md (ETC/telecom policy, seed 003).
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.discipline import penalties
+from app.i18n import _l
+from app.models import (
+    OPEN_STATUSES,
+    Category,
+    Channel,
+    Commendation,
+    Complaint,
+    CustomerCount,
+    Deadline,
+    Department,
+    DepartmentGrade,
+    FollowUp,
+    GradingRun,
+    Level,
+    Penalty,
+    PenaltyRule,
+    StatDaily,
+)
+from app.quality import stats
+from app.timeutil import LOCAL_TZ, UTC, utcnow
+
+PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
+TREND_LENGTH = {"day": 14, "week": 12, "month": 12, "quarter": 8, "year": 5}
+STAGE_ORDER = ("investigate", "reply", "follow_up", "notify_department", "report_leader", "report_gm", "written_report")
+
+
+# --- Periods ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date  # first day
+    end: date  # day after the last
+
+    @property
+    def label(self) -> str:
+        if self.kind == "day":
+            return f"{self.start:%Y-%m-%d}"
+        if self.kind == "week":
+            return f"{self.start:%Y-%m-%d}～{self.end - timedelta(days=1):%m-%d}"
+        if self.kind == "month":
+            return f"{self.start.year}年{self.start.month}月"
+        if self.kind == "quarter":
+            return f"{self.start.year}年第{(self.start.month - 1) // 3 + 1}季度"
+        return f"{self.start.year}年"
+
+    @property
+    def key(self) -> str:
+        """A short stable name: 2026-11 (month), 2026-11-16 (a week or day: its first day), 2026-Q4, 2026."""
+        if self.kind == "month":
+            return f"{self.start:%Y-%m}"
+        if self.kind == "quarter":
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        if self.kind == "year":
+            return f"{self.start.year}"
+        return self.start.isoformat()
+
+    @property
+    def short(self) -> str:
+        return {
+            "day": f"{self.start:%m-%d}",
+            "week": f"{self.start:%m-%d}",
+            "month": f"{self.start.year % 100:02d}/{self.start.month:02d}",
+            "quarter": f"{self.start.year % 100:02d}Q{(self.start.month - 1) // 3 + 1}",
+            "year": f"{self.start.year}",
+        }[self.kind]
+
+    def previous(self) -> Period:
+        return period_containing(self.kind, self.start - timedelta(days=1))
+
+    def shift(self, n: int) -> Period:
+        p = self
+        for _ in range(n):
+            p = p.previous()
+        return p
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (
+            datetime.combine(self.start, datetime.min.time(), LOCAL_TZ).astimezone(UTC),
+            datetime.combine(self.end, datetime.min.time(), LOCAL_TZ).astimezone(UTC),
+        )
+
+
+def period_containing(kind: str, day: date) -> Period:
+    if kind == "day":
+        return Period(kind, day, day + timedelta(days=1))
+    if kind == "week":
+        start = day - timedelta(days=day.weekday())
+        return Period(kind, start, start + timedelta(days=7))
+    if kind == "month":
+        start = day.replace(day=1)
+        return Period(kind, start, start + timedelta(days=monthrange(day.year, day.month)[1]))
+    if kind == "quarter":
+        first_month = (day.month - 1) // 3 * 3 + 1
+        start = date(day.year, first_month, 1)
+        end = date(day.year + (first_month + 3 > 12), (first_month + 2) % 12 + 1, 1)
+        return Period(kind, start, end)
+    if kind == "year":
+        return Period(kind, date(day.year, 1, 1), date(day.year + 1, 1, 1))
+    raise ValueError(f"unknown period kind: {kind}")
+
+
+def parse_period(kind: Optional[str], at: Optional[str], today: Optional[date] = None) -> Period:
+    """The period of kind ``kind`` containing ``at`` (ISO date, or 2026-11 / 2026), default today."""
+    kind = kind if kind in PERIOD_KINDS else "month"
+    today = today or utcnow().astimezone(LOCAL_TZ).date()
+    day = today
+    if at:
+        text = at.strip()
+        try:
+            if len(text) == 4:
+                day = date(int(text), 1, 1)
+            elif len(text) == 7:
+                day = date(int(text[:4]), int(text[5:7]), 1)
+            else:
+                day = date.fromisoformat(text[:10])
+        except ValueError:
+            day = today
+    return period_containing(kind, day)
+
+
+# --- Rates ------------------------------------------------------------------------------------
+
+
+def rate(numerator: float, denominator: float) -> dict[str, Any]:
+    """A rate with both terms; ``value`` is None when there is nothing to divide by."""
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "value": (numerator / denominator) if denominator else None,
+    }
+
+
+def change(current: float, previous: float) -> Optional[float]:
+    """Period-over-period change as a fraction (None when the previous period had nothing)."""
+    if not previous:
+        return None
+    return (current - previous) / previous
+
+
+# --- Aggregation over stat_daily ----------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    received: int = 0
+    repeats: int = 0
+    judged: int = 0
+    valid: int = 0
+    attitude_valid: int = 0
+    closed: int = 0
+    closed_without_dispatch: int = 0
+    handling_minutes: float = 0.0
+    followups: int = 0
+    satisfied: int = 0
+    basically_satisfied: int = 0
+    unsatisfied: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=dict)
+    by_level: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, row: Any) -> None:
+        for name in (
+            "received",
+            "repeats",
+            "judged",
+            "valid",
+            "attitude_valid",
+            "closed",
+            "closed_without_dispatch",
+            "followups",
+            "satisfied",
+            "basically_satisfied",
+            "unsatisfied",
+        ):
+            setattr(self, name, getattr(self, name) + (getattr(row, name) or 0))
+        self.handling_minutes += row.handling_minutes or 0
+        for name in ("by_category", "by_channel", "by_level"):
+            target = getattr(self, name)
+            for key, value in (getattr(row, name) or {}).items():
+                target[key] = target.get(key, 0) + value
+        for stage, values in (row.stages or {}).items():
+            current = self.stages.setdefault(stage, [0, 0, 0, 0.0])
+            for i, v in enumerate(values):
+                current[i] += v
+
+
+_ROW_COLUMNS = (
+    "day",
+    "department_id",
+    "received",
+    "repeats",
+    "judged",
+    "valid",
+    "attitude_valid",
+    "closed",
+    "closed_without_dispatch",
+    "handling_minutes",
+    "followups",
+    "satisfied",
+    "basically_satisfied",
+    "unsatisfied",
+    "by_category",
+    "by_channel",
+    "by_level",
+    "stages",
+)
+
+
+class DayRow:
+    """One ``stat_daily`` row as a plain record (ORM objects are ten times slower to sum)."""
+
+    __slots__ = _ROW_COLUMNS
+
+    def __init__(self, values: Iterable[Any]):
+        for name, value in zip(_ROW_COLUMNS, values, strict=True):
+            setattr(self, name, value)
+
+
+def rows_for(session: Session, departments: Optional[Iterable[int]], first: date, end: date) -> list[DayRow]:
+    table = StatDaily.__table__
+    stmt = select(*[table.c[name] for name in _ROW_COLUMNS]).where(table.c.day >= first, table.c.day < end)
+    if departments is not None:
+        stmt = stmt.where(table.c.department_id.in_(sorted(departments)))
+    return [DayRow(row) for row in session.execute(stmt)]
+
+
+def bucket_totals(rows: Iterable[Any], periods: Iterable[Period]) -> dict[date, Totals]:
+    """Totals per period (periods must not overlap), in one pass over the rows."""
+    ordered = sorted(set(periods), key=lambda p: p.start)
+    starts = [p.start for p in ordered]
+    result = {p.start: Totals() for p in ordered}
+    from bisect import bisect_right
+
+    for row in rows:
+        i = bisect_right(starts, row.day) - 1
+        if i >= 0 and row.day < ordered[i].end:
+            result[starts[i]].add(row)
+    return result
+
+
+def totals(rows: Iterable[StatDaily], period: Optional[Period] = None, department_id: Optional[int] = None) -> Totals:
+    result = Totals()
+    for row in rows:
+        if period is not None and not (period.start <= row.day < period.end):
+            continue
+        if department_id is not None and row.department_id != department_id:
+            continue
+        result.add(row)
+    return result
+
+
+def kpis(t: Totals, satisfaction_includes_basic: bool = True, customers: Optional[int] = None) -> dict[str, Any]:
+    """The policy's KPIs from one set of totals."""
+    satisfied = t.satisfied + (t.basically_satisfied if satisfaction_includes_basic else 0)
+    reply = t.stages.get("reply", [0, 0, 0, 0.0])
+    result = {
+        "received": t.received,
+        "valid_rate": rate(t.valid, t.judged),
+        "repeat_rate": rate(t.repeats, t.received),
+        "satisfaction_rate": rate(satisfied, t.followups),
+        "on_time_closure_rate": rate(reply[1], reply[0]),
+        "first_time_closure_rate": rate(t.closed_without_dispatch, t.closed),
+        "average_handling_hours": {
+            "numerator": round(t.handling_minutes / 60, 1),
+            "denominator": t.closed,
+            "value": (t.handling_minutes / 60 / t.closed) if t.closed else None,
+        },
+        "complaint_rate": rate(t.received, customers) if customers else rate(t.received, 0),
+        "attitude_valid": t.attitude_valid,
+        "unsatisfied": t.unsatisfied,
+    }
+    result["stages"] = {
+        stage: {
+            "timeliness": rate(values[1], values[0]),
+            "late": values[2],
+            "average_delay_hours": (values[3] / values[2] / 60) if values[2] else None,
+        }
+        for stage, values in sorted(
+            t.stages.items(), key=lambda kv: STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else 99
+        )
+    }
+    return result
+
+
+def customers_served(session: Session, departments: Optional[Iterable[int]], period: Period) -> Optional[int]:
+    """Customers served in the period's months, when entered for every department in scope."""
+    months = {date(d.year, d.month, 1) for d in (period.start, period.end - timedelta(days=1))}
+    if period.kind in ("quarter", "year"):
+        d = period.start
+        while d < period.end:
+            months.add(date(d.year, d.month, 1))
+            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    stmt = select(func.sum(CustomerCount.customers), func.count()).where(CustomerCount.month.in_(sorted(months)))
+    if departments is not None:
+        stmt = stmt.where(CustomerCount.department_id.in_(sorted(departments)))
+    total, count = session.execute(stmt).one()
+    return int(total) if total else None
+
+
+# --- Live figures about what is open now -----------------------------------------------------------
+
+AGE_BUCKETS = (
+    (0, 1, _l("< 1 day")),
+    (1, 3, _l("1–3 days")),
+    (3, 7, _l("3–7 days")),
+    (7, 30, _l("7–30 days")),
+    (30, None, _l("> 30 days")),
+)
+
+
+def open_by_age(session: Session, criterion: Any, now: Optional[datetime] = None) -> list[dict[str, Any]]:
+    now = now or utcnow()
+    whens = []
+    for i, (low, high, _label) in enumerate(AGE_BUCKETS):
+        lower = Complaint.received_at <= now - timedelta(days=low)
+        if high is None:
+            whens.append((lower, i))
+        else:
+            whens.append(((Complaint.received_at > now - timedelta(days=high)) & lower, i))
+    bucket = case(*whens, else_=0)
+    counts = dict(
+        session.execute(
+            select(bucket, func.count())
+            .where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
+            .group_by(bucket)
+        ).all()
+    )
+    return [
+        {"label": str(label), "value": counts.get(i, 0), "min_days": low, "max_days": high}
+        for i, (low, high, label) in enumerate(AGE_BUCKETS)
+    ]
+
+
+def open_counts(session: Session, criterion: Any) -> dict[str, int]:
+    row = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Complaint.overdue.is_(True), 1), else_=0)),
+            func.sum(case((Complaint.supervised.is_(True), 1), else_=0)),
+        ).where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
+    ).one()
+    return {"open": row[0] or 0, "overdue": int(row[1] or 0), "supervised": int(row[2] or 0)}
+
+
+def names(session: Session, model: type) -> dict[str, str]:
+    return {str(i): n for i, n in session.execute(select(model.id, model.name))}
+
+
+# --- Dashboard ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart declared by a dashboard: what it groups by, what it measures, how it draws."""
+
+    name: str
+    title: Any
+    group_by: str  # period | department | unit | category | channel | level | stage | age | ranking
+    measure: str  # count | rate:<kpi> | timeliness | open
+    kind: str = "bar"  # bar | pie | line
+    drill: Optional[str] = None  # list filter the chart's items open
+    compare_previous: bool = False
+
+
+@dataclass
+class Context:
+    session: Session
+    period: Period
+    departments: Optional[list[int]]  # None = company
+    criterion: Any  # complaint scope for live queries
+    rows: list[Any]
+    now: datetime
+    satisfaction_includes_basic: bool = True
+    buckets: dict[date, Totals] = field(default_factory=dict)
+    per_department: Optional[dict[int, Totals]] = None
+    # Scope conditions of other tables for live charts: "penalty", "grade".
+    scopes: dict[str, Any] = field(default_factory=dict)
+    # Units a unit head's dashboard lists (None: all for the company, none for a department).
+    units: Optional[frozenset[int]] = None
+
+    def departments_now(self) -> dict[int, Totals]:
+        """Totals of each department over the selected period (computed once)."""
+        if self.per_department is None:
+            per: dict[int, Totals] = defaultdict(Totals)
+            for row in self.rows:
+                if self.period.start <= row.day < self.period.end:
+                    per[row.department_id].add(row)
+            self.per_department = per
+        return self.per_department
+
+
+def trend_periods(period: Period) -> list[Period]:
+    n = TREND_LENGTH[period.kind]
+    periods = [period]
+    for _ in range(n - 1):
+        periods.insert(0, periods[0].previous())
+    return periods
+
+
+def _series_by_period(ctx: Context, periods: list[Period], fn: Callable[[Totals], Any]) -> list[Any]:
+    missing = [p for p in periods if p.start not in ctx.buckets]
+    if missing:
+        ctx.buckets.update(bucket_totals(ctx.rows, missing))
+    return [fn(ctx.buckets[p.start]) for p in periods]
+
+
+def chart_data(chart: Chart, ctx: Context) -> dict[str, Any]:
+    if ctx.period.start not in ctx.buckets:
+        ctx.buckets.update(bucket_totals(ctx.rows, [ctx.period]))
+    current = ctx.buckets[ctx.period.start]
+    if chart.group_by == "period":
+        periods = trend_periods(ctx.period)
+        earlier = [p.shift(len(periods)) for p in periods]
+        measure = _measure(chart.measure, ctx)
+        data = {
+            "labels": [p.short for p in periods],
+            "series": [{"name": str(_l("This period")), "data": _series_by_period(ctx, periods, measure)}],
+            "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
+        }
+        if chart.compare_previous:
+            data["series"].append(
+                {"name": str(_l("Previous period")), "data": _series_by_period(ctx, earlier, measure)}
+            )
+        return data
+    if chart.group_by in ("category", "channel", "level"):
+        model = {"category": Category, "channel": Channel, "level": Level}[chart.group_by]
+        label = names(ctx.session, model)
+        counts = getattr(current, f"by_{chart.group_by}")
+        items = sorted(counts.items(), key=lambda kv: -kv[1])
+        return {"items": [{"id": int(k), "label": label.get(k, k), "value": v} for k, v in items]}
+    if chart.group_by == "department":
+        label = names(ctx.session, Department)
+        items = [
+            {"id": dep, "label": label.get(str(dep), str(dep)), "value": t.received}
+            for dep, t in ctx.departments_now().items()
+        ]
+        return {"items": sorted(items, key=lambda i: -i["value"])}
+    if chart.group_by == "unit":
+        # Rolled up in Python from the per-department aggregates by the department → unit map.
+        from app.access import units
+
+        listed = ctx.units if ctx.units is not None else (None if ctx.departments is None else frozenset())
+        return {"items": units.rollup(units.load_tree(ctx.session), ctx.departments_now(), listed)}
+    if chart.group_by == "stage":
+        from app.time_limits.deadlines import STAGES
+
+        figures = kpis(current, ctx.satisfaction_includes_basic)["stages"]
+        return {
+            "items": [
+                {
+                    "id": stage,
+                    "label": str(STAGES[stage].label) if stage in STAGES else stage,
+                    "value": f["timeliness"]["value"],
+                    "numerator": f["timeliness"]["numerator"],
+                    "denominator": f["timeliness"]["denominator"],
+                    "late": f["late"],
+                    "average_delay_hours": f["average_delay_hours"],
+                }
+                for stage, f in figures.items()
+            ]
+        }
+    if chart.group_by == "age":
+        return {"items": open_by_age(ctx.session, ctx.criterion, ctx.now)}
+    if chart.group_by == "ranking":
+        return {"items": ranking(ctx)}
+    if chart.group_by == "penalty_month":
+        return penalties_by_month(ctx.session, ctx.scopes.get("penalty", false()), ctx.period)
+    if chart.group_by == "penalty_department":
+        return penalties_by_department(ctx.session, ctx.scopes.get("penalty", false()), ctx.period)
+    if chart.group_by == "grade_run":
+        return grade_trend(ctx.session, ctx.scopes.get("grade", false()), ctx.period)
+    raise ValueError(f"unknown grouping {chart.group_by}")
+
+
+def _measure(measure: str, ctx: Context) -> Callable[[Totals], Any]:
+    if measure == "count":
+        return lambda t: t.received
+    if measure.startswith("rate:"):
+        key = measure.split(":", 1)[1]
+        return lambda t: _rate_value(kpis(t, ctx.satisfaction_includes_basic)[key])
+    raise ValueError(f"unknown measure {measure}")
+
+
+def _rate_value(r: dict[str, Any]) -> Optional[float]:
+    return None if r["value"] is None else round(r["value"] * 100, 1)
+
+
+def ranking(ctx: Context) -> list[dict[str, Any]]:
+    """Departments ranked by a service index: on-time reply, satisfaction, and few valid complaints."""
+    label = names(ctx.session, Department)
+    items = []
+    for dep, t in ctx.departments_now().items():
+        k = kpis(t, ctx.satisfaction_includes_basic)
+        on_time = k["on_time_closure_rate"]["value"]
+        satisfaction = k["satisfaction_rate"]["value"]
+        parts = [v for v in (on_time, satisfaction) if v is not None]
+        index = round(100 * sum(parts) / len(parts) - min(t.valid, 20), 1) if parts else None
+        items.append(
+            {
+                "id": dep,
+                "label": label.get(str(dep), str(dep)),
+                "value": index,
+                "received": t.received,
+                "valid": t.valid,
+                "on_time": on_time,
+                "satisfaction": satisfaction,
+            }
+        )
+    return sorted(items, key=lambda i: (i["value"] is None, -(i["value"] or 0)))
+
+
+def dashboard(
+    session: Session,
+    charts: list[Chart],
+    period: Period,
+    departments: Optional[list[int]],
+    criterion: Any,
+    satisfaction_includes_basic: bool = True,
+    now: Optional[datetime] = None,
+    scopes: Optional[dict[str, Any]] = None,
+    units: Optional[frozenset[int]] = None,
+) -> dict[str, Any]:
+    """Everything a dashboard shows for one period and scope, in one payload.
+
+    ``scopes`` holds the caller's scope conditions of the penalty and grade tables
+    (``{"penalty": …, "grade": …}``) for the charts that read them live.
+    """
+    now = now or utcnow()
+    stats.refresh(session, now=now)
+    periods = trend_periods(period)
+    first = periods[0].shift(len(periods)).start if any(c.compare_previous for c in charts) else periods[0].start
+    rows = rows_for(session, departments, min(first, period.previous().start), period.end)
+    ctx = Context(
+        session,
+        period,
+        departments,
+        criterion,
+        rows,
+        now,
+        satisfaction_includes_basic,
+        scopes=scopes or {},
+        units=units,
+    )
+    ctx.buckets.update(bucket_totals(rows, [period, period.previous()]))
+    current = ctx.buckets[period.start]
+    previous = ctx.buckets[period.previous().start]
+    customers = customers_served(session, departments, period)
+    figures = kpis(current, satisfaction_includes_basic, customers)
+    before = kpis(previous, satisfaction_includes_basic)
+    return {
+        "period": {
+            "kind": period.kind,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "label": period.label,
+        },
+        "previous": {"start": period.previous().start.isoformat(), "label": period.previous().label},
+        "kpis": figures,
+        "previous_kpis": before,
+        "received_change": change(current.received, previous.received),
+        "open": open_counts(session, criterion),
+        "charts": {
+            c.name: {"title": str(c.title), "kind": c.kind, "drill": c.drill, **chart_data(c, ctx)} for c in charts
+        },
+        "chart_order": [c.name for c in charts],
+    }
+
+
+# --- Discipline figures (live SQL on the small penalty and commendation tables) -----------------
+
+# Penalties count from the day 总经理 decided them, while in force (as in the monthly ledger).
+EFFECTIVE_PENALTY = penalties.EFFECTIVE
+
+
+def _months_ending(period: Period, n: int = 12) -> list[Period]:
+    last = period_containing("month", period.end - timedelta(days=1))
+    months = [last]
+    for _ in range(n - 1):
+        months.insert(0, months[0].previous())
+    return months
+
+
+def penalty_days(session: Session, criterion: Any, first: date, end: date) -> list[tuple[date, int, int, int]]:
+    """(local day, department, penalties, fines in yuan) of penalties in force decided in [first, end)."""
+    start, stop = Period("day", first, end).bounds()
+    day = stats.local_day(session, Penalty.decided_at)
+    rows = session.execute(
+        select(day, Penalty.department_id, func.count(), func.coalesce(func.sum(Penalty.fine_amount), 0))
+        .where(
+            Penalty.status.in_(EFFECTIVE_PENALTY),
+            Penalty.decided_at >= start,
+            Penalty.decided_at < stop,
+            criterion,
+        )
+        .group_by(day, Penalty.department_id)
+    ).all()
+    return [(stats.as_date(d), dep, int(n), int(fines)) for d, dep, n, fines in rows]
+
+
+def _penalty_series(counts: list[int], fines: list[int]) -> list[dict[str, Any]]:
+    return [
+        {"name": str(_l("Penalties")), "data": counts, "type": "bar"},
+        {"name": str(_l("Fines (yuan)")), "data": fines, "type": "line", "axis": 1},
+    ]
+
+
+def penalties_by_month(session: Session, criterion: Any, period: Period) -> dict[str, Any]:
+    """Penalties and fines of the twelve months up to the period's last month."""
+    months = _months_ending(period)
+    counts, fines = [0] * len(months), [0] * len(months)
+    starts = [m.start for m in months]
+    from bisect import bisect_right
+
+    for day, _dep, n, amount in penalty_days(session, criterion, months[0].start, months[-1].end):
+        i = bisect_right(starts, day) - 1
+        counts[i] += n
+        fines[i] += amount
+    return {
+        "labels": [m.short for m in months],
+        "series": _penalty_series(counts, fines),
+        "ranges": [{"start": m.start.isoformat(), "end": m.end.isoformat()} for m in months],
+    }
+
+
+def penalties_by_department(session: Session, criterion: Any, period: Period) -> dict[str, Any]:
+    """Penalties and fines of each department in the period."""
+    label = names(session, Department)
+    per: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for _day, dep, n, amount in penalty_days(session, criterion, period.start, period.end):
+        per[dep][0] += n
+        per[dep][1] += amount
+    ordered = sorted(per.items(), key=lambda kv: (-kv[1][1], -kv[1][0]))
+    return {
+        "labels": [label.get(str(dep), str(dep)) for dep, _ in ordered],
+        "ids": [dep for dep, _ in ordered],
+        "series": _penalty_series([v[0] for _, v in ordered], [v[1] for _, v in ordered]),
+    }
+
+
+def penalty_tiers(
+    session: Session, period: Period, departments: Optional[Iterable[int]] = None
+) -> dict[int, list[int]]:
+    """The tier of every penalty in force decided in the period, per department."""
+    start, end = period.bounds()
+    stmt = (
+        select(Penalty.department_id, PenaltyRule.tier, func.count())
+        .join(PenaltyRule, PenaltyRule.id == Penalty.rule_id)
+        .where(Penalty.status.in_(EFFECTIVE_PENALTY), Penalty.decided_at >= start, Penalty.decided_at < end)
+        .group_by(Penalty.department_id, PenaltyRule.tier)
+    )
+    if departments is not None:
+        stmt = stmt.where(Penalty.department_id.in_(sorted(departments)))
+    tiers: dict[int, list[int]] = defaultdict(list)
+    for dep, tier, n in session.execute(stmt):
+        tiers[dep].extend([tier] * n)
+    return {dep: sorted(values) for dep, values in tiers.items()}
+
+
+def commendation_counts(
+    session: Session, period: Period, departments: Optional[Iterable[int]] = None
+) -> dict[int, tuple[int, int]]:
+    """Commendations of the period per department: (all, flagged as offsetting a complaint)."""
+    stmt = (
+        select(
+            Commendation.department_id,
+            func.count(),
+            func.sum(case((Commendation.offsets_complaint.is_(True), 1), else_=0)),
+        )
+        .where(Commendation.commended_on >= period.start, Commendation.commended_on < period.end)
+        .group_by(Commendation.department_id)
+    )
+    if departments is not None:
+        stmt = stmt.where(Commendation.department_id.in_(sorted(departments)))
+    return {dep: (int(n), int(offsetting or 0)) for dep, n, offsetting in session.execute(stmt)}
+
+
+def valid_by_level(
+    session: Session, period: Period, departments: Optional[Iterable[int]] = None
+) -> dict[int, dict[str, int]]:
+    """Complaints judged valid in the period, per department and level code."""
+    start, end = period.bounds()
+    stmt = (
+        select(Complaint.department_id, Level.code, func.count())
+        .join(Level, Level.id == Complaint.level_id)
+        .where(Complaint.validity == "valid", Complaint.judged_at >= start, Complaint.judged_at < end)
+        .group_by(Complaint.department_id, Level.code)
+    )
+    if departments is not None:
+        stmt = stmt.where(Complaint.department_id.in_(sorted(departments)))
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    for dep, code, n in session.execute(stmt):
+        result[dep][code] = int(n)
+    return dict(result)
+
+
+def department_totals(
+    session: Session, period: Period, departments: Optional[Iterable[int]] = None
+) -> dict[int, Totals]:
+    """The aggregate totals of each department over a period (from ``stat_daily``)."""
+    per: dict[int, Totals] = defaultdict(Totals)
+    for row in rows_for(session, departments, period.start, period.end):
+        per[row.department_id].add(row)
+    return dict(per)
+
+
+def grade_trend(session: Session, criterion: Any, period: Period, n: int = 12) -> dict[str, Any]:
+    """Confirmed grading scores of the last ``n`` runs up to the period, one series per department."""
+    runs = session.execute(
+        select(GradingRun.id, GradingRun.period_start, GradingRun.label)
+        .where(GradingRun.status == "confirmed", GradingRun.period_start < period.end)
+        .order_by(GradingRun.period_start.desc())
+        .limit(n)
+    ).all()[::-1]
+    if not runs:
+        return {"labels": [], "series": []}
+    index = {run_id: i for i, (run_id, _start, _label) in enumerate(runs)}
+    label = names(session, Department)
+    series: dict[int, list[Optional[float]]] = {}
+    for run_id, dep, score in session.execute(
+        select(DepartmentGrade.run_id, DepartmentGrade.department_id, DepartmentGrade.score).where(
+            DepartmentGrade.run_id.in_(list(index)), criterion
+        )
+    ):
+        series.setdefault(dep, [None] * len(runs))[index[run_id]] = score
+    return {
+        "labels": [f"{start.year % 100:02d}/{start.month:02d}" for _id, start, _label in runs],
+        "series": [
+            {"name": label.get(str(dep), str(dep)), "data": data}
+            for dep, data in sorted(series.items(), key=lambda kv: label.get(str(kv[0]), ""))
+        ],
+    }
+
+
+# --- Report figures -------------------------------------------------------------------------------
+
+
+def worst_cases(
+    session: Session,
+    period: Period,
+    departments: Optional[Iterable[int]] = None,
+    limit: int = 10,
+    now: Optional[datetime] = None,
+) -> list[dict[str, Any]]:
+    """The period's worst cases: the longest delay on a stage due in the period, then unsatisfied customers.
+
+    A stage is late when done after its limit, or still open past it (delay counted up
+    to ``now``); a case whose follow-up in the period found the customer unsatisfied is
+    included too. Ties go to the more severe level.
+    """
+    now = now or utcnow()
+    start, end = period.bounds()
+    delay = case(
+        (Deadline.met_at.is_not(None), stats.minutes_between(session, Deadline.met_at, Deadline.due_at)),
+        else_=stats.minutes_between(session, stats.literal_now(session, now), Deadline.due_at),
+    )
+    late = or_(
+        Deadline.met_at > Deadline.due_at,
+        and_(Deadline.met_at.is_(None), Deadline.due_at <= now, stats.running_clock()),
+    )
+    stmt = (
+        select(Deadline.complaint_id, func.max(delay), func.count())
+        .where(Deadline.due_at >= start, Deadline.due_at < end, Deadline.state != "cancelled", late)
+        .group_by(Deadline.complaint_id)
+    )
+    unhappy = select(FollowUp.complaint_id).where(
+        FollowUp.called_at >= start, FollowUp.called_at < end, FollowUp.satisfaction == "unsatisfied"
+    )
+    if departments is not None:
+        stmt = stmt.where(Deadline.department_id.in_(sorted(departments)))
+        unhappy = unhappy.where(FollowUp.department_id.in_(sorted(departments)))
+    delays = {cid: (float(minutes or 0), int(n)) for cid, minutes, n in session.execute(stmt)}
+    unsatisfied = set(session.scalars(unhappy))
+    ids = set(delays) | unsatisfied
+    if not ids:
+        return []
+    cases = session.execute(
+        select(
+            Complaint.id,
+            Complaint.number,
+            Complaint.subject,
+            Complaint.content,
+            Complaint.status,
+            Complaint.received_at,
+            Complaint.department_id,
+            Level.name,
+            Level.rank,
+            Category.name,
+        )
+        .join(Level, Level.id == Complaint.level_id)
+        .join(Category, Category.id == Complaint.category_id)
+        .where(Complaint.id.in_(sorted(ids)))
+    ).all()
+    department = names(session, Department)
+    items = [
+        {
+            "id": c[0],
+            "number": c[1],
+            "subject": (c[2] or c[3] or "")[:60],
+            "status": getattr(c[4], "value", c[4]),
+            "received_at": c[5],
+            "department": department.get(str(c[6]), ""),
+            "level": c[7],
+            "level_rank": c[8],
+            "category": c[9],
+            "late_stages": delays.get(c[0], (0.0, 0))[1],
+            "delay_hours": round(delays.get(c[0], (0.0, 0))[0] / 60, 1),
+            "unsatisfied": c[0] in unsatisfied,
+        }
+        for c in cases
+    ]
+    items.sort(key=lambda i: (-i["delay_hours"], not i["unsatisfied"], -i["level_rank"], i["number"]))
+    return items[:limit]

@@ -1,0 +1,148 @@
+"""Marshmallow schemas of the REST inputs that FAB's generated schemas cannot express.
+
+Messages are translatable and name the field's problem in the user's language.
+Related rows are given by id (FAB's convention) and resolved to ORM objects here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+from app import validation
+from app.extensions import db
+from app.i18n import _l
+from app.models import Category, Channel, Customer, Department, Level, Staff
+
+
+def _messages(required: Any) -> dict[str, Any]:
+    return {
+        "required": required,
+        "null": required,
+        "invalid": _l("Not a valid value."),
+    }
+
+
+class _Ref(fields.Integer):
+    """An id of a row of ``model``; loads the row or fails with a per-field message."""
+
+    def __init__(self, model: type, missing_message: Any, **kwargs: Any):
+        super().__init__(strict=False, error_messages=_messages(missing_message), **kwargs)
+        self.model = model
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        pk = super()._deserialize(value, attr, data, **kwargs)
+        obj = db.session.get(self.model, pk)
+        if obj is None:
+            raise ValidationError(str(_l("There is no such %(what)s (id %(id)s).", what=self._what(), id=pk)))
+        return obj
+
+    def _what(self) -> str:
+        return str(
+            {
+                Channel: _l("channel"),
+                Category: _l("category"),
+                Level: _l("level"),
+                Department: _l("department"),
+                Staff: _l("staff member"),
+                Customer: _l("customer"),
+            }.get(self.model, _l("item"))
+        )
+
+
+class _StaffList(fields.List):
+    def __init__(self, **kwargs: Any):
+        super().__init__(_Ref(Staff, _l("Please choose a staff member.")), **kwargs)
+
+
+class ComplaintIntakeSchema(Schema):
+    """POST /api/v1/complaint/: register a complaint (customer by id or by details)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    received_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        default_timezone=None,
+        error_messages={"invalid": _l("Not a valid date and time (ISO 8601, e.g. 2026-09-30T15:00:00+08:00).")},
+    )
+    channel = _Ref(Channel, _l("Please choose the channel the complaint came through."), required=True)
+    customer = _Ref(Customer, _l("Please choose a customer."), load_default=None, allow_none=True)
+    customer_name = fields.String(load_default=None, allow_none=True)
+    customer_phone = fields.String(load_default=None, allow_none=True)
+    customer_email = fields.String(load_default=None, allow_none=True)
+    customer_address = fields.String(load_default=None, allow_none=True)
+    subject = fields.String(load_default=None, allow_none=True)
+    content = fields.String(
+        required=True,
+        error_messages=_messages(_l("Please describe what the customer complains about.")),
+    )
+    customer_demand = fields.String(load_default=None, allow_none=True)
+    category = _Ref(Category, _l("Please choose a complaint category."), required=True)
+    level = _Ref(Level, _l("Please choose a complaint level."), required=True)
+    department = _Ref(Department, _l("Please choose the complained department."), required=True)
+    staff = _StaffList(load_default=list)
+    regulator_body = fields.String(load_default=None, allow_none=True)
+    regulator_ref = fields.String(load_default=None, allow_none=True)
+    # 群体性投诉: how many people complain together (at least 1).
+    complainant_count = fields.Integer(
+        load_default=1,
+        allow_none=True,
+        strict=False,
+        validate=validate.Range(min=1, error=_l("The number of complainants must be a whole number of at least 1.")),
+        error_messages={"invalid": _l("The number of complainants must be a whole number of at least 1.")},
+    )
+
+    @pre_load
+    def _naive_is_local(self, data: Any, **kwargs: Any) -> Any:
+        # AwareDateTime refuses naive input; a time without offset is Beijing time.
+        if isinstance(data, dict) and isinstance(data.get("received_at"), str):
+            value = data["received_at"].strip()
+            if value and "T" in value and not _has_offset(value):
+                data = dict(data, received_at=value + "+08:00")
+        return data
+
+    @validates_schema(skip_on_field_errors=False)
+    def _fields_follow_the_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # Report every problem at once, with the same rules as the intake form.
+        errors: dict[str, list[str]] = {}
+
+        def add(name: str, message: Any) -> None:
+            if message:
+                errors.setdefault(name, []).append(str(message))
+
+        add(
+            "content",
+            validation.check_required_text(
+                data.get("content", "-"), str(_l("Please describe what the customer complains about."))
+            ),
+        )
+        if data.get("customer") is None:
+            add(
+                "customer_name",
+                validation.check_required_text(
+                    data.get("customer_name"), str(_l("Please enter the customer's name.")), 64
+                ),
+            )
+            add("customer_phone", validation.check_phone(data.get("customer_phone")))
+        add("customer_email", validation.check_email(data.get("customer_email")))
+        add("received_at", validation.check_received_at(data.get("received_at")))
+        if data.get("subject") and len(data["subject"]) > 200:
+            add("subject", _l("At most %(n)d characters.", n=200))
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _staff_unique(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        seen: dict[int, Staff] = {}
+        for person in data.get("staff") or []:
+            seen.setdefault(person.id, person)
+        data["staff"] = list(seen.values())
+        return data
+
+
+def _has_offset(value: str) -> bool:
+    tail = value.split("T", 1)[1]
+    return tail.endswith("Z") or "+" in tail or "-" in tail
