@@ -13,9 +13,12 @@ import io
 import logging
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from flask import current_app
+from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -32,6 +35,7 @@ from app.models import (
     Level,
     Staff,
 )
+from app.seed import demo
 from app.time_limits import sla
 from app.time_limits.calendar import WorkCalendar
 from app.time_limits.deadlines import next_check, resolve_rule, schedule
@@ -105,6 +109,7 @@ COMPLAINT_COLUMNS = [
 ]
 EVENT_COLUMNS = ["id", "complaint_id", "at", "actor_id", "action", "from_status", "to_status"]
 FOLLOW_UP_COLUMNS = ["complaint_id", "called_by_id", "called_at", "method", "satisfaction", "department_id"]
+DUE_COLUMNS = {"investigate": "investigate_due", "reply": "reply_due", "follow_up": "follow_up_due"}
 DEADLINE_COLUMNS = [
     "id",
     "complaint_id",
@@ -194,6 +199,43 @@ def _office_time(rng: random.Random, day: datetime) -> datetime:
     return local.astimezone(UTC)
 
 
+@dataclass
+class _Organisation:
+    """The reference data every generated case draws from."""
+
+    cal: WorkCalendar
+    rules: Any
+    channels: list[int]
+    categories: list[int]
+    levels: list[Any]
+    level_weights: list[int]
+    departments: list[Department]
+    staff_by_department: dict[int, list[int]]
+    head_user: dict[int, Optional[int]]
+    registrar: Optional[int]
+    hr: Optional[int]
+
+
+@dataclass
+class _Run:
+    """What the generator carries from one case to the next: next ids, counters, buffered rows."""
+
+    sink: Sink
+    ids: dict[str, int]
+    day_counters: dict[str, int]
+    plans: dict[tuple[datetime, int], Any] = field(default_factory=dict)  # investigate and reply share their start
+    customers: list[int] = field(default_factory=list)
+    last_complaint: dict[int, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"complaints": 0, "events": 0, "deadlines": 0, "customers": 0}
+    )
+
+    def take_id(self, kind: str) -> int:
+        value = self.ids[kind]
+        self.ids[kind] += 1
+        return value
+
+
 def generate(
     session: Session,
     complaints: int,
@@ -212,13 +254,33 @@ def generate(
     started = time.monotonic()
     now = now or utcnow()
     rng = random.Random(seed)
+    _ensure_organisation(session)
+    org = _load_organisation(session)
+    open_cases = complaints // 10 if open_cases is None else min(open_cases, complaints)
+    open_after = complaints - open_cases  # the newest cases are the open ones
+    run = _start_run(session)
+    instants = _received_instants(rng, now, days, open_days, open_after, open_cases)
+    for index, day in enumerate(instants):
+        _add_case(run, org, rng, now, day, still_open=index >= open_after)
+        if run.counts["complaints"] % chunk == 0:
+            run.plans.clear()
+            run.sink.flush()
+            session.commit()
+            log.info("generated %d complaints (%.0f s)", run.counts["complaints"], time.monotonic() - started)
+    _finish(session, run)
+    counts = run.counts
+    counts["seconds"] = round(time.monotonic() - started, 1)
+    return counts
+
+
+def _ensure_organisation(session: Session) -> None:
+    """Create the demo organisation when the database has no department yet."""
     if not session.scalar(select(func.count()).select_from(Department)):
-        from flask import current_app
-
-        from app.seed import demo
-
         demo.create_organisation(session, current_app.config["DEMO_PASSWORD"])
         session.commit()
+
+
+def _load_organisation(session: Session) -> _Organisation:
     cal: WorkCalendar = sla.load_calendar(session)
     rules = sla.load_rules(session)
     channels = list(session.scalars(select(Channel.id)))
@@ -232,14 +294,25 @@ def generate(
     for person in session.scalars(select(Staff)):
         staff_by_department.setdefault(person.department_id, []).append(person.id)
     head_user = {d.id: (d.head.user_id if d.head is not None else None) for d in departments}
-    from flask_appbuilder.security.sqla.models import User
-
     users = {u.username: u.id for u in session.scalars(select(User))}
     registrar = users.get("kefu") or next(iter(users.values()), None)
     hr = users.get("renshi") or registrar
-    open_cases = complaints // 10 if open_cases is None else min(open_cases, complaints)
-    open_after = complaints - open_cases  # the newest cases are the open ones
+    return _Organisation(
+        cal,
+        rules,
+        channels,
+        categories,
+        levels,
+        level_weights,
+        departments,
+        staff_by_department,
+        head_user,
+        registrar,
+        hr,
+    )
 
+
+def _start_run(session: Session) -> _Run:
     ids = {
         "complaint": _next_id(session, Complaint),
         "customer": _next_id(session, Customer),
@@ -249,185 +322,219 @@ def generate(
     day_counters: dict[str, int] = {
         c.period: c.value for c in session.scalars(select(Counter).where(Counter.kind == "complaint"))
     }
-    # Received times, oldest first, so numbering follows registration order; the
-    # newest ``open_cases`` stay open.
+    return _Run(Sink(session), ids, day_counters)
+
+
+def _received_instants(
+    rng: random.Random, now: datetime, days: int, open_days: float, closed: int, still_open: int
+) -> list[datetime]:
+    """Received times, oldest first, so numbering follows registration order; the newest stay open."""
     span = timedelta(days=days)
     recent = timedelta(days=open_days)
-    closed_instants = [now - recent - (span - recent) * (rng.random() ** 0.8) for _ in range(open_after)]
-    open_instants = [now - recent * rng.random() for _ in range(open_cases)]
-    instants = sorted(closed_instants) + sorted(open_instants)
-    sink = Sink(session)
-    plans: dict[tuple[datetime, int], Any] = {}  # investigate and reply share their start
-    customers: list[int] = []
-    last_complaint: dict[int, int] = {}
-    counts = {"complaints": 0, "events": 0, "deadlines": 0, "customers": 0}
-    for index, day in enumerate(instants):
-        received = _office_time(rng, day) if index < open_after else day.replace(microsecond=0)
-        if received > now - timedelta(minutes=5):
-            received = now - timedelta(minutes=5 + rng.randrange(600))
-        registered = received + timedelta(minutes=rng.randint(1, 40))
-        department = rng.choice(departments)
-        level_id = rng.choices([lv[0] for lv in levels], weights=level_weights)[0]
-        channel_id = rng.choice(channels)
-        repeat_of = None
-        if customers and rng.random() < 0.15:
-            customer_id = rng.choice(customers[-5000:])
-            repeat_of = last_complaint.get(customer_id)
-        else:
-            customer_id = ids["customer"]
-            ids["customer"] += 1
-            customers.append(customer_id)
-            phone = "1" + rng.choice("3578") + f"{rng.randrange(10**9):09d}"
-            sink.add(
-                "customer",
-                ["id", "name", "phone", "created_at"],
-                (customer_id, "客户" + str(customer_id), phone, registered),
-            )
-            counts["customers"] += 1
-        key = registered.astimezone(LOCAL_TZ).strftime("%Y%m%d")
-        day_counters[key] = day_counters.get(key, 0) + 1
-        complaint_id = ids["complaint"]
-        ids["complaint"] += 1
-        stop = rng.choice(OPEN_STOPS) if index >= open_after else ("closed" if rng.random() < 0.3 else "archived")
-        invalid = stop in ("closed", "archived") and rng.random() < 0.1
-        row = dict.fromkeys(COMPLAINT_COLUMNS)
-        content = rng.choice(CONTENTS)
-        row.update(
-            id=complaint_id,
-            number=numbering.complaint_number(registered.astimezone(LOCAL_TZ).date(), day_counters[key]),
-            received_at=received,
-            registered_at=registered,
-            channel_id=channel_id,
-            customer_id=customer_id,
-            subject=content,
-            content=f"{content}，请尽快处理。",
-            customer_demand="尽快处理并答复",
-            category_id=rng.choice(categories),
-            level_id=level_id,
-            department_id=department.id,
-            first_responder_id=registrar,
-            status="registered",
-            overdue=False,
-            warned=False,
-            supervised=False,
-            reopen_count=0,
-            version=1,
-            is_repeat=repeat_of is not None,
-            repeat_of_id=repeat_of,
+    closed_instants = [now - recent - (span - recent) * (rng.random() ** 0.8) for _ in range(closed)]
+    open_instants = [now - recent * rng.random() for _ in range(still_open)]
+    return sorted(closed_instants) + sorted(open_instants)
+
+
+def _add_case(
+    run: _Run, org: _Organisation, rng: random.Random, now: datetime, day: datetime, still_open: bool
+) -> None:
+    """Buffer one complaint with its customer, events, clocks and named staff."""
+    arrival = _arrival(run, org, rng, now, day, still_open)
+    stop = rng.choice(OPEN_STOPS) if still_open else ("closed" if rng.random() < 0.3 else "archived")
+    invalid = stop in ("closed", "archived") and rng.random() < 0.1
+    content = rng.choice(CONTENTS)
+    row = dict.fromkeys(COMPLAINT_COLUMNS)
+    row.update(
+        arrival,
+        subject=content,
+        content=f"{content}，请尽快处理。",
+        customer_demand="尽快处理并答复",
+        category_id=rng.choice(org.categories),
+        first_responder_id=org.registrar,
+        status="registered",
+        overdue=False,
+        warned=False,
+        supervised=False,
+        reopen_count=0,
+        version=1,
+    )
+    run.last_complaint[row["customer_id"]] = row["id"]
+    if invalid:
+        events = _judge_invalid(row, org, rng, stop)
+    else:
+        events = _walk_lifecycle(run, row, org, rng, now, row["department_id"], stop)
+    row["updated_at"] = events[-1][0]
+    if row["closed_at"] is not None and row["validity"] != "invalid":
+        row["customer_informed_at"] = row["closed_at"]  # 首问负责制: told before closing
+    _add_deadlines(run, row, org, invalid)
+    run.sink.add("complaint", COMPLAINT_COLUMNS, tuple(row[c] for c in COMPLAINT_COLUMNS))
+    subjects = org.staff_by_department.get(row["department_id"]) or []
+    if subjects and rng.random() < 0.15:
+        run.sink.add("complaint_staff", ["complaint_id", "staff_id"], (row["id"], rng.choice(subjects)))
+    _add_events(run, row["id"], events)
+    run.counts["complaints"] += 1
+
+
+def _arrival(
+    run: _Run, org: _Organisation, rng: random.Random, now: datetime, day: datetime, still_open: bool
+) -> dict[str, Any]:
+    """When and how the case came in, from whom, and its number: the first columns of its row."""
+    received = day.replace(microsecond=0) if still_open else _office_time(rng, day)
+    if received > now - timedelta(minutes=5):
+        received = now - timedelta(minutes=5 + rng.randrange(600))
+    registered = received + timedelta(minutes=rng.randint(1, 40))
+    department = rng.choice(org.departments)
+    level_id = rng.choices([lv[0] for lv in org.levels], weights=org.level_weights)[0]
+    channel_id = rng.choice(org.channels)
+    customer_id, repeat_of = _pick_customer(run, rng, registered)
+    key = registered.astimezone(LOCAL_TZ).strftime("%Y%m%d")
+    run.day_counters[key] = run.day_counters.get(key, 0) + 1
+    return {
+        "id": run.take_id("complaint"),
+        "number": numbering.complaint_number(registered.astimezone(LOCAL_TZ).date(), run.day_counters[key]),
+        "received_at": received,
+        "registered_at": registered,
+        "channel_id": channel_id,
+        "customer_id": customer_id,
+        "level_id": level_id,
+        "department_id": department.id,
+        "is_repeat": repeat_of is not None,
+        "repeat_of_id": repeat_of,
+    }
+
+
+def _pick_customer(run: _Run, rng: random.Random, registered: datetime) -> tuple[int, Optional[int]]:
+    """A returning customer (15%: the case repeats their last one) or a new one; (customer, repeat of)."""
+    if run.customers and rng.random() < 0.15:
+        customer_id = rng.choice(run.customers[-5000:])
+        return customer_id, run.last_complaint.get(customer_id)
+    customer_id = run.take_id("customer")
+    run.customers.append(customer_id)
+    phone = "1" + rng.choice("3578") + f"{rng.randrange(10**9):09d}"
+    run.sink.add(
+        "customer",
+        ["id", "name", "phone", "created_at"],
+        (customer_id, "客户" + str(customer_id), phone, registered),
+    )
+    run.counts["customers"] += 1
+    return customer_id, None
+
+
+def _judge_invalid(row: dict[str, Any], org: _Organisation, rng: random.Random, stop: str) -> list[tuple[Any, ...]]:
+    """Close the case as invalid (and archive it when that is where it stops); its events."""
+    at = row["registered_at"]
+    events = [(at, org.registrar, "register", None, "registered")]
+    at += timedelta(minutes=rng.randint(20, 300))
+    row.update(status="closed", validity="invalid", judged_at=at, closed_at=at)
+    events.append((at, org.hr, "judge_invalid", "registered", "closed"))
+    if stop == "archived":
+        at += timedelta(days=rng.randint(1, 10))
+        row.update(status="archived", archived_at=at)
+        events.append((at, org.hr, "archive", "closed", "archived"))
+    return events
+
+
+def _walk_lifecycle(
+    run: _Run, row: dict[str, Any], org: _Organisation, rng: random.Random, now: datetime, department_id: int, stop: str
+) -> list[tuple[Any, ...]]:
+    """Take the valid case through its steps up to ``stop`` (never past ``now``); its events."""
+    at = row["registered_at"]
+    events = [(at, org.registrar, "register", None, "registered")]
+    for action, before, after, stamp in STEPS:
+        if row["status"] == stop:
+            break
+        step_at = at + timedelta(minutes=rng.choice([10, 20, 30, 45, 60, 90, 120, 180, 300, 600]))
+        if step_at >= now:
+            break
+        at = step_at
+        actor = (
+            org.head_user.get(department_id)
+            if action in ("start_investigation", "propose_plan", "reply", "feed_back")
+            else org.hr
         )
-        last_complaint[customer_id] = complaint_id
-        at = registered
-        events = [(registered, registrar, "register", None, "registered")]
+        row[stamp] = at
+        row["status"] = after
+        if action == "judge_valid":
+            row["validity"] = "valid"
+        if action == "follow_up":
+            row["satisfaction"] = rng.choices(["satisfied", "basically_satisfied", "unsatisfied"], weights=[70, 24, 6])[
+                0
+            ]
+            run.sink.add(
+                "follow_up", FOLLOW_UP_COLUMNS, (row["id"], org.hr, at, "phone", row["satisfaction"], department_id)
+            )
+        events.append((at, actor, action, before, after))
+    return events
+
+
+def _add_deadlines(run: _Run, row: dict[str, Any], org: _Organisation, invalid: bool) -> None:
+    """The clocks of the three main stages, and the case's due times."""
+    received = row["received_at"]
+    running = []
+    for stage, start, met in (
+        ("investigate", received, row["investigation_started_at"]),
+        ("reply", received, row["replied_at"]),
+        ("follow_up", row["replied_at"], row["followed_up_at"]),
+    ):
+        if start is None:
+            continue
+        rule = resolve_rule(org.rules, stage, row["level_id"], row["channel_id"])
+        if rule is None:
+            continue
+        plan = run.plans.get((start, rule.id))
+        if plan is None:
+            plan = run.plans[(start, rule.id)] = schedule(org.cal, rule, start)
+        finished = row["status"] in ("closed", "archived")
+        state = "met" if met else ("cancelled" if finished else "open")
         if invalid:
-            at += timedelta(minutes=rng.randint(20, 300))
-            row.update(status="closed", validity="invalid", judged_at=at, closed_at=at)
-            events.append((at, hr, "judge_invalid", "registered", "closed"))
-            if stop == "archived":
-                at += timedelta(days=rng.randint(1, 10))
-                row.update(status="archived", archived_at=at)
-                events.append((at, hr, "archive", "closed", "archived"))
-        else:
-            for action, before, after, stamp in STEPS:
-                if row["status"] == stop:
-                    break
-                step_at = at + timedelta(minutes=rng.choice([10, 20, 30, 45, 60, 90, 120, 180, 300, 600]))
-                if step_at >= now:
-                    break
-                at = step_at
-                actor = (
-                    head_user.get(department.id)
-                    if action in ("start_investigation", "propose_plan", "reply", "feed_back")
-                    else hr
-                )
-                row[stamp] = at
-                row["status"] = after
-                if action == "judge_valid":
-                    row["validity"] = "valid"
-                if action == "follow_up":
-                    row["satisfaction"] = rng.choices(
-                        ["satisfied", "basically_satisfied", "unsatisfied"], weights=[70, 24, 6]
-                    )[0]
-                    sink.add(
-                        "follow_up",
-                        FOLLOW_UP_COLUMNS,
-                        (complaint_id, hr, at, "phone", row["satisfaction"], department.id),
-                    )
-                events.append((at, actor, action, before, after))
-        row["updated_at"] = at
-        if row["closed_at"] is not None and row["validity"] != "invalid":
-            row["customer_informed_at"] = row["closed_at"]  # 首问负责制: told before closing
-        # Clocks of the three main stages.
-        running = []
-        for stage, start, met in (
-            ("investigate", received, row["investigation_started_at"]),
-            ("reply", received, row["replied_at"]),
-            ("follow_up", row["replied_at"], row["followed_up_at"]),
-        ):
-            if start is None:
-                continue
-            rule = resolve_rule(rules, stage, level_id, channel_id)
-            if rule is None:
-                continue
-            plan = plans.get((start, rule.id))
-            if plan is None:
-                plan = plans[(start, rule.id)] = schedule(cal, rule, start)
-            finished = row["status"] in ("closed", "archived")
-            state = "met" if met else ("cancelled" if finished else "open")
-            if invalid:
-                state = "cancelled"
-            check = (
-                next_check(plan.warn_at, False, plan.due_at, False, plan.escalate_at, False)
-                if state == "open"
-                else None
-            )
-            sink.add(
-                "deadline",
-                DEADLINE_COLUMNS,
-                (
-                    ids["deadline"],
-                    complaint_id,
-                    department.id,
-                    stage,
-                    1,
-                    rule.id,
-                    start,
-                    plan.due_at,
-                    plan.warn_at,
-                    plan.escalate_at,
-                    0,
-                    state,
-                    met,
-                    check,
-                ),
-            )
-            ids["deadline"] += 1
-            counts["deadlines"] += 1
-            row[{"investigate": "investigate_due", "reply": "reply_due", "follow_up": "follow_up_due"}[stage]] = (
-                plan.due_at
-            )
-            if state == "open":
-                running.append(plan.due_at)
-        if running:
-            row["next_due_at"] = min(running)
-        sink.add("complaint", COMPLAINT_COLUMNS, tuple(row[c] for c in COMPLAINT_COLUMNS))
-        subjects = staff_by_department.get(department.id) or []
-        if subjects and rng.random() < 0.15:
-            sink.add("complaint_staff", ["complaint_id", "staff_id"], (complaint_id, rng.choice(subjects)))
-        for ev_at, actor, action, before, after in events:
-            sink.add(
-                "complaint_event", EVENT_COLUMNS, (ids["event"], complaint_id, ev_at, actor, action, before, after)
-            )
-            ids["event"] += 1
-            counts["events"] += 1
-        counts["complaints"] += 1
-        if counts["complaints"] % chunk == 0:
-            plans.clear()
-            sink.flush()
-            session.commit()
-            log.info("generated %d complaints (%.0f s)", counts["complaints"], time.monotonic() - started)
-    sink.flush()
-    _store_counters(session, day_counters)
-    if sink.postgres:
+            state = "cancelled"
+        check = (
+            next_check(plan.warn_at, False, plan.due_at, False, plan.escalate_at, False) if state == "open" else None
+        )
+        run.sink.add(
+            "deadline",
+            DEADLINE_COLUMNS,
+            (
+                run.take_id("deadline"),
+                row["id"],
+                row["department_id"],
+                stage,
+                1,
+                rule.id,
+                start,
+                plan.due_at,
+                plan.warn_at,
+                plan.escalate_at,
+                0,
+                state,
+                met,
+                check,
+            ),
+        )
+        run.counts["deadlines"] += 1
+        row[DUE_COLUMNS[stage]] = plan.due_at
+        if state == "open":
+            running.append(plan.due_at)
+    if running:
+        row["next_due_at"] = min(running)
+
+
+def _add_events(run: _Run, complaint_id: int, events: list[tuple[Any, ...]]) -> None:
+    for ev_at, actor, action, before, after in events:
+        run.sink.add(
+            "complaint_event",
+            EVENT_COLUMNS,
+            (run.take_id("event"), complaint_id, ev_at, actor, action, before, after),
+        )
+        run.counts["events"] += 1
+
+
+def _finish(session: Session, run: _Run) -> None:
+    """Write the last rows and the day counters, move PostgreSQL's sequences past the new ids."""
+    run.sink.flush()
+    _store_counters(session, run.day_counters)
+    if run.sink.postgres:
         for table, column in (("complaint", "id"), ("customer", "id"), ("complaint_event", "id"), ("deadline", "id")):
             session.execute(
                 text(
@@ -436,11 +543,9 @@ def generate(
                 )
             )
     session.commit()
-    if sink.postgres:
+    if run.sink.postgres:
         session.execute(text("ANALYZE"))
         session.commit()
-    counts["seconds"] = round(time.monotonic() - started, 1)
-    return counts
 
 
 def _store_counters(session: Session, day_counters: dict[str, int]) -> None:
