@@ -60,7 +60,7 @@ def _history(make_complaint, org):
 def _dashboard(org, who, kind, at, now):
     from app.access import scope
     from app.models import Complaint
-    from app.views import dashboard_scope
+    from app.views.dashboards import dashboard_scope
 
     principal = org.principal(who)
     departments, charts = dashboard_scope(principal)

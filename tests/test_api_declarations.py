@@ -1,13 +1,19 @@
 """Declarative REST resources stay consistent with their models (a wrong name is a 500 at run time)."""
 
-from app import views
+import importlib
+import pkgutil
+
+import app.views
+from app.views.base import PortalApi
 
 
 def _portal_apis():
-    for name in dir(views):
-        cls = getattr(views, name)
-        if isinstance(cls, type) and issubclass(cls, views.PortalApi) and getattr(cls, "datamodel", None) is not None:
-            yield name, cls
+    for module in pkgutil.iter_modules(app.views.__path__):
+        views = importlib.import_module(f"app.views.{module.name}")
+        for name in dir(views):
+            cls = getattr(views, name)
+            if isinstance(cls, type) and issubclass(cls, PortalApi) and getattr(cls, "datamodel", None) is not None:
+                yield name, cls
 
 
 def test_every_lookup_searches_and_orders_by_real_columns(app):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from browser_support import BROWSER_MARKS, SCREENSHOTS, Visit
 
-from app.views import COMPANY_CHARTS, DEPARTMENT_CHARTS
+from app.views.dashboards import COMPANY_CHARTS, DEPARTMENT_CHARTS
 
 pytestmark = BROWSER_MARKS
 

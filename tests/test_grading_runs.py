@@ -242,7 +242,7 @@ def test_confirmed_grades_and_penalties_appear_in_the_charts_within_scope(octobe
     run = assessment.open_run(db.session, OCTOBER, now=OPENED)
     assessment.confirm(db.session, run, org.principal("zongjingli"), now=at(11, 10, 9))
     db.session.commit()
-    from app.views import dashboard_scope
+    from app.views.dashboards import dashboard_scope
 
     def board(who: str, kind: str, at_: str) -> dict:
         from app.access import scope

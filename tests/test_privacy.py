@@ -308,7 +308,7 @@ def _archive(complaint, org, at, head="zhuguan_a"):
 
 def _figures(org, now):
     from app.access import scope
-    from app.views import dashboard_scope
+    from app.views.dashboards import dashboard_scope
 
     stats.refresh(db.session, limit=20000, now=now)
     db.session.commit()

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from app import labels
 from app.discipline import penalties
 from app.i18n import _l
 from app.models import (
@@ -834,3 +835,67 @@ def worst_cases(
     ]
     items.sort(key=lambda i: (-i["delay_hours"], not i["unsatisfied"], -i["level_rank"], i["number"]))
     return items[:limit]
+
+
+def intake_dashboard(session: Session, period: Period, criterion: Any) -> dict[str, Any]:
+    """The 客服 dashboard: the cases it registered (``criterion``: its scope; live, small),
+    by period, channel and status."""
+    periods = trend_periods(period)
+    start, _ = periods[0].bounds()
+    _, end = period.bounds()
+    rows = session.execute(
+        select(Complaint.received_at, Complaint.channel_id, Complaint.status).where(
+            criterion, Complaint.received_at >= start, Complaint.received_at < end
+        )
+    ).all()
+    channel_names = names(session, Channel)
+    by_period = [0] * len(periods)
+    by_channel: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    p_start, p_end = period.bounds()
+    for received_at, channel_id, status in rows:
+        local = received_at.astimezone(LOCAL_TZ).date()
+        for i, p in enumerate(periods):
+            if p.start <= local < p.end:
+                by_period[i] += 1
+        if p_start <= received_at < p_end:
+            by_channel[str(channel_id)] = by_channel.get(str(channel_id), 0) + 1
+            key = getattr(status, "value", status)
+            by_status[key] = by_status.get(key, 0) + 1
+    return {
+        "period": {
+            "kind": period.kind,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "label": period.label,
+        },
+        "scope": "mine",
+        "kpis": {"received": sum(by_channel.values())},
+        "open": open_counts(session, criterion),
+        "charts": {
+            "trend": {
+                "title": str(_l("Complaints I registered")),
+                "kind": "bar",
+                "drill": "received",
+                "labels": [p.short for p in periods],
+                "series": [{"name": str(_l("This period")), "data": by_period}],
+                "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
+            },
+            "by_channel": {
+                "title": str(_l("By channel")),
+                "kind": "pie",
+                "drill": "channel",
+                "items": [
+                    {"id": int(k), "label": channel_names.get(k, k), "value": v}
+                    for k, v in sorted(by_channel.items(), key=lambda kv: -kv[1])
+                ],
+            },
+            "by_status": {
+                "title": str(_l("By status")),
+                "kind": "bar",
+                "drill": "status",
+                "items": [{"id": k, "label": labels.status_label(k), "value": v} for k, v in by_status.items()],
+            },
+        },
+        "chart_order": ["trend", "by_channel", "by_status"],
+    }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Optional
 
-from flask import jsonify, request
-from sqlalchemy.exc import DBAPIError
+from flask import jsonify, make_response, request
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from app import lifecycle
 from app.extensions import db
@@ -17,8 +18,6 @@ log = logging.getLogger(__name__)
 
 def is_outage(exc: BaseException) -> bool:
     """A lost or refused database connection (not bad data, which is the caller's problem)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
 
 
@@ -40,8 +39,6 @@ def database_unavailable_response(exc: Exception) -> Any:
 
 
 def app_response_html(message: str) -> Any:
-    from flask import make_response
-
     return make_response(
         f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><title>503</title>"
         f"<body style='font-family:sans-serif;padding:3em'><h2>503</h2><p>{message}</p></body></html>"
@@ -50,15 +47,8 @@ def app_response_html(message: str) -> Any:
 
 def outage_or_500(fallback: Any, message: Optional[str]) -> Any:
     """FAB's @safe turns every exception into 500; a database outage is a 503."""
-    import sys
-
-
     exc = sys.exc_info()[1]
     if isinstance(exc, DBAPIError):
-        from sqlalchemy.exc import DataError, IntegrityError
-
-        from app.views.errors import database_unavailable_response, is_outage
-
         if is_outage(exc):
             return database_unavailable_response(exc)
         db.session.rollback()
@@ -78,8 +68,6 @@ def outage_or_500(fallback: Any, message: Optional[str]) -> Any:
 
 
 def json_error(status: int, message: str) -> Any:
-    from flask import jsonify
-
     response = jsonify(message=message)
     response.status_code = status
     return response

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from flask import current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder.actions import action
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -21,10 +22,10 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import func, inspect, select
 
 from app import settings
-from app.access import privacy, scope
+from app.access import privacy, scope, units
 from app.access.roles import DEPARTMENT_HEAD
 from app.extensions import db
-from app.i18n import _l
+from app.i18n import _, _l
 from app.models import AccessLog, Department, Staff
 from app.timeutil import format_local, utcnow
 from app.views.errors import outage_or_500
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 
 def password_policy(password: str) -> None:
     """At least 8 characters, with both letters and digits (raised in the user's language)."""
-    from flask_appbuilder.exceptions import PasswordComplexityValidationError
-
-    from app.i18n import _
-
     if len(password or "") < 8 or not any(c.isdigit() for c in password) or not any(c.isalpha() for c in password):
         raise PasswordComplexityValidationError(_("A password needs at least 8 characters, with letters and digits."))
 
@@ -78,8 +75,6 @@ def locked_until(user: Any, now: Optional[datetime] = None) -> Optional[datetime
 
 
 def lock_message(until: datetime) -> str:
-    from app.i18n import _
-
     attempts, _minutes = _lockout_policy()
     return _(
         "The account is locked after %(n)d failed sign-ins. Try again after %(time)s, "
@@ -130,8 +125,6 @@ class PortalUserDBModelView(UserDBModelView):
 
     @action("unlock", _l("Unlock account"), None, "fa-unlock")
     def unlock(self, items: Any) -> Any:
-        from app.i18n import _
-
         items = items if isinstance(items, list) else [items]
         actor = current_user()
         for user in items:
@@ -155,7 +148,6 @@ class PortalSecurityApi(SecurityApi):
         return super().response_401()
 
     def response_500(self, message: Optional[str] = None) -> Any:
-
 
         return outage_or_500(super().response_500, message)
 
@@ -250,8 +242,6 @@ def principal_for_user(user: Any) -> scope.Principal:
             user_id=user.id, roles=roles, staff_id=staff_id, department_ids=frozenset({own_department})
         )
     # A head of a unit reads all departments of the unit and its sub-units (app/units.py).
-    from app.access import units
-
     through_units = units.scope_of_head(db.session, staff_id, headed)
     return scope.Principal(
         user_id=user.id,

@@ -1,0 +1,495 @@
+"""What every screen and REST resource of the portal shares: permissions, formatting, the
+shared transition endpoint, and PDF/xlsx answers."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any, Optional
+
+from flask import abort, flash, g, redirect, request, send_file, url_for
+from flask_appbuilder import ModelRestApi, ModelView, expose
+from flask_appbuilder.api import expose as api_expose
+from flask_appbuilder.api import safe
+from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.decorators import permission_name, protect
+from marshmallow import RAISE
+from sqlalchemy import Boolean, or_, select
+from wtforms import BooleanField, SelectField
+
+from app import lifecycle
+from app.access import privacy, scope
+from app.complaints import steps as services
+from app.extensions import db
+from app.i18n import _, _l
+from app.models import (
+    UTCDateTime,
+)
+from app.timeutil import format_local
+from app.views.errors import outage_or_500
+from app.views.security import SCOPED, current_principal, current_user
+
+# FAB method name -> permission (can_<perm> on the resource's class_permission_name).
+MODEL_PERMS = {
+    "list": "read",
+    "show": "read",
+    "get": "read",
+    "get_list": "read",
+    "info": "read",
+    "lookup": "read",
+    "lookup_caller": "read",
+    "attachments": "read",
+    "attachment": "read",
+    "attach": "read",
+    "act": "read",
+    "reveal": "read",
+    "transitions": "read",
+    "transition": "read",
+    "recomplain": "read",
+    "convert": "add",
+    "monthly": "read",
+    "timeline": "read",
+    "corrective": "read",
+    "corrective_step": "read",
+    "mark_read": "read",
+    "read_all": "read",
+    "add": "add",
+    "post": "add",
+    "edit": "edit",
+    "put": "edit",
+    "delete": "delete",
+    "action": "read",
+    "action_post": "read",
+}
+
+
+PAGE_SIZE = 25
+
+
+def blank_if_none(value: Any) -> Any:
+    """Show nothing, not "None", for an empty field."""
+    return "" if value is None else value
+
+
+def local_time(value: Any) -> str:
+    return format_local(value) if value else ""
+
+
+def current_viewer() -> privacy.Viewer:
+    """How the caller sees customers (masked, or hidden where it was complained about), once a request."""
+    principal = current_principal()
+    cached = g.get("_viewer")
+    if cached is None or cached.principal is not principal:
+        cached = privacy.Viewer.of(db.session, principal)
+        g._viewer = cached
+    return cached
+
+
+def customer_name_cell(customer: Any) -> str:
+    return (current_viewer().fields(customer)["name"] or "") if customer is not None else ""
+
+
+class NotComplainedAboutFilter(BaseFilter):
+    """Leaves out the customers who complained about the caller (保密, app/privacy.py)."""
+
+    name = "Not complained about"
+    arg_name = "not_complained_about"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        hidden = privacy.protected_customer_criterion(current_principal().staff_id)
+        return query if hidden is None else query.filter(~hidden)
+
+
+CUSTOMER_SCOPE = [*SCOPED, ["id", NotComplainedAboutFilter, lambda: None]]
+
+
+def datetime_formatters(model: type) -> dict[str, Any]:
+    """Show every UTC timestamp column of ``model`` in Asia/Shanghai."""
+    return {col.key: local_time for col in model.__table__.columns if isinstance(col.type, UTCDateTime)}
+
+
+class PortalModelView(ModelView):
+    """Base screen: resource permissions, local times, 25 rows a page."""
+
+    method_permission_name = MODEL_PERMS
+    page_size = PAGE_SIZE
+    formatters_columns: dict[str, Any] = {}
+
+    def __init__(self, **kwargs: Any):
+        # FAB marks every NOT NULL column required, and an unticked checkbox then fails
+        # "required": booleans get a plain checkbox that may stay unticked.
+        cls = type(self)
+        self.add_form_extra_fields = {**boolean_fields(cls, cls.add_columns), **(cls.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**boolean_fields(cls, cls.edit_columns), **(cls.edit_form_extra_fields or {})}
+        super().__init__(**kwargs)
+        blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
+        self.formatters_columns = {
+            **blank,
+            **datetime_formatters(self.datamodel.obj),
+            **(type(self).formatters_columns or {}),
+        }
+
+    # FAB's file download serves UPLOAD_FOLDER; nothing of ours lives there.
+    def download(self, filename: str) -> Any:  # type: ignore[override]
+        abort(404)
+
+    @expose("/action/<string:name>/<pk>", methods=["POST"])
+    def action(self, name: str, pk: Any) -> Any:
+        """A show-page action, on the row only if it is in the caller's scope."""
+        item = self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters)
+        return self._run_action(name, item, single=True)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self) -> Any:
+        """A list action on the selected rows that are in the caller's scope (others are ignored)."""
+        items = [
+            self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters)
+            for pk in request.form.getlist("rowid")
+        ]
+        return self._run_action(request.form.get("action", ""), [i for i in items if i is not None])
+
+    def _run_action(self, name: str, items: Any, single: bool = False) -> Any:
+        action_ = self.actions.get(name)
+        if action_ is None or (single and items is None):
+            abort(404)
+        if not self.appbuilder.sm.has_access(self.get_action_permission_name(name), self.class_permission_name):
+            flash(str(FLAMSG_ERR_SEC_ACCESS_DENIED), "danger")
+            return redirect(url_for(f"{type(self).__name__}.list"))
+        return action_.func(items)
+
+
+def boolean_fields(view: type, columns: Optional[list[str]]) -> dict[str, Any]:
+    """Optional checkboxes for the boolean columns of a form (FAB would make them required)."""
+    model = view.datamodel.obj
+    fields = {}
+    for name in columns or []:
+        column = model.__table__.columns.get(name)
+        if column is None or not isinstance(column.type, Boolean):
+            continue
+        default = column.default.arg if column.default is not None and not callable(column.default.arg) else False
+        label = (view.label_columns or {}).get(name, name)
+        description = (view.description_columns or {}).get(name, "")
+        fields[name] = BooleanField(label, default=default, description=description)
+    return fields
+
+
+class ApiConventions:
+    """What every REST resource of the portal shares: documented path variables, 503 on outages."""
+
+    def operation_helper(
+        self, path: Any = None, operations: Any = None, methods: Any = None, func: Any = None, **kwargs: Any
+    ) -> None:
+        super().operation_helper(path=path, operations=operations, methods=methods, func=func, **kwargs)
+        # Declare the path's variables that an endpoint's docstring leaves out.
+        names = re.findall(r"\{([^{}]+)\}", path or "")
+        kinds = {
+            name: kind
+            for url, _methods in getattr(func, "_urls", [])
+            for kind, name in re.findall(r"<([^:<>]+):([^<>]+)>", url)
+        }
+        for operation in (operations or {}).values():
+            declared = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "path"}
+            for name in names:
+                if name not in declared:
+                    schema = {"type": "integer"} if kinds.get(name) == "int" else {"type": "string"}
+                    operation.setdefault("parameters", []).append(
+                        {"in": "path", "name": name, "required": True, "schema": schema}
+                    )
+
+    def response_500(self, message: Optional[str] = None) -> Any:
+        return outage_or_500(super().response_500, message)  # type: ignore[misc]
+
+
+class PortalApi(ApiConventions, ModelRestApi):
+    """Base REST resource: same permissions as the screens, session or JWT auth."""
+
+    method_permission_name = MODEL_PERMS
+    allow_browser_login = True
+    page_size = PAGE_SIZE
+    max_page_size = 100
+    # Fields searched by the ``lookup`` endpoint of relation pickers.
+    lookup_columns: tuple[str, ...] = ("name",)
+    lookup_order: str = "name"
+
+    def post_headless(self) -> Any:
+        refused = self._refuse_malformed_relations(self.add_columns)
+        return refused if refused is not None else super().post_headless()
+
+    def put_headless(self, pk: Any) -> Any:
+        refused = self._refuse_malformed_relations(self.edit_columns)
+        return refused if refused is not None else super().put_headless(pk)
+
+    def _refuse_malformed_relations(self, columns: list[str]) -> Any:
+        """A related row is given by its id (or a list of ids): anything else is a 422."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return None
+        errors = {}
+        for name in columns or []:
+            if name not in body or body[name] is None or not self.datamodel.is_relation(name):
+                continue
+            value = body[name]
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                errors[name] = [str(_l("Give the id of the related record."))]
+        return self.response_422(message=errors) if errors else None
+
+    def _init_model_schemas(self) -> None:
+        super()._init_model_schemas()
+        # An unknown field in a body is the caller's mistake (422), not a crash of the model.
+        for schema in (self.add_model_schema, self.edit_model_schema):
+            if schema is not None:
+                schema.unknown = RAISE
+
+    def set_response_key_mappings(self, response: dict[str, Any], func: Any, rison_args: Any, **kwargs: Any) -> None:
+        super().set_response_key_mappings(response, func, rison_args, **kwargs)
+        # /_info lists the add and edit forms' choices (staff, accounts …): only for those
+        # who may add or edit.
+        if getattr(func, "__name__", "") == "info":
+            sm = self.appbuilder.sm
+            if not sm.has_access("can_add", self.class_permission_name):
+                response.pop("add_columns", None)
+            if not sm.has_access("can_edit", self.class_permission_name):
+                response.pop("edit_columns", None)
+
+    def _get_field_info(self, field: Any, filter_rel_field: Any, page: Any = None, page_size: Any = None) -> Any:
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        # FAB translates an empty description, which gettext answers with the catalogue header.
+        if not (self.description_columns or {}).get(field.name):
+            info["description"] = ""
+        return info
+
+    @api_expose("/lookup", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("lookup")
+    def lookup(self) -> Any:
+        """Search-as-you-type for relation pickers: ``?q=text&page=1``, scoped, 20 a page.
+        ---
+        get:
+          parameters:
+          - in: query
+            name: q
+            schema: {type: string}
+          - in: query
+            name: page
+            schema: {type: integer}
+          responses:
+            200:
+              description: Matching rows as select2 results
+        """
+        model = self.datamodel.obj
+        text = (request.args.get("q") or "").strip()[:64]
+        try:
+            page = min(max(1, int(request.args.get("page", "1"))), 1000)
+        except ValueError:
+            page = 1
+        stmt = select(model).where(scope.criterion(model, current_principal()))
+        if text:
+            like = f"%{text}%"
+            stmt = stmt.where(or_(*[getattr(model, c).ilike(like) for c in self.lookup_columns]))
+        stmt = self.lookup_filter(stmt)
+        stmt = stmt.order_by(getattr(model, self.lookup_order)).offset((page - 1) * 20).limit(21)
+        rows = list(db.session.scalars(stmt))
+        return self.response(
+            200,
+            results=[{"id": r.id, "text": self.lookup_text(r)} for r in rows[:20]],
+            pagination={"more": len(rows) > 20},
+        )
+
+    def lookup_filter(self, stmt: Any) -> Any:
+        return stmt
+
+    def lookup_text(self, row: Any) -> str:
+        return str(row)
+
+
+class CaseApi(PortalApi):
+    """A resource of cases with a lifecycle (complaint, penalty): the case in scope, and the one
+    body of their ``POST /<pk>/transition`` endpoints (parse, take the domain step, commit, answer).
+
+    Each resource keeps its own decorated ``transition`` method, so its URL, permission and
+    OpenAPI text stay its own; the method calls ``take_transition`` with its domain step.
+    """
+
+    #: The 403 message for a case that exists outside the caller's scope (each resource sets it).
+    out_of_scope_message: Any
+
+    def _case(self, pk: Any) -> tuple[Any, Any]:
+        """The case if in scope; else (None, 403 when it exists elsewhere, 404 when not at all)."""
+        case = self.datamodel.get(pk, self._base_filters)
+        if case is not None:
+            return case, None
+        if str(pk).isdigit() and db.session.get(self.datamodel.obj, int(pk)) is not None:
+            return None, self.response(403, message=str(self.out_of_scope_message))
+        return None, self.response_404()
+
+    def take_transition(self, pk: Any, step: Callable[..., Any], event_json: Callable[[Any], dict[str, Any]]) -> Any:
+        """Take one step on the case: ``{"action": ..., "version": n, <fields>}`` in the body.
+
+        ``step(session, case, action, principal, fields, expected_version=...)`` is the domain's
+        step and returns the recorded event; the answer is the event and the case after it.
+        """
+        case, error = self._case(pk)
+        if error is not None:
+            return error
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=_("The request body must be JSON."))
+        body = dict(request.json)
+        action = str(body.pop("action", "") or "")
+        version = body.pop("version", None)
+        try:
+            event = step(db.session, case, action, current_principal(), body, expected_version=version)
+            db.session.commit()
+        except (lifecycle.TransitionError, lifecycle.ValidationFailed) as exc:
+            db.session.rollback()
+            return transition_error_response(self, exc)
+        db.session.refresh(case)
+        return self.response(200, id=case.id, event=event_json(event), result=self.show_model_schema.dump(case))
+
+
+class ValidatingApi:
+    """REST add/edit whose ``pre_add``/``pre_update`` checks raise ``ValidationFailed``: 422, nothing saved."""
+
+    def post_headless(self) -> Any:
+        try:
+            return super().post_headless()  # type: ignore[misc]
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)  # type: ignore[attr-defined]
+
+    def put_headless(self, pk: Any) -> Any:
+        try:
+            return super().put_headless(pk)  # type: ignore[misc]
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=exc.errors)  # type: ignore[attr-defined]
+
+
+def as_message_lists(errors: Any) -> Any:
+    """Field errors as ``{field: [str, …]}`` whatever marshmallow made of lazy messages."""
+    if isinstance(errors, dict):
+        return {key: as_message_lists(value) for key, value in errors.items()}
+    if isinstance(errors, (list, tuple)):
+        flat: list[Any] = []
+        for value in errors:
+            converted = as_message_lists(value)
+            flat.extend(converted if isinstance(converted, list) else [converted])
+        return flat
+    if isinstance(errors, str) or hasattr(errors, "__html__") or errors.__class__.__name__ == "LazyString":
+        return [str(errors)]
+    return errors
+
+
+def transition_error_response(api: Any, exc: Exception) -> Any:
+    """A refused lifecycle step as JSON: 409 state/version/phrases, 403 role/scope, 422 fields."""
+    if isinstance(exc, services.PhrasesRefused):
+        return phrases_refused_response(api, exc)
+    if isinstance(exc, lifecycle.ValidationFailed):
+        return api.response(422, message=exc.errors)
+    if not isinstance(exc, lifecycle.TransitionError):
+        raise exc
+    if exc.kind == "fields" and exc.errors:
+        return api.response(422, message=exc.errors)
+    status = {"state": 409, "version": 409, "role": 403, "scope": 403}.get(exc.kind, 422)
+    return api.response(status, message=exc.message)
+
+
+def phrases_refused_response(api: Any, exc: Any) -> Any:
+    """409: the text holds forbidden phrases; the message lists them, ``hits`` gives them per field."""
+    return api.response(
+        409,
+        message=exc.message,
+        hits={name: [h.as_json() for h in found] for name, found in exc.hits.items()},
+        confirm_field=services.CONFIRM_PHRASES,
+    )
+
+
+def choice_field(label: Any, choices: list[tuple[str, Any]], description: Any = None) -> Any:
+    return SelectField(label, choices=list(choices), widget=Select2Widget(), description=description)
+
+
+DISCIPLINE_PERMS = {
+    **MODEL_PERMS,
+    "regulator_reply": "read",
+    "regulator_reply_pdf": "read",
+    "notice": "read",
+    "notices": "read",
+    "batch_print": "read",
+    "record_form": "read",
+    "documents": "read",
+    "earlier": "read",
+    "evidence": "read",
+    "download": "read",
+    "circular": "read",  # issuing also needs can_add on Document and the HR role (checked inside)
+    "monthly_circular": "read",
+    "index": "read",
+    "ledger": "read",
+    "ledger_xlsx": "read",
+}
+
+
+YES_NO = {True: _l("Yes"), False: _l("No")}
+
+
+def yes_no(value: Any) -> str:
+    return str(YES_NO[bool(value)])
+
+
+def error_messages(exc: Exception) -> list[str]:
+    if isinstance(exc, lifecycle.TransitionError):
+        return [exc.message, *[m for ms in exc.errors.values() for m in ms]]
+    if isinstance(exc, lifecycle.ValidationFailed):
+        return [m for ms in exc.errors.values() for m in ms]
+    return [str(exc)]
+
+
+def form_errors(form: Any, exc: Exception) -> None:
+    """Put a refused case's messages next to their fields; the rest become flashes."""
+    errors = exc.errors if isinstance(exc, (lifecycle.ValidationFailed, lifecycle.TransitionError)) else {}
+    if isinstance(exc, lifecycle.TransitionError):
+        flash(exc.message, "danger")
+    for name, messages in errors.items():
+        if name in form:
+            form[name].errors = list(form[name].errors) + messages
+        else:
+            for message in messages:
+                flash(message, "danger")
+
+
+def pdf_response(data: bytes, filename: str, inline: bool = False, sha256: Optional[str] = None) -> Any:
+    """Send PDF bytes as they are (stored documents are never regenerated)."""
+    response = send_file(
+        io.BytesIO(data), mimetype="application/pdf", as_attachment=not inline, download_name=filename, max_age=0
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    if sha256:
+        response.headers["ETag"] = f'"{sha256}"'
+        response.headers["X-Content-SHA256"] = sha256
+    return response
+
+
+def wants_inline() -> bool:
+    return request.args.get("inline", "").lower() in {"1", "true", "yes"}
+
+
+def xlsx_response(data: bytes, filename: str, sha256: Optional[str] = None) -> Any:
+    response = send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    if sha256:
+        response.headers["X-Content-SHA256"] = sha256
+    return response
+
+
+def current_user_id() -> int:
+    user = current_user()
+    return user.id if user is not None else -1

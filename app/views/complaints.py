@@ -1,0 +1,548 @@
+"""The complaint screens: the register, the case page with its actions, and its filtered lists."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask_appbuilder import expose, has_access
+from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import FilterEqual
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy import select
+from wtforms import DateTimeField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms.validators import Optional as OptionalValidator
+
+from app import labels, lifecycle, validation
+from app.access import privacy
+from app.complaints import attachments, corrective, intake
+from app.complaints import steps as services
+from app.extensions import db
+from app.i18n import _, _l
+from app.models import (
+    Complaint,
+    ComplaintStatus,
+    CorrectiveAction,
+    Extension,
+    Staff,
+)
+from app.time_limits.deadlines import STAGES, UNIT_LABELS
+from app.timeutil import format_local
+from app.views.base import PortalModelView, current_viewer, customer_name_cell
+from app.views.complaint_common import (
+    COMPLAINT_LABELS,
+    deadline_badge,
+    reveal_contact,
+    reveal_roles,
+    send_attachment,
+    transition_options,
+)
+from app.views.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
+from app.views.security import SCOPED, current_principal, current_user
+
+
+def _staff_in_department(form: Any, field: Any) -> None:
+    department = form.department.data if hasattr(form, "department") else None
+    for person in field.data or []:
+        if department is not None and person.department_id != department.id:
+            raise ValidationError(str(_l("%(name)s does not work in the complained department.", name=person.name)))
+
+
+def intake_fields() -> dict[str, Any]:
+    return {
+        "received_at": DateTimeField(
+            _l("Received at"),
+            format=DATETIME_FORMATS,
+            widget=DateTimeLocalWidget(),
+            validators=[OptionalValidator(), RuleValidator(validation.check_received_at)],
+            description=_l("Beijing time; leave empty for now. Set it for letters and calls entered later."),
+        ),
+        "customer_name": StringField(
+            _l("Customer name"),
+            widget=BS3TextFieldWidget(),
+            validators=[DataRequired(message=_l("Please enter the customer's name."))],
+        ),
+        "customer_phone": StringField(
+            _l("Customer phone"),
+            widget=BS3TextFieldWidget(),
+            validators=[RuleValidator(validation.check_phone, required=True)],
+            description=_l("Mobile or landline; earlier complaints of this number are shown."),
+        ),
+        "customer_email": StringField(
+            _l("Customer e-mail"), widget=BS3TextFieldWidget(), validators=[RuleValidator(validation.check_email)]
+        ),
+        "customer_address": StringField(_l("Customer address"), widget=BS3TextFieldWidget()),
+        "regulator_body": StringField(
+            _l("Transferring body"),
+            widget=BS3TextFieldWidget(),
+            description=_l("Regulator transfers only (e.g. 12345 市民热线); empty: the channel's name."),
+        ),
+        "regulator_ref": StringField(
+            _l("Transfer reference number"),
+            widget=BS3TextFieldWidget(),
+            description=_l("Required for a case transferred by a regulator (转办单号)."),
+        ),
+        "content": TextAreaField(
+            _l("Complaint content"),
+            widget=BS3TextAreaFieldWidget(),
+            validators=[
+                RuleValidator(
+                    lambda v: validation.check_required_text(
+                        v, str(_l("Please describe what the customer complains about."))
+                    ),
+                    required=True,
+                )
+            ],
+        ),
+        "complainant_count": IntegerField(
+            _l("Number of complainants"),
+            default=1,
+            widget=BS3TextFieldWidget(),
+            validators=[OptionalValidator(), NumberRange(min=1, message=_l("At least 1."))],
+            description=_l("Many people complaining together (群体性投诉) make the case at least a major complaint."),
+        ),
+        "staff": AjaxModelField(
+            _l("Complained staff"),
+            model=Staff,
+            url="/api/v1/staff/lookup",
+            multiple=True,
+            depends="department",
+            principal=current_principal,
+            validators=[_staff_in_department],
+        ),
+    }
+
+
+class ComplaintView(PortalModelView):
+    """The complaint register: list, case page, intake form."""
+
+    datamodel = SQLAInterface(Complaint)
+    class_permission_name = "Complaint"
+    base_filters = SCOPED
+    list_title = _l("Complaints")
+    show_title = _l("Complaint case")
+    add_title = _l("Register a complaint")
+    edit_title = _l("Edit complaint")
+    show_template = "complaint/show.html"
+    add_template = "complaint/add.html"
+    list_columns = [
+        "number",
+        "received_at",
+        "customer",
+        "subject",
+        "category",
+        "level",
+        "department",
+        "status",
+        "deadline_status",
+    ]
+    order_columns = ["number", "received_at", "status", "next_due_at", "reply_due", "investigate_due"]
+    search_columns = [
+        "number",
+        "status",
+        "overdue",
+        "supervised",
+        "escalated_to_head_office_at",
+        "next_due_at",
+        "investigate_due",
+        "reply_due",
+        "follow_up_due",
+        "received_at",
+        "department",
+        "category",
+        "level",
+        "channel",
+        "subject",
+        "content",
+    ]
+    base_order = ("received_at", "desc")
+    add_columns = [
+        "received_at",
+        "channel",
+        "customer_name",
+        "customer_phone",
+        "customer_email",
+        "customer_address",
+        "subject",
+        "content",
+        "customer_demand",
+        "category",
+        "level",
+        "department",
+        "staff",
+        "complainant_count",
+        "regulator_body",
+        "regulator_ref",
+    ]
+    edit_columns = [
+        "received_at",
+        "channel",
+        "subject",
+        "content",
+        "customer_demand",
+        "category",
+        "level",
+        "department",
+        "staff",
+    ]
+    show_fieldsets = [
+        (
+            _l("Intake"),
+            {
+                "fields": [
+                    "number",
+                    "status",
+                    "case_type",
+                    "original",
+                    "received_at",
+                    "registered_at",
+                    "channel",
+                    "regulator_body",
+                    "regulator_ref",
+                    "customer",
+                    "complainant_count",
+                    "first_responder",
+                    "subject",
+                    "content",
+                    "customer_demand",
+                    "category",
+                    "level",
+                    "department",
+                    "staff",
+                ]
+            },
+        ),
+        (
+            _l("Handling"),
+            {
+                "fields": [
+                    "validity",
+                    "validity_reason",
+                    "polite_reply",
+                    "findings",
+                    "responsible_staff",
+                    "resolution_plan",
+                    "reply_text",
+                    "feedback_note",
+                    "satisfaction",
+                    "follow_up_note",
+                    "customer_informed_at",
+                    "customer_informed_by",
+                    "customer_informed_method",
+                    "customer_informed_note",
+                    "close_note",
+                ]
+            },
+        ),
+        (
+            _l("Stages"),
+            {
+                "fields": [
+                    "judged_at",
+                    "dispatched_at",
+                    "signed_at",
+                    "escalated_to_head_office_at",
+                    "escalated_to_head_office_by",
+                    "investigation_started_at",
+                    "planned_at",
+                    "replied_at",
+                    "fed_back_at",
+                    "followed_up_at",
+                    "closed_at",
+                    "archived_at",
+                ],
+                "expanded": False,
+            },
+        ),
+    ]
+    label_columns = COMPLAINT_LABELS
+    formatters_columns = {
+        "status": labels.status_label,
+        "case_type": lambda v: labels.label(labels.CASE_TYPE, v),
+        "customer_informed_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
+        "validity": lambda v: labels.label(labels.VALIDITY, v),
+        "satisfaction": lambda v: labels.label(labels.SATISFACTION, v),
+        "staff": lambda v: "、".join(str(s) for s in v or []),
+        "customer": customer_name_cell,
+        "deadline_status": lambda v: deadline_badge(*v),
+        "overdue": lambda v: _("Yes") if v else _("No"),
+        "supervised": lambda v: _("Yes") if v else _("No"),
+    }
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "department": [["active", FilterEqual, True]],
+        "channel": [["active", FilterEqual, True]],
+        "category": [["active", FilterEqual, True]],
+        "level": [["active", FilterEqual, True]],
+    }
+    search_form_query_rel_fields = {"department": SCOPED}
+
+    add_form_extra_fields = intake_fields()
+    edit_form_extra_fields = {k: v for k, v in intake_fields().items() if k in ("received_at", "content", "staff")}
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        return self._render_case(pk)
+
+    @expose("/reveal/<int:pk>", methods=["POST"])
+    @has_access
+    def reveal(self, pk: int) -> Any:
+        """显示完整联系方式: the case page with the customer's full details (logged)."""
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        try:
+            revealed = reveal_contact(complaint)
+        except privacy.RevealRefused:
+            abort(403)
+        db.session.commit()
+        return self._render_case(pk, revealed=revealed)
+
+    def _render_case(self, pk: Any, revealed: Optional[dict[str, Any]] = None) -> Any:
+        widgets = self._show(pk)
+        complaint = self.datamodel.get(pk, self._base_filters)
+        principal = current_principal()
+        viewer = current_viewer()
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            related_views=self._related_views,
+            complaint=complaint,
+            contact=revealed or viewer.fields(complaint.customer),
+            revealed=revealed is not None,
+            can_reveal=privacy.may_reveal(viewer, complaint, reveal_roles()),
+            reveals=privacy.reveals_of(db.session, complaint.id),
+            transitions=services.available_transitions(db.session, complaint, principal),
+            transition_options=lambda t: transition_options(complaint, t),
+            deadlines=sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id)),
+            extensions=db.session.scalars(
+                select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)
+            ).all(),
+            stages=STAGES,
+            stage_state=lambda v: labels.label(labels.STAGE_STATE, v),
+            extension_status=lambda v: labels.label(labels.EXTENSION_STATUS, v),
+            pause_state=lambda v: labels.label(labels.PAUSE_STATE, v),
+            follow_up_method=lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
+            unit_label=lambda v: str(UNIT_LABELS.get(v, v)),
+            action_label=labels.action_label,
+            action_kind=labels.action_kind,
+            deadline_badge=deadline_badge,
+            events=complaint.events,
+            attachments=complaint.attachments,
+            can_attach=self.appbuilder.sm.has_access("can_add", "Attachment") and not complaint.is_archived,
+            **self._corrective_context(complaint, principal),
+            can_edit=self.appbuilder.sm.has_access("can_edit", "Complaint") and not complaint.is_archived,
+            status_label=labels.status_label,
+            format_local=format_local,
+            max_mb=current_app.config["ATTACHMENT_MAX_BYTES"] / 1048576,
+            allowed_types=", ".join(sorted(current_app.config["ATTACHMENT_ALLOWED_TYPES"])),
+        )
+
+    def _corrective_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
+        actions = db.session.scalars(
+            select(CorrectiveAction).where(CorrectiveAction.complaint_id == complaint.id).order_by(CorrectiveAction.id)
+        ).all()
+        can_add = (
+            corrective.may_add(principal, complaint)
+            and not complaint.is_archived
+            and getattr(complaint.status, "value", complaint.status) in corrective.ADD_STATUSES
+            and getattr(complaint.validity, "value", complaint.validity) == "valid"
+        )
+        owners = (
+            db.session.scalars(
+                select(Staff)
+                .where(Staff.department_id == complaint.department_id, Staff.active.is_(True))
+                .order_by(Staff.id)
+            ).all()
+            if can_add
+            else []
+        )
+        return {
+            "corrective_actions": actions,
+            "can_add_corrective": can_add,
+            "corrective_owners": owners,
+            "corrective_kinds": corrective.KINDS,
+            "corrective_kind": lambda v: str(corrective.KIND_LABELS.get(v, v)),
+            "corrective_state": lambda v: str(corrective.STATE_LABELS.get(v, v)),
+            "may_complete": lambda a: not complaint.is_archived and corrective.may_complete(principal, a),
+            "may_verify": not complaint.is_archived and corrective.may_verify(principal),
+        }
+
+    def _add(self) -> Any:
+        """Register through the service; a refused intake re-renders with per-field messages."""
+        if current_principal().staff_id is None:
+            abort(403)
+        form = self.add_form.refresh()
+        if request.method == "POST" and form.validate():
+            data = {name: form[name].data for name in self.add_columns if name in form}
+            user = current_user()
+            try:
+                registered = intake.register_complaint(db.session, user.id if user else None, data)
+                db.session.commit()
+            except lifecycle.ValidationFailed as exc:
+                db.session.rollback()
+                for name, messages in exc.errors.items():
+                    target = form[name] if name in form else None
+                    if target is not None:
+                        target.errors = list(target.errors) + messages
+                    else:
+                        for message in messages:
+                            flash(message, "danger")
+            else:
+                g._registered = registered
+                flash(_("Complaint %(number)s registered.", number=registered.number), "success")
+                return None
+        return self._get_add_widget(form=form)
+
+    def post_add_redirect(self) -> Any:
+        registered = g.get("_registered")
+        if registered is not None:
+            return redirect(url_for(f"{type(self).__name__}.show", pk=registered.id))
+        return super().post_add_redirect()
+
+    def pre_update(self, item: Complaint) -> None:
+        if item.is_archived:
+            raise ValueError(str(_l("The case is archived and can no longer be changed.")))
+        user = current_user()
+        services.after_case_edit(db.session, item, user.id if user else None)
+
+    def pre_delete(self, item: Complaint) -> None:
+        raise ValueError(str(_l("Complaints are never deleted; close and archive them instead.")))
+
+    @expose("/attach/<int:pk>", methods=["POST"])
+    @has_access
+    def attach(self, pk: int) -> Any:
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        if not self.appbuilder.sm.has_access("can_add", "Attachment"):
+            abort(403)
+        upload = request.files.get("file")
+        user = current_user()
+        try:
+            attachments.add_attachment(
+                complaint,
+                upload.filename if upload else "",
+                upload.read() if upload else b"",
+                upload.mimetype if upload else None,
+                user.id if user else None,
+                current_app.config["ATTACHMENT_ALLOWED_TYPES"],
+                current_app.config["ATTACHMENT_MAX_BYTES"],
+                request.form.get("description"),
+            )
+            db.session.commit()
+            flash(_("The file was attached."), "success")
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()
+            for messages in exc.errors.values():
+                for message in messages:
+                    flash(message, "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+    @expose("/attachment/<int:attachment_id>", methods=["GET"])
+    @has_access
+    def attachment(self, attachment_id: int) -> Any:
+        return send_attachment(attachment_id)
+
+    @expose("/act/<int:pk>", methods=["POST"])
+    @has_access
+    def act(self, pk: int) -> Any:
+        """Take one lifecycle action from the case page's action forms."""
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "version")}
+        try:
+            event = services.take_transition(
+                db.session,
+                complaint,
+                request.form.get("action", ""),
+                current_principal(),
+                values,
+                expected_version=request.form.get("version"),
+            )
+            db.session.commit()
+            flash(_("%(action)s: done.", action=labels.action_label(event.action)), "success")
+        except lifecycle.TransitionError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            for messages in exc.errors.values():
+                for message in messages:
+                    flash(message, "danger")
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()
+            for messages in exc.errors.values():
+                for message in messages:
+                    flash(message, "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+    @expose("/corrective/<int:pk>", methods=["POST"])
+    @has_access
+    def corrective(self, pk: int) -> Any:
+        """Add, complete or verify a corrective action from the case page."""
+        complaint = self.datamodel.get(pk, self._base_filters)
+        if complaint is None:
+            abort(404)
+        step = request.form.get("step", "add")
+        try:
+            if step == "add":
+                corrective.add(db.session, complaint, current_principal(), dict(request.form))
+            else:
+                action = db.session.get(CorrectiveAction, int(request.form.get("action_id") or 0))
+                if action is None or action.complaint_id != complaint.id:
+                    abort(404)
+                note = request.form.get("note", "")
+                if step == "complete":
+                    corrective.complete(db.session, action, current_principal(), note)
+                elif step in ("verify", "reject"):
+                    corrective.verify(db.session, action, current_principal(), step == "verify", note)
+                else:
+                    abort(400)
+            db.session.commit()
+            flash(_("Corrective action saved."), "success")
+        except corrective.CorrectiveError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+
+
+class UnsignedFilter(BaseFilter):
+    """Dispatched cases the receiving department has not signed for yet (签收)."""
+
+    name = "Awaiting sign-in"
+    arg_name = "unsigned"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        return query.filter(Complaint.status == ComplaintStatus.dispatched, Complaint.signed_at.is_(None))
+
+
+class UnsignedComplaintView(ComplaintView):
+    """The sender's screen of dispatched cases still waiting for the department's signature."""
+
+    list_title = _l("Dispatched, awaiting sign-in")
+    base_filters = [*SCOPED, ["id", UnsignedFilter, lambda: None]]
+    base_order = ("dispatched_at", "asc")
+    list_columns = ["number", "received_at", "subject", "level", "department", "dispatched_at", "deadline_status"]
+
+
+class HeadOfficeFilter(BaseFilter):
+    """Cases escalated by a unit to the head office (上报总部)."""
+
+    name = "Escalated to the head office"
+    arg_name = "head_office"
+
+    def apply(self, query: Any, value: Any) -> Any:
+        return query.filter(Complaint.escalated_to_head_office_at.is_not(None))
+
+
+class HeadOfficeComplaintView(ComplaintView):
+    """The head office's list of cases escalated to it by branches, 管理处 and 网点."""
+
+    list_title = _l("Escalated to the head office")
+    base_filters = [*SCOPED, ["id", HeadOfficeFilter, lambda: None]]
+    base_order = ("escalated_to_head_office_at", "desc")
+    list_columns = ["number", "received_at", "subject", "level", "department", "escalated_to_head_office_at", "status"]
