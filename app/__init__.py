@@ -24,6 +24,16 @@ __all__ = ["ROOT_DIR", "create_app", "db", "migrate"]
 log = logging.getLogger(__name__)
 
 
+def connect_receivers() -> None:
+    """Import the modules whose blinker receivers react to the domain's signals (app/signals.py).
+
+    Imported here, not at the top: importing them loads the whole domain, which the app
+    factory does once per process; importing ``app`` alone (e.g. for ``db``) stays light.
+    """
+    from app.discipline import overtime  # noqa: F401
+    from app.messages import alerts  # noqa: F401
+
+
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     """Build the portal; ``config`` overrides settings from ``config.py``."""
     app = Flask(
@@ -46,6 +56,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(ROOT_DIR, "migrations"))
 
     from app import models  # noqa: F401  (registers the tables on the metadata)
+
+    connect_receivers()
 
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)

@@ -16,7 +16,33 @@ from sqlalchemy.orm import Session
 from app.access.roles import CUSTOMER_SERVICE, DEPARTMENT_HEAD, GENERAL_MANAGER, HR_MANAGER
 from app.i18n import _l
 from app.models import Setting
-from app.quality.grading import DEFAULT_FORMULA
+
+# The default grading formula (考核定级, app/quality/grading.py reads and checks it).
+DEFAULT_GRADING_FORMULA: dict[str, Any] = {
+    "components": {
+        # Scores 100 at no complaint, 0 at ``zero_at`` complaints per customer served (1%).
+        "complaint_rate": {"weight": 10, "zero_at": 0.01},
+        "on_time_reply": {"weight": 20},
+        "timeliness": {"weight": 10},
+        "satisfaction": {"weight": 25},
+        # 100 minus ``points_each`` per valid complaint (after offsets).
+        "valid_complaints": {"weight": 20, "points_each": 10},
+        # 100 minus the points of each penalty by its tier.
+        "penalties": {"weight": 15, "points_by_tier": {"1": 10, "2": 20, "3": 40, "4": 70, "5": 100}},
+    },
+    # Commendations not used to offset a complaint add points, up to ``max``.
+    "commendation_bonus": {"points_each": 1, "max": 5},
+    # A commendation flagged "offsets a complaint" cancels one valid complaint.
+    "offset_complaints": True,
+    "thresholds": {"first": 90, "second": 80, "third": 70},
+    # Seed 004: the weighted score *and every part* must reach a grade's score.
+    "every_part_counts": False,
+    "caps": [
+        {"condition": "valid_complaint_level", "levels": ["major", "urgent"], "cap": "second"},
+        {"condition": "penalty_tier", "min_tier": 4, "cap": "second"},
+        {"condition": "penalty_tier", "min_tier": 5, "cap": "third"},
+    ],
+}
 
 DEFAULTS: dict[str, tuple[Any, Any]] = {
     "office_hours": (
@@ -68,7 +94,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     ),
     "corrective.general_working_days": (5, _l("Default time for another corrective action (working days)")),
     "grading.formula": (
-        DEFAULT_FORMULA,
+        DEFAULT_GRADING_FORMULA,
         _l(
             "Department grading formula: component weights and scoring, commendation bonus and offsets, "
             "grade thresholds, and the caps (disqualifiers) that limit the grade"

@@ -210,7 +210,7 @@ def test_archived_record_form_is_stored_once_and_served_unchanged(app, make_comp
         "维修人员未按时到场",
         "满意",
         "判定成立",
-        "回访客户",
+        "登记回访",  # the portal's own label of the step (app/labels.py), as on the timeline
         "结案",
         "部门主管签字",
         "总经理批示",

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import settings, validation
+from app import settings, signals, validation
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import Errors, record_event
@@ -248,8 +248,6 @@ def open_escalated_complaint(
     session: Session, original: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
 ) -> Complaint:
     """升级投诉 / 二次投诉: a new case linked to ``original``, one level higher, starting the flow again."""
-    from app.messages import alerts
-
     escalated = register_complaint(
         session,
         actor_id,
@@ -278,7 +276,7 @@ def open_escalated_complaint(
         data={"original": original.number, "original_level": original.level.name if original.level else None},
     )
     session.flush()
-    alerts.on_recomplaint(session, escalated, original, now)
+    signals.case_recomplained.send(escalated, session=session, original=original, now=now)
     return escalated
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import lifecycle
+from app import lifecycle, signals
 from app.complaints import phrases, workflow
 from app.complaints.intake import int_or_none, open_escalated_complaint
 from app.i18n import _l
@@ -510,8 +510,6 @@ def open_dispute(
     session: Session, complaint: Complaint, values: dict[str, Any], actor_id: Optional[int], now: datetime
 ) -> Dispute:
     """The receiving department objects to the dispatch; its supervising leader is told."""
-    from app.messages import alerts
-
     dispute = Dispute(
         complaint=complaint,
         from_department_id=complaint.department_id,
@@ -522,7 +520,7 @@ def open_dispute(
     )
     session.add(dispute)
     session.flush()
-    alerts.on_dispute(session, complaint, dispute, now)
+    signals.dispute_opened.send(complaint, session=session, dispute=dispute, now=now)
     return dispute
 
 
@@ -534,8 +532,6 @@ def rule_dispute(
     On reassignment the case goes back to ``dispatched`` for the new department, which must
     sign for it again; the investigation clock restarts from the ruling (app/sla.py).
     """
-    from app.messages import alerts
-
     dispute = next(d for d in reversed(complaint.disputes) if d.state == "open")
     dispute.ruled_by_id, dispute.ruled_at, dispute.ruling_note = actor_id, now, values.get("note")
     if values.get("decision") == "reassign":
@@ -547,7 +543,7 @@ def rule_dispute(
     else:
         dispute.state = "upheld"
     session.flush()
-    alerts.on_dispute_ruled(session, complaint, dispute, now)
+    signals.dispute_ruled.send(complaint, session=session, dispute=dispute, now=now)
     return dispute
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+from app import labels
 from app.access.roles import CUSTOMER_SERVICE
 from app.access.roles import CUSTOMER_SERVICE as CS
 from app.access.roles import DEPARTMENT_HEAD as HEAD
@@ -67,7 +68,6 @@ class Field:
 @dataclass(frozen=True)
 class Transition:
     action: str
-    label: Any
     sources: tuple[str, ...]
     target: Optional[str]  # None = status unchanged (escalation, reminder …)
     roles: frozenset[str]
@@ -84,8 +84,6 @@ class Transition:
     requires_stage: Optional[str] = None
     # Extra condition on the case and the actor (e.g. who decides an extension).
     guard: Optional[Callable[[Actor, CaseFacts], bool]] = None
-    # Kind of the timeline entry (transition, escalation, reminder, extension, report).
-    kind: str = "transition"
     # While the case's clock is paused: False = not offered, True = only then, None = either.
     while_paused: Optional[bool] = False
     # Roles that may take a department step whatever their department (e.g. 人事行政经理).
@@ -96,6 +94,16 @@ class Transition:
     unit_step: bool = False
     # Roles that take the step for every case of a cluster at once (集中性投诉统一答复).
     cluster_roles: frozenset[str] = frozenset()
+
+    @property
+    def label(self) -> Any:
+        """The step's name, as buttons and the timeline show it (app/labels.py)."""
+        return labels.ACTION[self.action]
+
+    @property
+    def kind(self) -> str:
+        """Kind of the timeline entry (transition, escalation, reminder, extension, report)."""
+        return labels.action_kind(self.action)
 
     def target_for(self, values: Mapping[str, Any], current: str) -> str:
         if self.branch is not None:
@@ -170,7 +178,6 @@ TRANSITIONS: dict[str, Transition] = {
     for t in (
         Transition(
             "judge_valid",
-            _l("Judge valid (成立)"),
             ("registered",),
             "judged",
             frozenset({HR}),
@@ -190,7 +197,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "judge_invalid",
-            _l("Judge invalid (不成立) and reply politely"),
             ("registered",),
             "closed",
             frozenset({HR}),
@@ -210,7 +216,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "dispatch",
-            _l("Dispatch to the department"),
             ("judged",),
             "dispatched",
             frozenset({HR}),
@@ -227,7 +232,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "first_contact",
-            _l("First response to the customer (首次响应)"),
             ("registered", "judged", "dispatched", "investigating", "planned"),
             None,
             frozenset({HEAD}),
@@ -239,7 +243,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "second_contact",
-            _l("Second response to the customer (二次响应)"),
             ("registered", "judged", "dispatched", "investigating", "planned"),
             None,
             frozenset({HEAD}),
@@ -251,7 +254,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "change_level",
-            _l("Change the complaint level"),
             ("registered", "judged", "dispatched", "investigating", "planned", "replied", "fed_back", "followed_up"),
             None,
             frozenset({HR, GM}),
@@ -263,7 +265,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "sign_for",
-            _l("Sign for the case (签收)"),
             ("dispatched",),
             None,
             frozenset({HEAD}),
@@ -274,7 +275,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "start_investigation",
-            _l("Start investigation"),
             ("dispatched",),
             "investigating",
             frozenset({HEAD}),
@@ -284,19 +284,16 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "object_dispatch",
-            _l("Object to the dispatch (责任异议)"),
             ("dispatched", "investigating"),
             None,
             frozenset({HEAD}),
             fields=(Field("reason", _l("Why the case is not the department's"), target=None, from_note=True),),
             department_step=True,
             guard=_can_object,
-            kind="dispute",
             style="warning",
         ),
         Transition(
             "rule_dispute",
-            _l("Rule the dispute (分管领导裁定)"),
             ("dispatched", "investigating"),
             None,
             frozenset({GM, HR, HEAD, CS}),
@@ -320,11 +317,9 @@ TRANSITIONS: dict[str, Transition] = {
             ),
             branch=_reassign_if_decided,
             guard=_can_rule_dispute,
-            kind="dispute",
         ),
         Transition(
             "propose_plan",
-            _l("Record findings and plan"),
             ("investigating",),
             "planned",
             frozenset({HEAD}),
@@ -358,7 +353,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "reply",
-            _l("Reply to the customer"),
             ("planned",),
             "replied",
             frozenset({HEAD}),
@@ -378,7 +372,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "feed_back",
-            _l("Feed back to HR"),
             ("replied",),
             "fed_back",
             frozenset({HEAD}),
@@ -398,7 +391,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "follow_up",
-            _l("Record the follow-up visit"),
             ("fed_back",),
             "followed_up",
             frozenset({HR}),
@@ -433,7 +425,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "close",
-            _l("Close the case"),
             ("followed_up",),
             "closed",
             frozenset({HR}),
@@ -462,7 +453,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "confirm_informed",
-            _l("Confirm the customer was told the result"),
             REPLIED,
             None,
             frozenset({HR, HEAD, GM, CUSTOMER_SERVICE}),
@@ -486,12 +476,10 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="customer_informed_at",
             guard=_can_confirm_informed,
             owner_step=True,
-            kind="note",
             style="success",
         ),
         Transition(
             "recomplain",
-            _l("Customer complains again: open an escalated complaint (升级投诉)"),
             REPLIED + ("closed",),
             None,
             frozenset({HR, CUSTOMER_SERVICE}),
@@ -506,12 +494,10 @@ TRANSITIONS: dict[str, Transition] = {
                 ),
                 NOTE,
             ),
-            kind="escalation",
             style="danger",
         ),
         Transition(
             "archive",
-            _l("Archive"),
             ("closed",),
             "archived",
             frozenset({HR}),
@@ -520,42 +506,35 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             "report_to_leader",
-            _l("Report to the leader (major case)"),
             OPEN,
             None,
             frozenset({HR, CUSTOMER_SERVICE}),
             fields=(Field("note", _l("Reported to whom and how"), target=None),),
             requires_stage="report_leader",
-            kind="report",
             style="warning",
             while_paused=None,
         ),
         Transition(
             "report_to_gm",
-            _l("Report to the general manager (major case)"),
             OPEN,
             None,
             frozenset({HR, HEAD}),
             fields=(Field("note", _l("Reported to whom and how"), target=None),),
             requires_stage="report_gm",
-            kind="report",
             style="warning",
             while_paused=None,
         ),
         Transition(
             "submit_written_report",
-            _l("Submit the written report (major case)"),
             OPEN,
             None,
             frozenset({HEAD, HR}),
             fields=(Field("report", _l("Written report"), target=None, aliases=("text",), from_note=True),),
             requires_stage="written_report",
-            kind="report",
             while_paused=None,
         ),
         Transition(
             "request_extension",
-            _l("Request more time (延期)"),
             OPEN,
             None,
             frozenset({HEAD}),
@@ -585,12 +564,10 @@ TRANSITIONS: dict[str, Transition] = {
             recusal_roles=frozenset({HR}),
             department_step=True,
             guard=_can_request_extension,
-            kind="extension",
             style="default",
         ),
         Transition(
             "decide_extension",
-            _l("Decide the extension request"),
             OPEN,
             None,
             frozenset({HR, GM}),
@@ -599,12 +576,10 @@ TRANSITIONS: dict[str, Transition] = {
                 Field("note", _l("Note"), required=False),
             ),
             guard=_can_decide_extension,
-            kind="extension",
             while_paused=None,
         ),
         Transition(
             "mark_repeat",
-            _l("Link as a repeat of an earlier complaint"),
             OPEN + ("closed",),
             None,
             frozenset({HR, CUSTOMER_SERVICE}),
@@ -616,24 +591,20 @@ TRANSITIONS: dict[str, Transition] = {
                     aliases=("repeat_of", "original_number"),
                 ),
             ),
-            kind="note",
             style="default",
             while_paused=None,
         ),
         Transition(
             "escalate",
-            _l("Supervise (督办)"),
             OPEN,
             None,
             frozenset({HR, GM}),
             fields=(Field("note", _l("Instructions"), target=None, aliases=("instructions",)),),
             style="danger",
-            kind="escalation",
             while_paused=None,
         ),
         Transition(
             "escalate_to_head_office",
-            _l("Escalate to the head office (上报总部)"),
             OPEN,
             None,
             frozenset({HEAD}),
@@ -648,24 +619,20 @@ TRANSITIONS: dict[str, Transition] = {
             stamp="escalated_to_head_office_at",
             unit_step=True,
             guard=_can_escalate_to_head_office,
-            kind="escalation",
             style="danger",
             while_paused=None,
         ),
         Transition(
             "remind",
-            _l("Remind (催办)"),
             OPEN,
             None,
             frozenset({HR, GM}),
             fields=(NOTE,),
             style="default",
-            kind="reminder",
             while_paused=None,
         ),
         Transition(
             "pause",
-            _l("Pause the clock (暂停计时)"),
             OPEN,
             None,
             frozenset({HEAD}),
@@ -686,12 +653,10 @@ TRANSITIONS: dict[str, Transition] = {
             recusal_roles=frozenset({HR}),
             department_step=True,
             any_department_roles=frozenset({HR}),
-            kind="pause",
             style="default",
         ),
         Transition(
             "resume",
-            _l("Resume the clock"),
             OPEN,
             None,
             frozenset({HEAD}),
@@ -699,30 +664,25 @@ TRANSITIONS: dict[str, Transition] = {
             recusal_roles=frozenset({HR, GM}),
             department_step=True,
             any_department_roles=frozenset({HR, GM}),
-            kind="pause",
             while_paused=True,
         ),
         Transition(
             "approve_pause",
-            _l("Approve the long pause"),
             OPEN,
             None,
             frozenset({GM}),
             fields=(NOTE,),
             guard=_can_decide_pause,
-            kind="pause",
             style="success",
             while_paused=True,
         ),
         Transition(
             "reject_pause",
-            _l("Reject the long pause (the clock resumes)"),
             OPEN,
             None,
             frozenset({GM}),
             fields=(NOTE,),
             guard=_can_decide_pause,
-            kind="pause",
             style="warning",
             while_paused=True,
         ),
@@ -1050,9 +1010,7 @@ def _value(status: Any) -> str:
 
 
 def _status_label(status: str) -> str:
-    from app.labels import status_label
-
-    return status_label(status)
+    return labels.status_label(status)
 
 
 def actions_in_order() -> Iterable[str]:

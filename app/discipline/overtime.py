@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import lifecycle
+from app import lifecycle, signals
 from app.access.roles import HR_MANAGER
 from app.discipline import cases as discipline
 from app.documents import numbering
@@ -32,9 +32,11 @@ from app.models import (
     SlaRule,
     Staff,
 )
-from app.seed.defaults import OVERTIME_CLAUSE
 from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN, STAGES
 from app.timeutil import format_local, local_date
+
+# The penalty rule that overtime fines are drafted under (seeded by app/seed/defaults.py).
+OVERTIME_CLAUSE = "超时扣罚"
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ def responsible_staff(session: Session, complaint: Complaint, stage_code: str) -
         if staff is not None:
             return staff
     return None
+
+
+@signals.clock_event.connect
+def on_clock_event(complaint: Complaint, *, session: Session, deadline: Deadline, kind: str, **kw: Any) -> None:
+    """A missed clock (never a warning or an escalation) drafts its overtime fine."""
+    if kind == "overdue":
+        draft_for_miss(session, complaint, deadline, kw.get("rule"), kw["now"])
 
 
 def draft_for_miss(

@@ -1,7 +1,7 @@
-"""Service layer: applies the domain rules to the database inside one transaction.
+"""The case file as a printed form (客户投诉记录表): every field, its time limits and its history.
 
-Views, the REST API, jobs and the CLI call these functions; none of them writes
-complaint state by itself.
+Labels of statuses, stages and actions are the portal's own (app/labels.py), printed in
+Simplified Chinese whatever the screen's language, so the form and the timeline agree.
 """
 
 from __future__ import annotations
@@ -10,77 +10,13 @@ from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
-from app.models import (
-    Complaint,
-)
-from app.timeutil import utcnow
-
-# Formal documents are printed in Chinese whatever the reader's screen language is.
-STATUS_ZH = {
-    "registered": "已登记",
-    "judged": "已判定",
-    "dispatched": "已转派",
-    "investigating": "调查中",
-    "planned": "已拟定方案",
-    "replied": "已答复",
-    "fed_back": "已反馈",
-    "followed_up": "已回访",
-    "closed": "已结案",
-    "archived": "已归档",
-}
-
-
-SATISFACTION_ZH = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
-
-
-STAGE_ZH = {
-    "investigate": "展开调查",
-    "reply": "满意答复",
-    "follow_up": "回访",
-    "notify_department": "通知部门",
-    "report_leader": "报告分管领导",
-    "report_gm": "报告总经理",
-    "written_report": "书面报告",
-}
-
-
-DEADLINE_STATE_ZH = {"open": "进行中", "met": "已完成", "cancelled": "不适用"}
-
-
-ACTION_ZH = {
-    "register": "登记受理",
-    "attach": "上传附件",
-    "judge_valid": "判定成立",
-    "judge_invalid": "判定不成立并婉转答复",
-    "dispatch": "转派部门",
-    "start_investigation": "开始调查",
-    "propose_plan": "拟定处理方案",
-    "reply": "答复客户",
-    "feed_back": "反馈处理结果",
-    "follow_up": "回访客户",
-    "close": "结案",
-    "archive": "归档",
-    "report_to_leader": "报告分管领导",
-    "report_to_gm": "报告总经理",
-    "submit_written_report": "提交书面报告",
-    "request_extension": "申请延期",
-    "decide_extension": "审批延期",
-    "escalate": "督办",
-    "remind": "催办",
-    "warning": "时限预警",
-    "overdue": "超时",
-    "escalation": "超时升级",
-    "deadline_recomputed": "时限重算",
-    "phrase_confirmed": "确认发送含服务忌语的文字",
-    "pause": "暂停计时",
-    "resume": "恢复计时",
-    "approve_pause": "批准暂停计时",
-    "reject_pause": "驳回暂停计时",
-    "pause_cap_reached": "暂停超限待批",
-    "sign_for": "签收",
-    "object_dispatch": "责任异议",
-    "rule_dispute": "分管领导裁定异议",
-}
+from app import labels
+from app.access import privacy
+from app.documents import render as documents
+from app.i18n import print_language
+from app.models import Complaint
+from app.time_limits import sla
+from app.timeutil import format_local, utcnow
 
 
 def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> dict[str, Any]:
@@ -89,13 +25,16 @@ def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> 
     The customer's contact details are masked (``customer_mode`` "hidden" for a complained
     staff member: see app/privacy.py).
     """
-    from app.access import privacy
-    from app.timeutil import format_local
 
     def when(value: Any) -> str:
         return format_local(value) if value else ""
 
-    customer = privacy.customer_fields(complaint.customer, customer_mode)
+    with print_language():
+        return _record_form_fields(complaint, privacy.customer_fields(complaint.customer, customer_mode), when)
+
+
+def _record_form_fields(complaint: Complaint, customer: dict[str, Any], when: Any) -> dict[str, Any]:
+    """The form's data; called in the print language (labels come out in Chinese)."""
     validity = getattr(complaint.validity, "value", complaint.validity)
     return {
         "complaint": {
@@ -129,19 +68,19 @@ def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> 
             "replied_at": when(complaint.replied_at),
             "feedback_note": complaint.feedback_note or "",
             "fed_back_at": when(complaint.fed_back_at),
-            "satisfaction": SATISFACTION_ZH.get(getattr(complaint.satisfaction, "value", complaint.satisfaction), ""),
+            "satisfaction": labels.label(labels.SATISFACTION, complaint.satisfaction),
             "followed_up_at": when(complaint.followed_up_at),
             "follow_up_note": complaint.follow_up_note or "",
             "close_note": complaint.close_note or "",
             "closed_at": when(complaint.closed_at),
             "archived_at": when(complaint.archived_at),
-            "status": STATUS_ZH.get(complaint.status.value, complaint.status.value),
+            "status": labels.status_label(complaint.status),
         },
         "deadlines": [
             {
-                "stage": STAGE_ZH.get(d.stage, d.stage),
+                "stage": labels.label(labels.STAGE, d.stage),
                 "due_at": when(d.due_at),
-                "state": DEADLINE_STATE_ZH.get(d.state, d.state),
+                "state": labels.label(labels.STAGE_STATE, d.state),
                 "late": d.late,
             }
             for d in sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id))
@@ -150,7 +89,7 @@ def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> 
         "events": [
             {
                 "at": when(e.at),
-                "action": ACTION_ZH.get(e.action, e.action),
+                "action": labels.action_label(e.action),
                 "actor": e.actor.first_name if e.actor else "系统",
                 "note": e.note or "",
             }
@@ -169,9 +108,6 @@ def record_form_pdf(
     ``hide_customer`` (a complained staff member asks) it is always printed fresh,
     without the customer's name and contact details, and not stored.
     """
-    from app.documents import render as documents
-    from app.time_limits import sla
-
     if not complaint.is_archived or hide_customer:
         return documents.render_pdf(
             documents.TEMPLATES["record_form"],

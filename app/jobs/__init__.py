@@ -11,60 +11,39 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
 from flask import Flask
 
+from app.extensions import db
+from app.jobs import core, reports  # noqa: F401  (importing the job modules registers their jobs)
+from app.jobs.registry import HEARTBEAT_KEY, REGISTRY, Job, heartbeat, job
+from app.models import Setting
 from app.timeutil import LOCAL_TZ, utcnow
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_KEY = "scheduler.heartbeat"
-
-
-@dataclass
-class Job:
-    """A job: its schedule (APScheduler trigger arguments) and what it does at ``now``."""
-
-    name: str
-    description: str
-    trigger: dict[str, Any]
-    run: Callable[[datetime], dict[str, Any]]
-    due: Callable[[datetime], bool] = field(default=lambda now: True)
-
-
-REGISTRY: dict[str, Job] = {}
-
-
-def job(name: str, description: str, due: Optional[Callable[[datetime], bool]] = None, **trigger: Any) -> Callable:
-    """Register a job function ``fn(now) -> summary dict``."""
-
-    def wrap(fn: Callable[[datetime], dict[str, Any]]) -> Callable[[datetime], dict[str, Any]]:
-        REGISTRY[name] = Job(name, description, trigger, fn, due or (lambda now: True))
-        return fn
-
-    return wrap
-
-
-def _load_jobs() -> None:
-    # Importing the modules registers their jobs.
-    from app.jobs import core, reports  # noqa: F401
+__all__ = [
+    "HEARTBEAT_KEY",
+    "REGISTRY",
+    "Job",
+    "build_scheduler",
+    "heartbeat",
+    "job",
+    "run_due",
+    "scheduler_state",
+    "start_scheduler",
+]
 
 
 def run_due(app: Flask, now: Optional[datetime] = None, only: Optional[list[str]] = None) -> dict[str, Any]:
     """Run every job due at ``now`` once; return what each did."""
-    _load_jobs()
     now = now or utcnow()
     results: dict[str, Any] = {}
     with app.app_context():
-        from app.extensions import db
-
         for name, spec in REGISTRY.items():
             if only and name not in only:
                 continue
@@ -87,9 +66,9 @@ _lock = threading.Lock()
 
 
 def build_scheduler(app: Flask) -> Any:
+    # Imported here: only a process that runs the scheduler needs APScheduler loaded.
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    _load_jobs()
     scheduler = BackgroundScheduler(
         timezone=LOCAL_TZ,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -130,20 +109,6 @@ def start_scheduler(app: Flask) -> Any:
         return scheduler
 
 
-def heartbeat(now: datetime) -> dict[str, Any]:
-    """Record that a scheduler is alive (read by /health in every process)."""
-    from app.extensions import db
-    from app.models import Setting
-
-    value = {"at": now.isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
-    row = db.session.get(Setting, HEARTBEAT_KEY)
-    if row is None:
-        db.session.add(Setting(key=HEARTBEAT_KEY, value=value, description="last scheduler heartbeat"))
-    else:
-        row.value = value
-    return value
-
-
 def scheduler_state(app: Flask, database_ok: bool = True) -> dict[str, Any]:
     scheduler = app.extensions.get("portal_scheduler")
     state: dict[str, Any] = {
@@ -156,9 +121,6 @@ def scheduler_state(app: Flask, database_ok: bool = True) -> dict[str, Any]:
             for j in scheduler.get_jobs()
         ]
     if database_ok:
-        from app.extensions import db
-        from app.models import Setting
-
         try:
             row = db.session.get(Setting, HEARTBEAT_KEY)
             state["last_heartbeat"] = row.value.get("at") if row and row.value else None

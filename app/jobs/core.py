@@ -11,7 +11,7 @@ from app import settings
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
 from app.extensions import db
 from app.i18n import _l
-from app.jobs import heartbeat, job
+from app.jobs.registry import heartbeat, job
 from app.messages import notify
 from app.models import Complaint, Deadline, Department, JobRun
 from app.time_limits import sla

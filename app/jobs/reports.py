@@ -15,8 +15,8 @@ from typing import Any
 
 from app import settings
 from app.extensions import db
-from app.jobs import job
 from app.jobs.core import claim_period, finish_period
+from app.jobs.registry import job
 from app.quality import assessment, reports
 from app.quality.analytics import Period, period_containing
 from app.time_limits import sla

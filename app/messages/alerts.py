@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
+from app import signals
 from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
 from app.i18n import _l
@@ -15,6 +16,7 @@ from app.labels import status_label
 from app.messages import notify
 from app.models import Complaint, Deadline, SlaRule
 from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN, STAGES
+from app.time_limits.sla import pending_extension
 
 
 def _send(
@@ -47,14 +49,13 @@ def _title(complaint: Complaint, text: Any) -> str:
     return f"[{complaint.number}] {text}"
 
 
-def on_register(session: Session, complaint: Complaint, now: datetime) -> None:
+@signals.case_registered.connect
+def on_register(complaint: Complaint, *, session: Session, now: datetime, **_: Any) -> None:
     session.flush()  # the case needs its id for links and keys
     body = f"{complaint.department.name}：{complaint.subject or ''}"
     if complaint.level is not None and complaint.level.is_major:
         title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name))
-        _send(
-            session, complaint, [HEAD_TOKEN, HR, GM], "major", title, body, now, f"register:{complaint.id}", True
-        )
+        _send(session, complaint, [HEAD_TOKEN, HR, GM], "major", title, body, now, f"register:{complaint.id}", True)
     else:
         title = _title(complaint, _l("New complaint to judge"))
         _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}")
@@ -86,9 +87,19 @@ _ON_ACTION = {
 _NOT_FOR_OWNER = ("remind", "request_extension", "mark_repeat")
 
 
+@signals.step_taken.connect
 def on_transition(
-    session: Session, complaint: Complaint, t: Any, before: str, after: str, now: datetime, values: dict[str, Any]
+    complaint: Complaint,
+    *,
+    session: Session,
+    transition: Any,
+    before: str,
+    after: str,
+    now: datetime,
+    values: dict[str, Any],
+    **_: Any,
 ) -> None:
+    t = transition
     tokens, message = _ON_ACTION.get(t.action, ([], None))
     if t.action == "follow_up" and after == "investigating":
         tokens, message = [HEAD_TOKEN, HR], _l("The customer is not satisfied: the case is reopened")
@@ -96,8 +107,6 @@ def on_transition(
         running = [d.stage for d in complaint.deadlines if d.state == "open"]
         tokens = responsible_tokens(complaint, running[0]) if running else [HEAD_TOKEN]
     if t.action == "request_extension":
-        from app.time_limits.sla import pending_extension
-
         pending = pending_extension(session, complaint)
         late = pending is not None and pending.late_request
         tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
@@ -122,7 +131,8 @@ def on_transition(
         _send(session, complaint, [FIRST_RESPONDER], t.action, _title(complaint, message), body, now)
 
 
-def on_recomplaint(session: Session, escalated: Complaint, original: Complaint, now: datetime) -> None:
+@signals.case_recomplained.connect
+def on_recomplaint(escalated: Complaint, *, session: Session, original: Complaint, now: datetime, **_: Any) -> None:
     """An escalated re-complaint (二次投诉) is reported to the supervising leader at once.
 
     Departments name no supervising leader (分管领导) yet, so 总经理 is told, with the
@@ -150,7 +160,8 @@ def _supervisor_or_gm(outbox: notify.Outbox, complaint: Complaint) -> list[notif
     return outbox.user(supervisor) if supervisor is not None else outbox.role(GM)
 
 
-def on_dispute(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+@signals.dispute_opened.connect
+def on_dispute(complaint: Complaint, *, session: Session, dispute: Any, now: datetime, **_: Any) -> None:
     """A department objects to a dispatch: its supervising leader must rule (HR is told too)."""
     title = _title(
         complaint,
@@ -162,7 +173,8 @@ def on_dispute(session: Session, complaint: Complaint, dispute: Any, now: dateti
     outbox.flush()
 
 
-def on_dispute_ruled(session: Session, complaint: Complaint, dispute: Any, now: datetime) -> None:
+@signals.dispute_ruled.connect
+def on_dispute_ruled(complaint: Complaint, *, session: Session, dispute: Any, now: datetime, **_: Any) -> None:
     """The ruling goes to the objecting department, the new one (if reassigned) and HR."""
     if dispute.state == "reassigned":
         text = _l("Dispute ruled: the case goes to %(department)s", department=dispute.to_department.name)
@@ -178,16 +190,34 @@ def on_dispute_ruled(session: Session, complaint: Complaint, dispute: Any, now: 
     outbox.flush()
 
 
-def on_pause_cap(session: Session, complaint: Complaint, pause_id: int, note: str, now: datetime) -> None:
+@signals.pause_cap_reached.connect
+def on_pause_cap(complaint: Complaint, *, session: Session, pause_id: int, note: str, now: datetime, **_: Any) -> None:
     """A running pause reached the cap: 总经理 must approve it."""
     title = _title(complaint, _l("A pause longer than the cap awaits your approval"))
     _send(session, complaint, [GM, HR], "pause_cap", title, note, now, f"pause-cap:{pause_id}")
 
 
+@signals.clock_event.connect
 def on_sla_event(
-    outbox: notify.Outbox, complaint: Complaint, d: Deadline, rule: Optional[SlaRule], kind: str, note: str, key: str
+    complaint: Complaint,
+    *,
+    session: Session,
+    deadline: Deadline,
+    rule: Optional[SlaRule],
+    kind: str,
+    note: str,
+    dedup_key: str,
+    now: datetime,
+    batch: dict[str, Any],
+    **_: Any,
 ) -> None:
     """Queue the messages of a warning, missed deadline or escalation (sent with the batch)."""
+    d, key = deadline, dedup_key
+    if kind == "warning" and d.due_at <= now:
+        return  # a warning recorded after its deadline passed (scheduler was down) tells nobody
+    if "outbox" not in batch:
+        batch["outbox"] = notify.Outbox(session, now)
+    outbox = batch["outbox"]
     tokens = responsible_tokens(complaint, d.stage)
     if kind in ("warning", "overdue") and rule is not None and rule.remind_roles:
         tokens += rule.remind_roles.split(",")
@@ -207,3 +237,11 @@ def on_sla_event(
         key,
         webhook=kind in ("overdue", "escalation"),
     )
+
+
+@signals.scan_batch_done.connect
+def send_queued(session: Session, *, batch: dict[str, Any], **_: Any) -> None:
+    """Send what the scan's batch queued (one insert for all its messages)."""
+    outbox = batch.get("outbox")
+    if outbox is not None:
+        outbox.flush()

@@ -16,12 +16,11 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import settings
+from app import labels, settings
 from app.access import scope
 from app.complaints import grievances
 from app.discipline import penalties
 from app.documents import render as documents
-from app.documents.record_form import STAGE_ZH
 from app.i18n import _l
 from app.lifecycle import TransitionError, ValidationFailed
 from app.messages import notify
@@ -37,6 +36,11 @@ STATUS_LABELS = {PUBLICITY: _l("In publicity"), CONFIRMED: _l("Confirmed")}
 
 
 # --- Figures ---------------------------------------------------------------------------------
+
+
+# Stage names as printed in the 通报 (Simplified Chinese).
+def _printed_stages() -> dict[str, str]:
+    return {code: labels.printed(labels.STAGE, code) for code in labels.STAGE}
 
 
 def department_figures(
@@ -303,6 +307,7 @@ def confirm(
 
 def circular_context(session: Session, run: GradingRun) -> dict[str, Any]:
     level_names = dict(session.execute(select(Level.code, Level.name)).all())
+    stage_names = _printed_stages()
     rows = []
     for g in sorted(run.grades, key=lambda g: (-g.score, g.department.sort, g.department_id)):
         final = g.final_grade or g.grade
@@ -313,12 +318,14 @@ def circular_context(session: Session, run: GradingRun) -> dict[str, Any]:
                 "grade": grading.GRADE_NAMES_ZH[g.grade],
                 "final": grading.GRADE_NAMES_ZH[final],
                 "changed": final != g.grade,
-                "reasons": [grading.cap_text_zh(c, level_names, STAGE_ZH) for c in g.capped_by or []],
+                "reasons": [grading.cap_text_zh(c, level_names, stage_names) for c in g.capped_by or []],
                 "note": g.note or "",
             }
         )
     formula = run.formula or grading.DEFAULT_FORMULA
-    weights = [f"{grading.component_name_zh(k, STAGE_ZH)}{spec['weight']}" for k, spec in formula["components"].items()]
+    weights = [
+        f"{grading.component_name_zh(k, stage_names)}{spec['weight']}" for k, spec in formula["components"].items()
+    ]
     counts = {name: sum(1 for r in rows if r["final"] == name) for name in grading.GRADE_NAMES_ZH.values()}
     return {
         "run": {

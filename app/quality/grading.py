@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from app.i18n import _l
+from app.settings import DEFAULT_GRADING_FORMULA as DEFAULT_FORMULA
 from app.time_limits.deadlines import STAGES
 
 GRADES = ("first", "second", "third", "below")  # best first
@@ -61,32 +62,6 @@ COMPONENT_NAMES_ZH = {
     "re_complaints": "二次投诉",
 }
 CONDITIONS = ("valid_complaint_level", "valid_complaints", "penalty_tier")
-
-DEFAULT_FORMULA: dict[str, Any] = {
-    "components": {
-        # Scores 100 at no complaint, 0 at ``zero_at`` complaints per customer served (1%).
-        "complaint_rate": {"weight": 10, "zero_at": 0.01},
-        "on_time_reply": {"weight": 20},
-        "timeliness": {"weight": 10},
-        "satisfaction": {"weight": 25},
-        # 100 minus ``points_each`` per valid complaint (after offsets).
-        "valid_complaints": {"weight": 20, "points_each": 10},
-        # 100 minus the points of each penalty by its tier.
-        "penalties": {"weight": 15, "points_by_tier": {"1": 10, "2": 20, "3": 40, "4": 70, "5": 100}},
-    },
-    # Commendations not used to offset a complaint add points, up to ``max``.
-    "commendation_bonus": {"points_each": 1, "max": 5},
-    # A commendation flagged "offsets a complaint" cancels one valid complaint.
-    "offset_complaints": True,
-    "thresholds": {"first": 90, "second": 80, "third": 70},
-    # Seed 004: the weighted score *and every part* must reach a grade's score.
-    "every_part_counts": False,
-    "caps": [
-        {"condition": "valid_complaint_level", "levels": ["major", "urgent"], "cap": "second"},
-        {"condition": "penalty_tier", "min_tier": 4, "cap": "second"},
-        {"condition": "penalty_tier", "min_tier": 5, "cap": "third"},
-    ],
-}
 
 
 class FormulaError(ValueError):

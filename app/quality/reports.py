@@ -19,11 +19,10 @@ from typing import Any, Optional
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from app import settings
+from app import labels, settings
 from app.complaints import clusters, corrective
 from app.discipline import ledger, penalties
 from app.documents import render as documents
-from app.documents.record_form import STAGE_ZH, STATUS_ZH
 from app.i18n import _, _l
 from app.messages import notify
 from app.models import Department, DepartmentMeasure, Penalty, Report
@@ -161,7 +160,7 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
     stages = [
         {
             "stage": stage,
-            "name_zh": STAGE_ZH.get(stage, stage),
+            "name_zh": labels.printed(labels.STAGE, stage),
             "label": str(STAGES[stage].label) if stage in STAGES else stage,
             **figures,
         }
@@ -216,7 +215,7 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
         "clusters": clusters.for_period(session, *period.bounds()),
     }
     for case in data["worst"]:
-        case["status_zh"] = STATUS_ZH.get(case["status"], case["status"])
+        case["status_zh"] = labels.printed(labels.STATUS, case["status"])
     return data
 
 

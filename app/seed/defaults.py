@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.discipline.overtime import OVERTIME_CLAUSE
 from app.models import Category, Channel, Level, PenaltyRule, PhraseKind, ReplyScript, Sanction, ServicePhrase
+from app.time_limits import sla
 
 CHANNELS = [
     ("电话", "phone", False),
@@ -117,7 +119,6 @@ _ITEMS = [
 ]
 PENALTY_RULES = [(tier, f"第六条第{tier}款{item}", description, *_TIERS[tier]) for tier, item, description in _ITEMS]
 # 超时扣罚: the rule an overdue clock's fine is drafted under (amount from the time-limit rule).
-OVERTIME_CLAUSE = "超时扣罚"
 PENALTY_RULES.append(
     (
         1,
@@ -382,7 +383,6 @@ def seed_defaults(session: Session) -> dict[str, int]:
     added["penalty_rule"] = len(missing) + len(incidents)
     added["service_phrase"] = seed_phrases(session)
     session.flush()
-    from app.time_limits import sla
 
     added["sla_rule"] = sla.ensure_default_rules(session)
     return added

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional, Protocol
 
+from app import labels
 from app.access.roles import CUSTOMER_SERVICE, GENERAL_MANAGER, HR_MANAGER
 from app.i18n import _l
 from app.time_limits.calendar import WorkCalendar
@@ -34,7 +35,6 @@ ROLE_TOKENS = {
 @dataclass(frozen=True)
 class Stage:
     code: str
-    label: Any
     starts_on: tuple[str, ...]  # lifecycle events that start (or restart) the clock
     met_by: tuple[str, ...]  # actions that stop the clock in time (or late)
     responsible: str  # role token of who must act
@@ -42,13 +42,17 @@ class Stage:
     # Who acts before the department has the case (registered/judged cases).
     responsible_before_dispatch: Optional[str] = None
 
+    @property
+    def label(self) -> Any:
+        """The stage's name (app/labels.py), on screens and printed forms alike."""
+        return labels.STAGE[self.code]
+
 
 STAGES: dict[str, Stage] = {
     s.code: s
     for s in (
         Stage(
             "investigate",
-            _l("Investigation started"),
             # A dispute ruled in favour of another department restarts its clock from the ruling.
             ("register", "dispute_reassigned"),
             ("start_investigation",),
@@ -57,7 +61,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "reply",
-            _l("Satisfactory reply"),
             ("register", "reopen"),
             ("reply",),
             HEAD_TOKEN,
@@ -65,7 +68,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "first_response",
-            _l("First response to the customer"),
             ("register",),
             ("first_contact", "reply"),
             FIRST_RESPONDER,
@@ -73,7 +75,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "second_response",
-            _l("Second response to the customer"),
             ("first_contact",),
             ("second_contact", "reply"),
             HEAD_TOKEN,
@@ -82,16 +83,14 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "sign_in",
-            _l("Dispatch signed for (签收)"),
             ("dispatch", "dispute_reassigned"),
             ("sign_for", "start_investigation"),
             HEAD_TOKEN,
             extendable=False,
         ),
-        Stage("follow_up", _l("Follow-up visit"), ("reply",), ("follow_up",), HR_MANAGER),
+        Stage("follow_up", ("reply",), ("follow_up",), HR_MANAGER),
         Stage(
             "notify_department",
-            _l("Department notified"),
             ("register",),
             ("dispatch",),
             HR_MANAGER,
@@ -99,7 +98,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "report_leader",
-            _l("Reported to the leader"),
             ("register",),
             ("report_to_leader",),
             HR_MANAGER,
@@ -107,7 +105,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "report_gm",
-            _l("Reported to the general manager"),
             ("register",),
             ("report_to_gm",),
             HR_MANAGER,
@@ -115,7 +112,6 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "written_report",
-            _l("Written report on a major case"),
             ("register",),
             ("submit_written_report",),
             HEAD_TOKEN,

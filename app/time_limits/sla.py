@@ -19,11 +19,9 @@ from typing import Any, Optional
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, attributes, selectinload
 
-from app import settings
+from app import settings, signals
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
-from app.discipline import overtime
 from app.i18n import _l
-from app.messages import alerts, notify
 from app.models import (
     CalendarOverride,
     ClockPause,
@@ -153,7 +151,7 @@ def start_clock(session: Session, complaint: Complaint, now: datetime) -> list[D
             session, complaint, "register", complaint.received_at, load_calendar(session), load_rules(session)
         )
         refresh(complaint, now)
-    alerts.on_register(session, complaint, now)
+    signals.case_registered.send(complaint, session=session, now=now)
     return started
 
 
@@ -206,7 +204,9 @@ def after_transition(
     elif t.action == "reject_pause":
         resume_clock(session, complaint, now, actor_id, "rejected")
     refresh(complaint, now)
-    alerts.on_transition(session, complaint, t, before, after, now, values)
+    signals.step_taken.send(
+        complaint, session=session, transition=t, before=before, after=after, now=now, values=values, actor_id=actor_id
+    )
 
 
 def reschedule_case(
@@ -471,7 +471,7 @@ def check_pause_caps(session: Session, now: datetime) -> int:
                 dedup_key=f"pause:{pause.id}:cap",
             )
         )
-        alerts.on_pause_cap(session, complaint, pause.id, note, now)
+        signals.pause_cap_reached.send(complaint, session=session, pause_id=pause.id, note=note, now=now)
         capped += 1
     session.flush()
     return capped
@@ -733,7 +733,7 @@ def scan(
         counts["pauses_capped"] = check_pause_caps(session, now)
     started = _time.monotonic()
     rules = {r.id: r for r in session.scalars(select(SlaRule))}
-    outbox = notify.Outbox(session, now)
+    queued: dict[str, Any] = {}  # what receivers of clock_event queue until the batch is done
     last_id = 0
     while _time.monotonic() - started < budget_seconds:
         query = (
@@ -775,15 +775,21 @@ def scan(
                 continue
             counts[kind] += 1
             touched[complaint.id] = complaint
-            # A warning recorded after its deadline passed (scheduler was down) tells nobody.
-            if not (kind == "warning" and d.due_at <= now):
-                alerts.on_sla_event(outbox, complaint, d, rules.get(d.rule_id), kind, row["note"], row["dedup_key"])
-            if kind == "overdue":
-                overtime.draft_for_miss(session, complaint, d, rules.get(d.rule_id), now)
+            signals.clock_event.send(
+                complaint,
+                session=session,
+                deadline=d,
+                rule=rules.get(d.rule_id),
+                kind=kind,
+                note=row["note"],
+                dedup_key=row["dedup_key"],
+                now=now,
+                batch=queued,
+            )
         for complaint in touched.values():
             refresh(complaint, now)
         _flags_update_many(session, list(touched.values()))
-        outbox.flush()
+        signals.scan_batch_done.send(session, batch=queued, now=now)
         session.flush()
         if len(ids) < batch:
             break
