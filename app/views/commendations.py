@@ -35,6 +35,9 @@ from app.views.base import (
 from app.views.forms import AjaxModelField
 from app.views.security import SCOPED, current_principal, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+COMMENDATION_SEARCH_COLUMNS = ["commended_on", "staff", "department", "source", "offsets_complaint"]
+
 
 class CommendationView(PortalModelView):
     datamodel = SQLAInterface(Commendation)
@@ -56,7 +59,7 @@ class CommendationView(PortalModelView):
         "recorded_by",
         "recorded_at",
     ]
-    search_columns = ["commended_on", "staff", "department", "source", "offsets_complaint"]
+    search_columns = COMMENDATION_SEARCH_COLUMNS
     base_order = ("commended_on", "desc")
     show_template = "commendation/show.html"
     label_columns = {
@@ -162,7 +165,7 @@ class CommendationApi(ValidatingApi, PortalApi):
     ]
     add_columns = edit_columns = ["staff", "commended_on", "source", "content", "offsets_complaint"]
     add_query_rel_fields = edit_query_rel_fields = {"staff": SCOPED}
-    search_columns = ["commended_on", "staff", "department", "source", "offsets_complaint"]
+    search_columns = COMMENDATION_SEARCH_COLUMNS
     order_columns = ["commended_on"]
     base_order = ("commended_on", "desc")
     lookup_columns = ("content",)

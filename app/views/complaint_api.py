@@ -29,6 +29,7 @@ from app.time_limits import sla
 from app.time_limits.deadlines import STAGES
 from app.views.base import CUSTOMER_SCOPE, CaseApi, as_message_lists, current_viewer, transition_error_response
 from app.views.complaint_common import (
+    COMPLAINT_EDIT_COLUMNS,
     attachment_json,
     corrective_json,
     customer_ids_of,
@@ -140,17 +141,7 @@ class ComplaintApi(CaseApi):
         "department",
         "staff",
     ]
-    edit_columns = [
-        "received_at",
-        "channel",
-        "subject",
-        "content",
-        "customer_demand",
-        "category",
-        "level",
-        "department",
-        "staff",
-    ]
+    edit_columns = COMPLAINT_EDIT_COLUMNS
     search_columns = [
         "number",
         "status",

@@ -30,6 +30,20 @@ from app.timeutil import format_local, utcnow
 from app.views.base import current_viewer
 from app.views.security import current_principal, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+COMPLAINT_EDIT_COLUMNS = [
+    "received_at",
+    "channel",
+    "subject",
+    "content",
+    "customer_demand",
+    "category",
+    "level",
+    "department",
+    "staff",
+]
+
+
 COMPLAINT_LABELS = {
     "number": _l("Complaint no."),
     "received_at": _l("Received at"),

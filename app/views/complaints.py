@@ -32,6 +32,7 @@ from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
 from app.views.base import PortalModelView, current_viewer, customer_name_cell
 from app.views.complaint_common import (
+    COMPLAINT_EDIT_COLUMNS,
     COMPLAINT_LABELS,
     deadline_badge,
     reveal_contact,
@@ -176,17 +177,7 @@ class ComplaintView(PortalModelView):
         "regulator_body",
         "regulator_ref",
     ]
-    edit_columns = [
-        "received_at",
-        "channel",
-        "subject",
-        "content",
-        "customer_demand",
-        "category",
-        "level",
-        "department",
-        "staff",
-    ]
+    edit_columns = COMPLAINT_EDIT_COLUMNS
     show_fieldsets = [
         (
             _l("Intake"),

@@ -20,6 +20,10 @@ from app.views.complaint_common import COMPLAINT_LABELS
 from app.views.forms import RuleValidator
 from app.views.security import SCOPED, current_principal, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+CUSTOMER_FORM_COLUMNS = ["name", "phone", "email", "address", "note"]
+CUSTOMER_SEARCH_COLUMNS = ["name", "phone", "email"]
+
 
 class CustomerComplaintView(PortalModelView):
     """Complaints tab on a customer page (scoped like every complaint list)."""
@@ -46,9 +50,9 @@ class CustomerView(PortalModelView):
     list_title = _l("Customers")
     show_title = add_title = edit_title = _l("Customer")
     list_columns = ["name", "phone", "email", "created_at"]
-    add_columns = edit_columns = ["name", "phone", "email", "address", "note"]
+    add_columns = edit_columns = CUSTOMER_FORM_COLUMNS
     show_columns = ["name", "phone", "email", "address", "note", "created_at"]
-    search_columns = ["name", "phone", "email"]
+    search_columns = CUSTOMER_SEARCH_COLUMNS
     base_order = ("id", "desc")
     related_views = [CustomerComplaintView]
     label_columns = {
@@ -91,8 +95,8 @@ class CustomerApi(PortalApi):
     base_filters = CUSTOMER_SCOPE
     list_columns = ["id", "name", "phone", "email", "created_at"]
     show_columns = ["id", "name", "phone", "email", "address", "note", "created_at"]
-    add_columns = edit_columns = ["name", "phone", "email", "address", "note"]
-    search_columns = ["name", "phone", "email"]
+    add_columns = edit_columns = CUSTOMER_FORM_COLUMNS
+    search_columns = CUSTOMER_SEARCH_COLUMNS
     order_columns = ["name", "created_at"]
     lookup_columns = ("name", "phone")
     lookup_order = "id"

@@ -46,6 +46,29 @@ from app.views.documents import send_document
 from app.views.forms import AjaxModelField
 from app.views.security import SCOPED, current_principal
 
+# Column lists that the screen and the REST resource of a model share.
+PENALTY_RULE_FORM_COLUMNS = [
+    "tier",
+    "clause",
+    "description",
+    "sanction",
+    "fine_min",
+    "fine_max",
+    "score_deduction",
+    "withhold_performance_pay",
+    "circular_required",
+    "legal_referral",
+    "chain_head_points",
+    "chain_head_fine",
+    "chain_superior_points",
+    "chain_superior_fine",
+    "chain_superior2_points",
+    "chain_superior2_fine",
+    "active",
+    "sort",
+]
+
+
 _PENALTY_LABELS = {
     "number": _l("Case no."),
     "staff": _l("Staff member"),
@@ -151,26 +174,7 @@ class PenaltyRuleView(PortalModelView):
         "circular_required",
         "active",
     ]
-    add_columns = edit_columns = show_columns = [
-        "tier",
-        "clause",
-        "description",
-        "sanction",
-        "fine_min",
-        "fine_max",
-        "score_deduction",
-        "withhold_performance_pay",
-        "circular_required",
-        "legal_referral",
-        "chain_head_points",
-        "chain_head_fine",
-        "chain_superior_points",
-        "chain_superior_fine",
-        "chain_superior2_points",
-        "chain_superior2_fine",
-        "active",
-        "sort",
-    ]
+    add_columns = edit_columns = show_columns = PENALTY_RULE_FORM_COLUMNS
     search_columns = ["tier", "clause", "description", "active"]
     base_order = ("sort", "asc")
     label_columns = _RULE_LABELS_D

@@ -37,7 +37,7 @@ from app.views.base import (
     transition_error_response,
     wants_inline,
 )
-from app.views.discipline import check_rule_row, penalty_step_options, rule_in_use
+from app.views.discipline import PENALTY_RULE_FORM_COLUMNS, check_rule_row, penalty_step_options, rule_in_use
 from app.views.documents import document_json, send_document
 from app.views.security import SCOPED, current_principal
 
@@ -161,7 +161,7 @@ class PenaltyRuleApi(ValidatingApi, PortalApi):
         "active",
         "sort",
     ]
-    add_columns = edit_columns = [c for c in list_columns if c != "id"]
+    add_columns = edit_columns = PENALTY_RULE_FORM_COLUMNS
     search_columns = ["tier", "clause", "sanction", "active"]
     order_columns = ["tier", "clause", "sort"]
     base_order = ("sort", "asc")

@@ -37,6 +37,9 @@ from app.views.base import (
 )
 from app.views.security import SCOPED, current_principal, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+DOCUMENT_ORDER_COLUMNS = ["number", "issued_at", "kind"]
+
 
 def send_document(doc: Document, inline: bool = False) -> Any:
     if getattr(doc.kind, "value", doc.kind) == "record_form" and doc.complaint_id is not None:
@@ -78,7 +81,7 @@ class DocumentView(PortalModelView):
         "issued_at",
     ]
     search_columns = ["kind", "number", "title", "period", "issued_at", "superseded_at"]
-    order_columns = ["number", "issued_at", "kind"]
+    order_columns = DOCUMENT_ORDER_COLUMNS
     base_order = ("issued_at", "desc")
     label_columns = {
         "kind": _l("Kind"),
@@ -193,7 +196,7 @@ class DocumentApi(PortalApi):
         "issued_by.username",
     ]
     search_columns = ["kind", "number", "title", "period", "penalty", "complaint", "issued_at", "superseded_at"]
-    order_columns = ["number", "issued_at", "kind"]
+    order_columns = DOCUMENT_ORDER_COLUMNS
     base_order = ("issued_at", "desc")
     lookup_columns = ("number", "title")
     lookup_order = "id"

@@ -27,6 +27,7 @@ from app.models import (
     Grievance,
     Level,
 )
+from app.quality import analytics
 from app.timeutil import parse_iso, utcnow
 from app.views.base import PortalApi, PortalModelView, current_user_id, error_messages, form_errors
 from app.views.complaints import ComplaintView, intake_fields
@@ -335,4 +336,4 @@ class GrievanceApi(PortalApi):
         except ValueError:
             return self.response_400(message=_("Please give the year as a number, e.g. 2026."))
         criterion = scope.criterion(Grievance, current_principal())
-        return self.response(200, year=year, result=grievances.monthly_grievances(db.session, year, criterion))
+        return self.response(200, year=year, result=analytics.monthly_grievances(db.session, year, criterion))

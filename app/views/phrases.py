@@ -36,6 +36,20 @@ from app.views.base import (
 from app.views.reference import reference_api
 from app.views.security import SCOPED, current_principal
 
+# Column lists that the screen and the REST resource of a model share.
+SERVICE_PHRASE_FORM_COLUMNS = [
+    "kind",
+    "number",
+    "phrase",
+    "category",
+    "suggestion",
+    "note",
+    "is_guideline",
+    "active",
+    "sort",
+]
+SERVICE_PHRASE_ORDER_COLUMNS = ["kind", "number", "sort"]
+
 
 def _confirm_phrases_field() -> Any:
     return BooleanField(
@@ -163,19 +177,9 @@ class ServicePhraseView(PortalModelView):
     list_title = _l("Service phrases")
     show_title = add_title = edit_title = _l("Service phrase")
     list_columns = ["kind", "number", "phrase", "category", "suggestion", "is_guideline", "active"]
-    add_columns = edit_columns = show_columns = [
-        "kind",
-        "number",
-        "phrase",
-        "category",
-        "suggestion",
-        "note",
-        "is_guideline",
-        "active",
-        "sort",
-    ]
+    add_columns = edit_columns = show_columns = SERVICE_PHRASE_FORM_COLUMNS
     search_columns = ["kind", "phrase", "category", "suggestion", "active"]
-    order_columns = ["kind", "number", "sort"]
+    order_columns = SERVICE_PHRASE_ORDER_COLUMNS
     base_order = ("sort", "asc")
     label_columns = _PHRASE_LABELS
     formatters_columns = {
@@ -215,9 +219,9 @@ class ServicePhraseApi(ValidatingApi, PortalApi):
     class_permission_name = "ServicePhrase"
     base_filters = SCOPED
     list_columns = show_columns = ["id", *ServicePhraseView.show_columns]
-    add_columns = edit_columns = list(ServicePhraseView.show_columns)
+    add_columns = edit_columns = SERVICE_PHRASE_FORM_COLUMNS
     search_columns = ["kind", "phrase", "category", "active"]
-    order_columns = ["kind", "number", "sort"]
+    order_columns = SERVICE_PHRASE_ORDER_COLUMNS
     base_order = ("sort", "asc")
     lookup_columns = ("phrase", "suggestion")
     lookup_order = "sort"

@@ -38,6 +38,17 @@ from app.views.base import (
 from app.views.documents import send_document
 from app.views.security import SCOPED, current_principal, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+REPORT_SEARCH_COLUMNS = ["kind", "period_start", "generated_at"]
+REPORT_ORDER_COLUMNS = ["period_start", "generated_at"]
+DEPARTMENT_MEASURE_FORM_COLUMNS = ["department", "period_kind", "period_start", "text"]
+DEPARTMENT_MEASURE_SEARCH_COLUMNS = ["department", "period_kind", "period_start"]
+DEPARTMENT_MEASURE_ORDER_COLUMNS = ["period_start", "updated_at"]
+DEPARTMENT_GRADE_SEARCH_COLUMNS = ["run", "department", "grade", "final_grade"]
+DEPARTMENT_GRADE_ORDER_COLUMNS = ["score"]
+GRADING_RUN_SEARCH_COLUMNS = ["status", "period_start"]
+
+
 QUALITY_PERMS = {
     **MODEL_PERMS,
     "pdf": "read",
@@ -96,8 +107,8 @@ class ReportView(PortalModelView):
     show_title = _l("Analysis report")
     list_columns = ["kind", "label", "summary", "document", "generated_at", "sent_at"]
     show_columns = ["kind", "label", "period_start", "period_end", "document", "generated_at", "sent_at"]
-    search_columns = ["kind", "period_start", "generated_at"]
-    order_columns = ["period_start", "generated_at"]
+    search_columns = REPORT_SEARCH_COLUMNS
+    order_columns = REPORT_ORDER_COLUMNS
     base_order = ("period_start", "desc")
     label_columns = {
         "kind": _l("Kind"),
@@ -195,8 +206,8 @@ class ReportApi(PortalApi):
         "generated_at",
         "sent_at",
     ]
-    search_columns = ["kind", "period_start", "generated_at"]
-    order_columns = ["period_start", "generated_at"]
+    search_columns = REPORT_SEARCH_COLUMNS
+    order_columns = REPORT_ORDER_COLUMNS
     base_order = ("period_start", "desc")
     lookup_columns = ("label",)
     lookup_order = "period_start"
@@ -269,10 +280,10 @@ class DepartmentMeasureView(PortalModelView):
     list_title = _l("Improvement measures")
     show_title = add_title = edit_title = _l("Improvement measures")
     list_columns = ["period_kind", "period_start", "department", "text", "author", "updated_at"]
-    add_columns = edit_columns = ["department", "period_kind", "period_start", "text"]
+    add_columns = edit_columns = DEPARTMENT_MEASURE_FORM_COLUMNS
     show_columns = ["department", "period_kind", "period_start", "text", "author", "updated_at"]
-    search_columns = ["department", "period_kind", "period_start"]
-    order_columns = ["period_start", "updated_at"]
+    search_columns = DEPARTMENT_MEASURE_SEARCH_COLUMNS
+    order_columns = DEPARTMENT_MEASURE_ORDER_COLUMNS
     base_order = ("period_start", "desc")
     label_columns = {
         "department": _l("Department"),
@@ -320,10 +331,10 @@ class DepartmentMeasureApi(PortalApi):
         "author.id",
         "updated_at",
     ]
-    add_columns = edit_columns = ["department", "period_kind", "period_start", "text"]
+    add_columns = edit_columns = DEPARTMENT_MEASURE_FORM_COLUMNS
     add_query_rel_fields = edit_query_rel_fields = {"department": SCOPED}
-    search_columns = ["department", "period_kind", "period_start"]
-    order_columns = ["period_start", "updated_at"]
+    search_columns = DEPARTMENT_MEASURE_SEARCH_COLUMNS
+    order_columns = DEPARTMENT_MEASURE_ORDER_COLUMNS
     base_order = ("period_start", "desc")
     lookup_columns = ("text",)
     lookup_order = "id"
@@ -438,8 +449,8 @@ class DepartmentGradeView(PortalModelView):
     show_title = _l("Department grade")
     list_columns = ["run", "department", "score", "grade", "final_grade", "objection"]
     show_columns = list(_GRADE_LABELS)
-    search_columns = ["run", "department", "grade", "final_grade"]
-    order_columns = ["score"]
+    search_columns = DEPARTMENT_GRADE_SEARCH_COLUMNS
+    order_columns = DEPARTMENT_GRADE_ORDER_COLUMNS
     base_order = ("id", "desc")
     label_columns = _GRADE_LABELS
     formatters_columns = {
@@ -522,7 +533,7 @@ class GradingRunView(PortalModelView):
     show_title = _l("Grading run")
     list_columns = ["label", "status", "opened_at", "publicity_until", "confirmed_by", "confirmed_at", "circular"]
     show_columns = list_columns
-    search_columns = ["status", "period_start"]
+    search_columns = GRADING_RUN_SEARCH_COLUMNS
     order_columns = ["opened_at"]
     base_order = ("period_start", "desc")
     label_columns = {
@@ -616,7 +627,7 @@ class GradingRunApi(PortalApi):
         "confirmed_at",
         "circular_id",
     ]
-    search_columns = ["status", "period_start"]
+    search_columns = GRADING_RUN_SEARCH_COLUMNS
     order_columns = ["period_start"]
     base_order = ("period_start", "desc")
     lookup_columns = ("label",)
@@ -670,8 +681,8 @@ class DepartmentGradeApi(PortalApi):
         "objected_at",
         "note",
     ]
-    search_columns = ["run", "department", "grade", "final_grade"]
-    order_columns = ["score"]
+    search_columns = DEPARTMENT_GRADE_SEARCH_COLUMNS
+    order_columns = DEPARTMENT_GRADE_ORDER_COLUMNS
     base_order = ("id", "desc")
     lookup_columns = ("grade",)
     lookup_order = "id"

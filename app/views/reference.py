@@ -31,6 +31,17 @@ from app.views.base import MODEL_PERMS, PortalApi, PortalModelView, ValidatingAp
 from app.views.commendations import StaffCommendationView
 from app.views.security import SCOPED, current_principal
 
+# Column lists that the screen and the REST resource of a model share.
+DEPARTMENT_FORM_COLUMNS = ["name", "code", "unit", "head", "supervisor", "description", "active", "sort"]
+DEPARTMENT_SEARCH_COLUMNS = ["name", "code", "unit", "active"]
+STAFF_FORM_COLUMNS = ["employee_no", "name", "department", "position", "superior", "phone", "email", "user", "active"]
+STAFF_SEARCH_COLUMNS = ["employee_no", "name", "department", "position", "superior", "active"]
+# The form of a simple reference list; its screen and resource derive their other lists from it.
+CHANNEL_COLUMNS = ["name", "code", "is_regulator", "active", "sort"]
+CATEGORY_COLUMNS = ["name", "code", "description", "active", "sort"]
+LEVEL_COLUMNS = ["name", "code", "rank", "is_major", "description", "active"]
+UNIT_FORM_COLUMNS = ["name", "code", "kind", "parent", "head", "active", "sort"]
+
 
 class DepartmentView(PortalModelView):
     datamodel = SQLAInterface(Department)
@@ -39,9 +50,9 @@ class DepartmentView(PortalModelView):
     list_title = _l("Departments")
     show_title = add_title = edit_title = _l("Department")
     list_columns = ["name", "code", "unit", "head", "supervisor", "active"]
-    add_columns = edit_columns = ["name", "code", "unit", "head", "supervisor", "description", "active", "sort"]
+    add_columns = edit_columns = DEPARTMENT_FORM_COLUMNS
     show_columns = ["name", "code", "unit", "head", "supervisor", "description", "active"]
-    search_columns = ["name", "code", "unit", "active"]
+    search_columns = DEPARTMENT_SEARCH_COLUMNS
     base_order = ("sort", "asc")
     label_columns = {
         "name": _l("Name"),
@@ -66,19 +77,9 @@ class StaffView(PortalModelView):
     list_title = _l("Staff")
     show_title = add_title = edit_title = _l("Staff member")
     list_columns = ["employee_no", "name", "department", "position", "superior", "user", "active"]
-    add_columns = edit_columns = [
-        "employee_no",
-        "name",
-        "department",
-        "position",
-        "superior",
-        "phone",
-        "email",
-        "user",
-        "active",
-    ]
+    add_columns = edit_columns = STAFF_FORM_COLUMNS
     show_columns = ["employee_no", "name", "department", "position", "superior", "phone", "email", "user", "active"]
-    search_columns = ["employee_no", "name", "department", "position", "superior", "active"]
+    search_columns = STAFF_SEARCH_COLUMNS
     base_order = ("employee_no", "asc")
     label_columns = {
         "employee_no": _l("Employee no."),
@@ -166,19 +167,13 @@ _REF_LABELS = {
 }
 
 
-ChannelView = _simple_reference_view(
-    Channel, "Channel", _l("Channels"), ["name", "code", "is_regulator", "active", "sort"], _REF_LABELS
-)
+ChannelView = _simple_reference_view(Channel, "Channel", _l("Channels"), CHANNEL_COLUMNS, _REF_LABELS)
 
 
-CategoryView = _simple_reference_view(
-    Category, "Category", _l("Categories"), ["name", "code", "description", "active", "sort"], _REF_LABELS
-)
+CategoryView = _simple_reference_view(Category, "Category", _l("Categories"), CATEGORY_COLUMNS, _REF_LABELS)
 
 
-LevelView = _simple_reference_view(
-    Level, "Level", _l("Levels"), ["name", "code", "rank", "is_major", "description", "active"], _REF_LABELS
-)
+LevelView = _simple_reference_view(Level, "Level", _l("Levels"), LEVEL_COLUMNS, _REF_LABELS)
 
 
 ACCESS_ACTIONS = {
@@ -245,9 +240,9 @@ class DepartmentApi(PortalApi):
         "active",
         "sort",
     ]
-    add_columns = edit_columns = ["name", "code", "unit", "head", "supervisor", "description", "active", "sort"]
+    add_columns = edit_columns = DEPARTMENT_FORM_COLUMNS
     add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED, "unit": SCOPED}
-    search_columns = ["name", "code", "unit", "active"]
+    search_columns = DEPARTMENT_SEARCH_COLUMNS
     order_columns = ["name", "code", "sort"]
 
 
@@ -270,7 +265,7 @@ class UnitApi(ValidatingApi, PortalApi):
         "active",
         "sort",
     ]
-    add_columns = edit_columns = ["name", "code", "kind", "parent", "head", "active", "sort"]
+    add_columns = edit_columns = UNIT_FORM_COLUMNS
     add_query_rel_fields = edit_query_rel_fields = {"head": SCOPED, "parent": SCOPED}
     search_columns = ["name", "code", "kind", "parent", "active"]
     order_columns = ["name", "code", "sort"]
@@ -310,18 +305,8 @@ class StaffApi(PortalApi):
         "superior.name",
         "active",
     ]
-    add_columns = edit_columns = [
-        "employee_no",
-        "name",
-        "department",
-        "position",
-        "superior",
-        "phone",
-        "email",
-        "user",
-        "active",
-    ]
-    search_columns = ["employee_no", "name", "department", "position", "superior", "active"]
+    add_columns = edit_columns = STAFF_FORM_COLUMNS
+    search_columns = STAFF_SEARCH_COLUMNS
     order_columns = ["employee_no", "name"]
     add_query_rel_fields = edit_query_rel_fields = {"department": SCOPED, "superior": SCOPED}
     lookup_columns = ("name", "employee_no")
@@ -411,13 +396,13 @@ def reference_api(model: type, resource: str, perm: str, columns: list[str]) -> 
     )
 
 
-ChannelApi = reference_api(Channel, "channel", "Channel", ["name", "code", "is_regulator", "active", "sort"])
+ChannelApi = reference_api(Channel, "channel", "Channel", CHANNEL_COLUMNS)
 
 
-CategoryApi = reference_api(Category, "category", "Category", ["name", "code", "description", "active", "sort"])
+CategoryApi = reference_api(Category, "category", "Category", CATEGORY_COLUMNS)
 
 
-LevelApi = reference_api(Level, "level", "Level", ["name", "code", "rank", "is_major", "description", "active"])
+LevelApi = reference_api(Level, "level", "Level", LEVEL_COLUMNS)
 
 
 StaffView.related_views = [StaffCommendationView]
@@ -440,7 +425,7 @@ class UnitView(PortalModelView):
     list_title = _l("Units")
     show_title = add_title = edit_title = _l("Unit")
     list_columns = ["name", "code", "kind", "parent", "head", "active"]
-    add_columns = edit_columns = show_columns = ["name", "code", "kind", "parent", "head", "active", "sort"]
+    add_columns = edit_columns = show_columns = UNIT_FORM_COLUMNS
     search_columns = ["name", "code", "parent", "active"]
     base_order = ("sort", "asc")
     label_columns = {

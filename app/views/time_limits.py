@@ -31,6 +31,23 @@ from app.timeutil import LOCAL_TZ, utcnow
 from app.views.base import PortalApi, PortalModelView, ValidatingApi, choice_field
 from app.views.security import SCOPED, current_user
 
+# Column lists that the screen and the REST resource of a model share.
+SLA_RULE_FORM_COLUMNS = [
+    "stage",
+    "level",
+    "channel",
+    "amount",
+    "unit",
+    "warn_ratio",
+    "remind_roles",
+    "escalate_role",
+    "escalate_after",
+    "overtime_fine",
+    "description",
+    "active",
+]
+CALENDAR_OVERRIDE_FORM_COLUMNS = ["day", "is_workday", "note"]
+
 
 class RecomputeOnChange:
     """After a rule, calendar or office-hours change, recompute the running deadlines."""
@@ -113,20 +130,7 @@ class SlaRuleView(RecomputeOnChange, PortalModelView):
         "escalate_role",
         "active",
     ]
-    add_columns = edit_columns = show_columns = [
-        "stage",
-        "level",
-        "channel",
-        "amount",
-        "unit",
-        "warn_ratio",
-        "remind_roles",
-        "escalate_role",
-        "escalate_after",
-        "overtime_fine",
-        "description",
-        "active",
-    ]
+    add_columns = edit_columns = show_columns = SLA_RULE_FORM_COLUMNS
     search_columns = ["stage", "level", "active"]
     label_columns = _RULE_LABELS
     formatters_columns = {
@@ -158,7 +162,7 @@ class CalendarOverrideView(RecomputeOnChange, PortalModelView):
     list_title = _l("Working calendar")
     show_title = add_title = edit_title = _l("Calendar day")
     list_columns = ["day", "is_workday", "note"]
-    add_columns = edit_columns = show_columns = ["day", "is_workday", "note"]
+    add_columns = edit_columns = show_columns = CALENDAR_OVERRIDE_FORM_COLUMNS
     search_columns = ["day", "is_workday", "note"]
     base_order = ("day", "desc")
     label_columns = {"day": _l("Date"), "is_workday": _l("Working day"), "note": _l("Note")}
@@ -379,20 +383,7 @@ class SlaRuleApi(RecomputeOnChange, ValidatingApi, PortalApi):
         "description",
         "active",
     ]
-    add_columns = edit_columns = [
-        "stage",
-        "level",
-        "channel",
-        "amount",
-        "unit",
-        "warn_ratio",
-        "remind_roles",
-        "escalate_role",
-        "escalate_after",
-        "overtime_fine",
-        "description",
-        "active",
-    ]
+    add_columns = edit_columns = SLA_RULE_FORM_COLUMNS
     search_columns = ["stage", "level", "channel", "active"]
     lookup_columns = ("stage",)
     lookup_order = "id"
@@ -410,7 +401,7 @@ class CalendarOverrideApi(RecomputeOnChange, PortalApi):
     base_filters = SCOPED
     recompute_reason = _l("Working calendar changed")
     list_columns = show_columns = ["id", "day", "is_workday", "note"]
-    add_columns = edit_columns = ["day", "is_workday", "note"]
+    add_columns = edit_columns = CALENDAR_OVERRIDE_FORM_COLUMNS
     search_columns = ["day", "is_workday"]
     order_columns = ["day"]
     lookup_columns = ("note",)
