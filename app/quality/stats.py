@@ -53,25 +53,35 @@ def _track_touched(session: Session, flush_context: Any, instances: Any) -> None
     touched: set[tuple[date, int]] = session.info.setdefault("stat_touched", set())
     for obj in list(session.new) + list(session.dirty) + list(session.deleted):
         if isinstance(obj, Complaint):
-            departments = [d for d in _values(obj, "department_id") if d is not None]
-            if not departments and obj.department is not None:
-                departments = [obj.department.id]
-            days = set()
-            for name in ("received_at", "judged_at", "closed_at", "followed_up_at"):
-                days.update(_day(v) for v in _values(obj, name))
-            touched.update((d, dep) for d in days if d for dep in departments if dep)
+            touched.update(_touched_by_complaint(obj))
         elif isinstance(obj, Deadline):
-            departments = [d for d in _values(obj, "department_id") if d]
-            if not departments and obj.complaint is not None and obj.complaint.department is not None:
-                departments = [obj.complaint.department.id]
-            for value in _values(obj, "due_at"):
-                for department in departments:
-                    if _day(value):
-                        touched.add((_day(value), department))
+            touched.update(_touched_by_deadline(obj))
         elif isinstance(obj, FollowUp):
-            for value in _values(obj, "called_at"):
-                if _day(value) and obj.department_id:
-                    touched.add((_day(value), obj.department_id))
+            touched.update(_touched_by_follow_up(obj))
+
+
+def _touched_by_complaint(obj: Complaint) -> set[tuple[date, int]]:
+    """The (day, department) pairs of a case's received, judged, closed and followed-up days, old and new."""
+    departments = [d for d in _values(obj, "department_id") if d is not None]
+    if not departments and obj.department is not None:
+        departments = [obj.department.id]
+    days = set()
+    for name in ("received_at", "judged_at", "closed_at", "followed_up_at"):
+        days.update(_day(v) for v in _values(obj, name))
+    return {(d, dep) for d in days if d for dep in departments if dep}
+
+
+def _touched_by_deadline(obj: Deadline) -> set[tuple[date, int]]:
+    departments = [d for d in _values(obj, "department_id") if d]
+    if not departments and obj.complaint is not None and obj.complaint.department is not None:
+        departments = [obj.complaint.department.id]
+    return {(_day(value), department) for value in _values(obj, "due_at") for department in departments if _day(value)}
+
+
+def _touched_by_follow_up(obj: FollowUp) -> set[tuple[date, int]]:
+    return {
+        (_day(value), obj.department_id) for value in _values(obj, "called_at") if _day(value) and obj.department_id
+    }
 
 
 @event.listens_for(Session, "after_flush")
@@ -119,6 +129,9 @@ def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+Rows = dict[tuple[date, int], dict[str, Any]]
+
+
 def compute(
     session: Session, first: date, last: date, departments: Optional[set[int]] = None, now: Optional[datetime] = None
 ) -> dict[tuple[date, int], dict[str, Any]]:
@@ -126,10 +139,23 @@ def compute(
     now = now or utcnow()
     start, end = _bounds(first, last)
     rows: dict[tuple[date, int], dict[str, Any]] = defaultdict(_empty)
+    _add_received(session, rows, start, end, departments)
+    _add_judged(session, rows, start, end, departments)
+    _add_closed(session, rows, start, end, departments)
+    _add_follow_ups(session, rows, start, end, departments)
+    _add_stages(session, rows, start, end, departments, now)
+    return rows
 
-    def where_department(column: Any) -> Any:
-        return column.in_(sorted(departments)) if departments else literal_column("1") == 1
 
+def _in_departments(column: Any, departments: Optional[set[int]]) -> Any:
+    """``column`` among ``departments`` (every department when None or empty)."""
+    return column.in_(sorted(departments)) if departments else literal_column("1") == 1
+
+
+def _add_received(
+    session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]
+) -> None:
+    """Cases received per day: count, repeats and the category, channel and level breakdowns."""
     day = local_day(session, Complaint.received_at)
     for d, dep, cat, ch, lv, rep, n in session.execute(
         select(
@@ -141,7 +167,11 @@ def compute(
             Complaint.is_repeat,
             func.count(),
         )
-        .where(Complaint.received_at >= start, Complaint.received_at < end, where_department(Complaint.department_id))
+        .where(
+            Complaint.received_at >= start,
+            Complaint.received_at < end,
+            _in_departments(Complaint.department_id, departments),
+        )
         .group_by(
             day,
             Complaint.department_id,
@@ -157,6 +187,9 @@ def compute(
         for key, value in (("by_category", cat), ("by_channel", ch), ("by_level", lv)):
             row[key][str(value)] = row[key].get(str(value), 0) + n
 
+
+def _add_judged(session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]) -> None:
+    """Cases judged per day: how many, how many valid, how many valid about attitude."""
     attitude = select(Category.id).where(Category.code == "attitude").scalar_subquery()
     day = local_day(session, Complaint.judged_at)
     for d, dep, judged, valid, attitude_valid in session.execute(
@@ -167,12 +200,19 @@ def compute(
             func.sum(case((Complaint.validity == "valid", 1), else_=0)),
             func.sum(case((and_(Complaint.validity == "valid", Complaint.category_id == attitude), 1), else_=0)),
         )
-        .where(Complaint.judged_at >= start, Complaint.judged_at < end, where_department(Complaint.department_id))
+        .where(
+            Complaint.judged_at >= start,
+            Complaint.judged_at < end,
+            _in_departments(Complaint.department_id, departments),
+        )
         .group_by(day, Complaint.department_id)
     ):
         row = rows[(as_date(d), dep)]
         row.update(judged=judged, valid=int(valid or 0), attitude_valid=int(attitude_valid or 0))
 
+
+def _add_closed(session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]) -> None:
+    """Cases closed per day: how many, how many without dispatch, total handling minutes."""
     day = local_day(session, Complaint.closed_at)
     for d, dep, closed, direct, minutes in session.execute(
         select(
@@ -182,16 +222,29 @@ def compute(
             func.sum(case((Complaint.dispatched_at.is_(None), 1), else_=0)),
             func.sum(minutes_between(session, Complaint.closed_at, Complaint.received_at)),
         )
-        .where(Complaint.closed_at >= start, Complaint.closed_at < end, where_department(Complaint.department_id))
+        .where(
+            Complaint.closed_at >= start,
+            Complaint.closed_at < end,
+            _in_departments(Complaint.department_id, departments),
+        )
         .group_by(day, Complaint.department_id)
     ):
         row = rows[(as_date(d), dep)]
         row.update(closed=closed, closed_without_dispatch=int(direct or 0), handling_minutes=float(minutes or 0))
 
+
+def _add_follow_ups(
+    session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]
+) -> None:
+    """Follow-up visits per day, by the customer's satisfaction."""
     day = local_day(session, FollowUp.called_at)
     for d, dep, satisfaction, n in session.execute(
         select(day, FollowUp.department_id, FollowUp.satisfaction, func.count())
-        .where(FollowUp.called_at >= start, FollowUp.called_at < end, where_department(FollowUp.department_id))
+        .where(
+            FollowUp.called_at >= start,
+            FollowUp.called_at < end,
+            _in_departments(FollowUp.department_id, departments),
+        )
         .group_by(day, FollowUp.department_id, FollowUp.satisfaction)
     ):
         row = rows[(as_date(d), dep)]
@@ -199,7 +252,11 @@ def compute(
         row["followups"] += n
         row[key] = row.get(key, 0) + n
 
-    # Stages count on the day they fall due: done in time, late, or late and still open.
+
+def _add_stages(
+    session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]], now: datetime
+) -> None:
+    """Stages count on the day they fall due: done in time, late, or late and still open."""
     day = local_day(session, Deadline.due_at)
     open_past_due = and_(Deadline.met_at.is_(None), Deadline.due_at <= now, running_clock())
     late = or_(Deadline.met_at > Deadline.due_at, open_past_due)
@@ -223,13 +280,12 @@ def compute(
             Deadline.due_at < end,
             Deadline.state != "cancelled",
             or_(and_(Deadline.due_at <= now, running_clock()), Deadline.met_at.is_not(None)),
-            where_department(Deadline.department_id),
+            _in_departments(Deadline.department_id, departments),
         )
         .group_by(day, Deadline.department_id, Deadline.stage)
     ):
         row = rows[(as_date(d), dep)]
         row["stages"][stage] = [due, int(on_time or 0), int(late_n or 0), float(delay_minutes or 0)]
-    return rows
 
 
 def running_clock() -> Any:
