@@ -49,14 +49,17 @@ scheduler: install
 ## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set)
 test: install
 	$(BIN)/ruff check app tests bench config.py run.py
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not browser and not slow"
 
+## lint: ruff (style and complexity) and import-linter (the layers and no cycles in pyproject.toml)
 lint: install
 	$(BIN)/ruff check app tests bench config.py run.py
 	$(BIN)/ruff format --check app tests bench config.py run.py
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format app tests bench config.py run.py

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import db
 from app.access import scope
-from app.complaints.workflow import Actor
+from app.complaints.step_types import Actor
 from app.discipline import cases as discipline
 from app.discipline import ledger, notices, penalties
 from app.discipline.penalties import Terms

@@ -169,17 +169,3 @@ def recomplaint_counts(
         session, Complaint, Complaint.received_at, start, end, Complaint.case_type == CaseType.escalated, criterion
     )
     return {"total": sum(r["count"] for r in rows), "by_department": rows}
-
-
-def monthly_grievances(session: Session, year: int, criterion: ColumnElement[bool]) -> list[dict[str, Any]]:
-    """不满工单 per month (Asia/Shanghai) and department of a year: the simple report."""
-    from app.quality.analytics import Period
-
-    out = []
-    for month in range(1, 13):
-        start_day = datetime(year, month, 1).date()
-        end_day = datetime(year + (month == 12), month % 12 + 1, 1).date()
-        start, end = Period("month", start_day, end_day).bounds()
-        counts = grievance_counts(session, start, end, criterion)
-        out.append({"month": f"{year}-{month:02d}", **counts})
-    return out

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from app.access.roles import DEPARTMENT_HEAD as HEAD
 from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
-from app.complaints.workflow import Actor
+from app.complaints.step_types import Actor
 from app.i18n import _l
 from app.lifecycle import TransitionError
 

@@ -17,8 +17,10 @@ from typing import Any, Optional
 
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app import labels
+from app.complaints.grievances import grievance_counts
 from app.discipline import penalties
 from app.i18n import _l
 from app.models import (
@@ -899,3 +901,15 @@ def intake_dashboard(session: Session, period: Period, criterion: Any) -> dict[s
         },
         "chart_order": ["trend", "by_channel", "by_status"],
     }
+
+
+def monthly_grievances(session: Session, year: int, criterion: ColumnElement[bool]) -> list[dict[str, Any]]:
+    """不满工单 per month (Asia/Shanghai) and department of a year: the simple report."""
+    out = []
+    for month in range(1, 13):
+        start_day = datetime(year, month, 1).date()
+        end_day = datetime(year + (month == 12), month % 12 + 1, 1).date()
+        start, end = Period("month", start_day, end_day).bounds()
+        counts = grievance_counts(session, start, end, criterion)
+        out.append({"month": f"{year}-{month:02d}", **counts})
+    return out
