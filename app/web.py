@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
-from flask import Flask, current_app, jsonify, request
+import prison
+from flask import Flask, current_app, g, jsonify, redirect, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from app.access.roles import HR_MANAGER
+from app import jobs
+from app.access.roles import ADMIN, HR_MANAGER
 from app.extensions import db
 from app.i18n import _
-from app.timeutil import format_local, utcnow
+from app.messages import notify
+from app.time_limits import sla
+from app.time_limits.calendar import uncovered_years
+from app.timeutil import format_local, local_date, utcnow
 from app.views.errors import database_unavailable_response, is_outage
+from app.views.security import current_user
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +60,6 @@ def _check_csrf() -> None:
 
 
 def _unread() -> int:
-    from app.messages import notify
-    from app.views.security import current_user
-
     user = current_user()
     if user is None:
         return 0
@@ -68,13 +72,8 @@ def _unread() -> int:
 
 def _banner_years() -> list[int]:
     """Years whose holiday schedule administrators still have to enter (for them only)."""
-    from app.time_limits import sla
-    from app.time_limits.calendar import uncovered_years
-    from app.timeutil import local_date
-    from app.views.security import current_user
-
     user = current_user()
-    if user is None or not {r.name for r in user.roles} & {"Admin", HR_MANAGER}:
+    if user is None or not {r.name for r in user.roles} & {ADMIN, HR_MANAGER}:
         return []
     try:
         return uncovered_years(sla.load_calendar(db.session), local_date(utcnow()))
@@ -85,10 +84,6 @@ def _banner_years() -> list[int]:
 
 def _csp_nonce() -> str:
     """One random nonce per response for FAB's and our inline scripts."""
-    import secrets
-
-    from flask import g
-
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
@@ -96,8 +91,6 @@ def _csp_nonce() -> str:
 
 def security_headers(response: Any) -> Any:
     """Browsers may load and run only what the portal itself serves."""
-    from flask import g
-
     nonce = g.get("csp_nonce")
     script = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     response.headers.setdefault(
@@ -153,8 +146,6 @@ def _refuse_impossible_input() -> Any:
         ):
             return _refusal(400, _('Log in with JSON: username, password and provider ("db").'))
     if request.path.startswith("/api/") and "q" in request.args:
-        import prison
-
         try:
             prison.loads(request.args["q"])
         except Exception:  # prison raises several kinds for malformed input
@@ -190,8 +181,6 @@ def init_app(app: Flask) -> None:
 
     @app.route("/health")
     def health() -> Any:
-        from app import jobs
-
         database = database_state()
         body = {
             "status": "ok" if database["ok"] else "unavailable",
@@ -203,8 +192,6 @@ def init_app(app: Flask) -> None:
 
     @app.route("/favicon.ico")
     def favicon() -> Any:
-        from flask import redirect
-
         return redirect("/static/portal/img/favicon.svg", code=301)
 
     @app.context_processor

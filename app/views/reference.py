@@ -43,33 +43,6 @@ LEVEL_COLUMNS = ["name", "code", "rank", "is_major", "description", "active"]
 UNIT_FORM_COLUMNS = ["name", "code", "kind", "parent", "head", "active", "sort"]
 
 
-class DepartmentView(PortalModelView):
-    datamodel = SQLAInterface(Department)
-    class_permission_name = "Department"
-    base_filters = SCOPED
-    list_title = _l("Departments")
-    show_title = add_title = edit_title = _l("Department")
-    list_columns = ["name", "code", "unit", "head", "supervisor", "active"]
-    add_columns = edit_columns = DEPARTMENT_FORM_COLUMNS
-    show_columns = ["name", "code", "unit", "head", "supervisor", "description", "active"]
-    search_columns = DEPARTMENT_SEARCH_COLUMNS
-    base_order = ("sort", "asc")
-    label_columns = {
-        "name": _l("Name"),
-        "code": _l("Code"),
-        "unit": _l("Unit"),
-        "head": _l("Head"),
-        "supervisor": _l("Supervising leader (分管领导)"),
-        "description": _l("Description"),
-        "active": _l("Active"),
-        "sort": _l("Sort order"),
-    }
-    description_columns = {
-        "unit": _l("Empty: the department belongs to the company itself (head office)."),
-        "supervisor": _l("总经理 or a deputy: rules the department's responsibility disputes."),
-    }
-
-
 class StaffView(PortalModelView):
     datamodel = SQLAInterface(Staff)
     class_permission_name = "Staff"
@@ -80,6 +53,7 @@ class StaffView(PortalModelView):
     add_columns = edit_columns = STAFF_FORM_COLUMNS
     show_columns = ["employee_no", "name", "department", "position", "superior", "phone", "email", "user", "active"]
     search_columns = STAFF_SEARCH_COLUMNS
+    related_views = [StaffCommendationView]
     base_order = ("employee_no", "asc")
     label_columns = {
         "employee_no": _l("Employee no."),
@@ -130,7 +104,32 @@ class DepartmentStaffView(StaffView):
     list_columns = ["employee_no", "name", "position", "user", "active"]
 
 
-DepartmentView.related_views = [DepartmentStaffView]
+class DepartmentView(PortalModelView):
+    datamodel = SQLAInterface(Department)
+    class_permission_name = "Department"
+    base_filters = SCOPED
+    list_title = _l("Departments")
+    show_title = add_title = edit_title = _l("Department")
+    list_columns = ["name", "code", "unit", "head", "supervisor", "active"]
+    add_columns = edit_columns = DEPARTMENT_FORM_COLUMNS
+    show_columns = ["name", "code", "unit", "head", "supervisor", "description", "active"]
+    search_columns = DEPARTMENT_SEARCH_COLUMNS
+    related_views = [DepartmentStaffView]
+    base_order = ("sort", "asc")
+    label_columns = {
+        "name": _l("Name"),
+        "code": _l("Code"),
+        "unit": _l("Unit"),
+        "head": _l("Head"),
+        "supervisor": _l("Supervising leader (分管领导)"),
+        "description": _l("Description"),
+        "active": _l("Active"),
+        "sort": _l("Sort order"),
+    }
+    description_columns = {
+        "unit": _l("Empty: the department belongs to the company itself (head office)."),
+        "supervisor": _l("总经理 or a deputy: rules the department's responsibility disputes."),
+    }
 
 
 def _simple_reference_view(model: type, perm: str, title: Any, columns: list[str], labels_: dict[str, Any]) -> type:
@@ -405,15 +404,22 @@ CategoryApi = reference_api(Category, "category", "Category", CATEGORY_COLUMNS)
 LevelApi = reference_api(Level, "level", "Level", LEVEL_COLUMNS)
 
 
-StaffView.related_views = [StaffCommendationView]
-
-
 def _unit_kind_label(value: Any) -> str:
     return labels.label(labels.UNIT_KIND, value)
 
 
 def _unit_kind_choices() -> list[tuple[str, Any]]:
     return [(kind.value, labels.UNIT_KIND[kind.value]) for kind in UnitKind]
+
+
+class UnitDepartmentView(PortalModelView):
+    """Departments tab on a unit page."""
+
+    datamodel = SQLAInterface(Department)
+    class_permission_name = "Department"
+    base_filters = SCOPED
+    list_columns = ["name", "code", "head", "active"]
+    label_columns = DepartmentView.label_columns
 
 
 class UnitView(PortalModelView):
@@ -427,6 +433,7 @@ class UnitView(PortalModelView):
     list_columns = ["name", "code", "kind", "parent", "head", "active"]
     add_columns = edit_columns = show_columns = UNIT_FORM_COLUMNS
     search_columns = ["name", "code", "parent", "active"]
+    related_views = [UnitDepartmentView]
     base_order = ("sort", "asc")
     label_columns = {
         "name": _l("Name"),
@@ -459,16 +466,3 @@ class UnitView(PortalModelView):
         refusal = units.unit_in_use(db.session, item)
         if refusal:
             raise ValueError(refusal)
-
-
-class UnitDepartmentView(PortalModelView):
-    """Departments tab on a unit page."""
-
-    datamodel = SQLAInterface(Department)
-    class_permission_name = "Department"
-    base_filters = SCOPED
-    list_columns = ["name", "code", "head", "active"]
-    label_columns = DepartmentView.label_columns
-
-
-UnitView.related_views = [UnitDepartmentView]
