@@ -74,7 +74,7 @@ REMEMBER_COOKIE_SAMESITE = "Lax"
 PREFERRED_URL_SCHEME = "https" if SESSION_COOKIE_SECURE else "http"
 MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 # Passwords set through the user screens and API: at least 8 characters with letters
-# and digits (app/security.py); logins are rate limited per client address.
+# and digits (app/views/security.py); logins are rate limited per client address.
 FAB_PASSWORD_COMPLEXITY_ENABLED = True
 FAB_PASSWORD_COMPLEXITY_VALIDATOR = "app.views.security.password_policy"
 AUTH_RATE_LIMITED = True
@@ -146,7 +146,7 @@ NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
 # Views declare ``class_permission_name`` (the resource) and map their methods onto
 # read / add / edit / delete, so one line here grants a resource on every path (list,
 # show, REST, export). What a role may do to a *case* on top of this is decided by the
-# state machine (app/workflow.py) and which rows it sees by app/scope.py.
+# state machine (app/complaints/workflow.py) and which rows it sees by app/access/scope.py.
 _REFERENCE = "Department|Unit|Staff|Channel|Category|Level|ReplyScript|ServicePhrase"
 _RULES = "SlaRule|CalendarOverride|Setting"
 _SELF_SERVICE = [
@@ -185,7 +185,7 @@ FAB_ROLES = {
         _grant(_REFERENCE, "read"),
         # Praise calls come in like complaints; penalties stay out of reach (no grant at all).
         _grant("Commendation", "read", "add"),
-        # 不满工单: grievances settled on the spot, its own tickets (app/scope.py).
+        # 不满工单: grievances settled on the spot, its own tickets (app/access/scope.py).
         _grant("Grievance", "read", "add"),
         _menus("My registered complaints", "Dissatisfaction tickets"),
         _menus(
@@ -207,7 +207,7 @@ FAB_ROLES = {
         _grant("Attachment", "read", "add"),
         _grant("ComplaintEvent", "read"),
         _grant(_REFERENCE, "read"),
-        # Proposes penalties for its own staff (scope and app/penalties.py decide for whom).
+        # Proposes penalties for its own staff (scope and app/discipline/penalties.py decide for whom).
         _grant("Penalty", "read", "add", "edit"),
         _grant("PenaltyRule|Document|Commendation", "read"),
         # Writes its department's improvement measures; objects to its grade during 公示.
@@ -295,7 +295,7 @@ FAB_ROLES = {
         _grant("ComplaintEvent", "read"),
         _grant(_REFERENCE, "read"),
         _grant(_RULES, "read"),
-        # Approves or rejects penalties and decides appeals (steps are checked by app/penalties.py).
+        # Approves or rejects penalties and decides appeals (steps are checked by app/discipline/penalties.py).
         _grant("Penalty|PenaltyRule|Document|Commendation|Ledger", "read"),
         # Reads the reports and measures; sets final grades and confirms them after 公示.
         _grant("Report|DepartmentMeasure", "read"),

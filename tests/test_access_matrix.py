@@ -1,7 +1,7 @@
 """Who may do what: the role × endpoint matrix of the portal, and its row scope.
 
 The tables below are the permission specification (config.FAB_ROLES plus
-app/scope.py, as DESIGN.md describes them). Each row is one endpoint; each column
+app/access/scope.py, as DESIGN.md describes them). Each row is one endpoint; each column
 one caller:
 
     anon      not logged in
@@ -70,7 +70,7 @@ def fingerprint() -> str:
     """A digest of every row of every table, as far as a request could change it (one query).
 
     The access log is left out: reading personal data (a customer's edit form) writes an
-    audit line by design (app/privacy.py).
+    audit line by design (app/access/privacy.py).
     """
     tables = [t for t in db.metadata.sorted_tables if t.name not in ("alembic_version", "access_log")]
     parts = []
@@ -183,7 +183,7 @@ def build_world(app: Flask) -> World:
         "gc_hr": gc_hr.number,
         "ba": ba.number,
         "ba_hr": ba_hr.number,
-        # Phones are masked on every path (app/privacy.py): the masked form marks the row.
+        # Phones are masked on every path (app/access/privacy.py): the masked form marks the row.
         "cust_gc": "139****0001",
         "cust_ba": "139****0002",
         "cust_none": "139****0004",
@@ -305,7 +305,7 @@ class Bug:
 
 
 ADMIN_STAFF = (
-    "BUG: app/scope.py _staff() has no Admin clause (unlike _reference), so Admin, which "
+    "BUG: app/access/scope.py _staff() has no Admin clause (unlike _reference), so Admin, which "
     "config.FAB_ROLES grants read/add/edit/delete on Staff, sees no staff row and cannot "
     "link login users to staff records"
 )
@@ -881,7 +881,7 @@ def test_user_without_staff_record_sees_no_complaint_anywhere(world):
 
 INFO_LEAK = (
     "BUG: FAB's /_info returns the choices of add_columns/edit_columns to every reader, and "
-    "app/views.py gives DepartmentApi.head and StaffApi.user no scope filter, so a department "
+    "app/views/ gives DepartmentApi.head and StaffApi.user no scope filter, so a department "
     "head reading /api/v1/department/_info or /api/v1/staff/_info gets the whole staff roster "
     "and every login account of the company"
 )
@@ -912,7 +912,7 @@ def test_views_expose_no_file_download_outside_the_scoped_attachment_route(world
 BOOLEAN_FORM = (
     "BUG: FAB adds InputRequired to every non-nullable column (flask_appbuilder/forms.py "
     "_convert_simple); on a BooleanField an unticked box is 'missing', so the forms of "
-    "app/views.py refuse is_regulator/active/is_major = False (该字段是必填字段): a channel that "
+    "app/views/ refuse is_regulator/active/is_major = False (该字段是必填字段): a channel that "
     "is not a regulator transfer cannot be created and nothing can be deactivated in the UI"
 )
 

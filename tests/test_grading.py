@@ -1,4 +1,4 @@
-"""The grading formula (app/grading.py) on hand-computed figures: no database, no app."""
+"""The grading formula (app/quality/grading.py) on hand-computed figures: no database, no app."""
 
 import copy
 

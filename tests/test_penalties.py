@@ -1,6 +1,6 @@
 """Penalty rules and cases: the approval chain by role, the head-as-subject path, appeals, scope.
 
-The first part exercises the plain domain module (app/penalties.py) without a
+The first part exercises the plain domain module (app/discipline/penalties.py) without a
 database; the rest drives cases through the service layer on the real databases.
 """
 
