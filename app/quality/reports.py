@@ -16,6 +16,8 @@ import io
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
@@ -243,24 +245,37 @@ def _ratio(value: Optional[float]) -> Any:
     return "—" if value is None else value
 
 
+PERCENT = "0.0%"
+Sheet = tuple[str, list[str], list[list[Any]], dict[int, str]]  # title, header, rows, number format per column
+
+
 def workbook(data: dict[str, Any]) -> bytes:
     """The report as an Excel workbook: summary, departments, breakdowns, timeliness, cases, penalties, measures."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    book = Workbook()
+    _write_summary(book.active, data)
+    sheets = [
+        _department_sheet(data),
+        *_breakdown_sheets(data),
+        _timeliness_sheet(data),
+        _worst_case_sheet(data),
+        _penalty_sheet(data),
+        _measure_sheet(data),
+    ]
+    for title, header, rows, formats in sheets:
+        _write_table(book.create_sheet(title[:31]), header, rows, formats)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
-    percent = "0.0%"
-    yes, no = _("Yes"), _("No")
 
-    def rate_cells(r: dict[str, Any]) -> list[Any]:
-        return [_ratio(r["value"]), r["numerator"], r["denominator"]]
-
-    # (label, value, number format) rows, then the rates as a table.
+def _write_summary(first: Any, data: dict[str, Any]) -> None:
+    """The first sheet: (label, value) lines, then the rates with this and the previous period."""
     summary = [
         (_("Period"), data["period"]["label"], None),
         (_("Previous period"), data["previous"]["label"], None),
         (_("Complaints received"), data["received"], None),
         (_("Previous period"), data["previous_received"], None),
-        (_("Change"), _ratio(data["received_change"]), percent),
+        (_("Change"), _ratio(data["received_change"]), PERCENT),
         (_("Judged"), data["judged"], None),
         (_("Valid"), data["valid"], None),
         (_("Closed"), data["closed"], None),
@@ -268,138 +283,6 @@ def workbook(data: dict[str, Any]) -> bytes:
         (_("Penalties"), data["penalty_totals"]["count"], None),
         (_("Fines (yuan)"), data["penalty_totals"]["fines"], None),
     ]
-    sheets: list[tuple[str, list[str], list[list[Any]], dict[int, str]]] = [
-        (
-            _("By department"),
-            [
-                _("Department"),
-                _("Complaints"),
-                _("Previous period"),
-                _("Change"),
-                _("Valid"),
-                _("Judged"),
-                _("On time"),
-                _("Due"),
-                _("On-time rate"),
-                _("Satisfied"),
-                _("Follow-up visits"),
-                _("Satisfaction rate"),
-            ],
-            [
-                [
-                    r["department"],
-                    r["received"],
-                    r["previous"],
-                    _ratio(r["change"]),
-                    r["valid"]["numerator"],
-                    r["valid"]["denominator"],
-                    r["on_time"]["numerator"],
-                    r["on_time"]["denominator"],
-                    _ratio(r["on_time"]["value"]),
-                    r["satisfaction"]["numerator"],
-                    r["satisfaction"]["denominator"],
-                    _ratio(r["satisfaction"]["value"]),
-                ]
-                for r in data["departments"]
-            ],
-            {4: percent, 9: percent, 12: percent},
-        ),
-        *[
-            (
-                title,
-                [_("Name"), _("Complaints"), _("Share")],
-                [[i["label"], i["value"], _ratio(i["share"])] for i in data[key]],
-                {3: percent},
-            )
-            for key, title in (
-                ("by_category", _("By category")),
-                ("by_channel", _("By channel")),
-                ("by_level", _("By level")),
-            )
-        ],
-        (
-            _("Timeliness"),
-            [_("Stage"), _("Due"), _("On time"), _("On-time rate"), _("Late"), _("Average delay (hours)")],
-            [
-                [
-                    s["label"],
-                    s["timeliness"]["denominator"],
-                    s["timeliness"]["numerator"],
-                    _ratio(s["timeliness"]["value"]),
-                    s["late"],
-                    _ratio(None if s["average_delay_hours"] is None else round(s["average_delay_hours"], 1)),
-                ]
-                for s in data["stages"]
-            ],
-            {4: percent},
-        ),
-        (
-            _("Worst cases"),
-            [
-                _("Complaint no."),
-                _("Department"),
-                _("Level"),
-                _("Category"),
-                _("Subject"),
-                _("Status"),
-                _("Late stages"),
-                _("Delay (hours)"),
-                _("Customer unsatisfied"),
-            ],
-            [
-                [
-                    c["number"],
-                    c["department"],
-                    c["level"],
-                    c["category"],
-                    c["subject"],
-                    c["status_zh"],
-                    c["late_stages"],
-                    c["delay_hours"],
-                    yes if c["unsatisfied"] else no,
-                ]
-                for c in data["worst"]
-            ],
-            {},
-        ),
-        (
-            _("Penalties"),
-            [
-                _("Case no."),
-                _("Name"),
-                _("Department"),
-                _("Clause"),
-                _("Tier"),
-                _("Sanction"),
-                _("Fines (yuan)"),
-                _("Points deducted"),
-                _("Decided on"),
-            ],
-            [
-                [
-                    p["number"],
-                    p["staff"],
-                    p["department"],
-                    p["clause"],
-                    p["tier"],
-                    p["sanction_label"],
-                    p["fine_amount"],
-                    p["score_deduction"],
-                    p["decided_on"],
-                ]
-                for p in data["penalties"]
-            ],
-            {},
-        ),
-        (
-            _("Improvement measures"),
-            [_("Department"), _("Improvement measures"), _("Written by")],
-            [[m["department"], m["text"] or _("Not submitted"), m["author"]] for m in data["measures"]],
-            {},
-        ),
-    ]
-    book = Workbook()
-    first = book.active
     first.title = _("Summary")[:31]
     for label, value, fmt in summary:
         first.append([label, value])
@@ -412,26 +295,170 @@ def workbook(data: dict[str, Any]) -> bytes:
     for cell in first[first.max_row]:
         cell.font = Font(bold=True)
     for r in data["rates"]:
-        first.append([r["label"], *rate_cells(r["current"]), _ratio(r["previous"]["value"]), _ratio(r["points"])])
+        current = r["current"]
+        first.append(
+            [
+                r["label"],
+                _ratio(current["value"]),
+                current["numerator"],
+                current["denominator"],
+                _ratio(r["previous"]["value"]),
+                _ratio(r["points"]),
+            ]
+        )
         for column in (2, 5):
-            first.cell(row=first.max_row, column=column).number_format = percent
+            first.cell(row=first.max_row, column=column).number_format = PERCENT
     first.column_dimensions["A"].width = 28
-    for title, header, rows, formats in sheets:
-        sheet = book.create_sheet(title[:31])
-        sheet.append(header)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for values in rows:
-            sheet.append(values)
-            for column, fmt in formats.items():
-                sheet.cell(row=sheet.max_row, column=column).number_format = fmt
-        sheet.freeze_panes = "A2"
-        for column in sheet.columns:
-            width = max(len(str(c.value or "")) for c in column)
-            sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width * 2 + 2))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+
+
+def _write_table(sheet: Any, header: list[str], rows: list[list[Any]], formats: dict[int, str]) -> None:
+    """A bold frozen header, the rows with their number formats, widths from the content."""
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for values in rows:
+        sheet.append(values)
+        for column, fmt in formats.items():
+            sheet.cell(row=sheet.max_row, column=column).number_format = fmt
+    sheet.freeze_panes = "A2"
+    for column in sheet.columns:
+        width = max(len(str(c.value or "")) for c in column)
+        sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width * 2 + 2))
+
+
+def _department_sheet(data: dict[str, Any]) -> Sheet:
+    header = [
+        _("Department"),
+        _("Complaints"),
+        _("Previous period"),
+        _("Change"),
+        _("Valid"),
+        _("Judged"),
+        _("On time"),
+        _("Due"),
+        _("On-time rate"),
+        _("Satisfied"),
+        _("Follow-up visits"),
+        _("Satisfaction rate"),
+    ]
+    rows = [
+        [
+            r["department"],
+            r["received"],
+            r["previous"],
+            _ratio(r["change"]),
+            r["valid"]["numerator"],
+            r["valid"]["denominator"],
+            r["on_time"]["numerator"],
+            r["on_time"]["denominator"],
+            _ratio(r["on_time"]["value"]),
+            r["satisfaction"]["numerator"],
+            r["satisfaction"]["denominator"],
+            _ratio(r["satisfaction"]["value"]),
+        ]
+        for r in data["departments"]
+    ]
+    return _("By department"), header, rows, {4: PERCENT, 9: PERCENT, 12: PERCENT}
+
+
+def _breakdown_sheets(data: dict[str, Any]) -> list[Sheet]:
+    return [
+        (
+            title,
+            [_("Name"), _("Complaints"), _("Share")],
+            [[i["label"], i["value"], _ratio(i["share"])] for i in data[key]],
+            {3: PERCENT},
+        )
+        for key, title in (
+            ("by_category", _("By category")),
+            ("by_channel", _("By channel")),
+            ("by_level", _("By level")),
+        )
+    ]
+
+
+def _timeliness_sheet(data: dict[str, Any]) -> Sheet:
+    header = [_("Stage"), _("Due"), _("On time"), _("On-time rate"), _("Late"), _("Average delay (hours)")]
+    rows = [
+        [
+            s["label"],
+            s["timeliness"]["denominator"],
+            s["timeliness"]["numerator"],
+            _ratio(s["timeliness"]["value"]),
+            s["late"],
+            _ratio(None if s["average_delay_hours"] is None else round(s["average_delay_hours"], 1)),
+        ]
+        for s in data["stages"]
+    ]
+    return _("Timeliness"), header, rows, {4: PERCENT}
+
+
+def _worst_case_sheet(data: dict[str, Any]) -> Sheet:
+    yes, no = _("Yes"), _("No")
+    header = [
+        _("Complaint no."),
+        _("Department"),
+        _("Level"),
+        _("Category"),
+        _("Subject"),
+        _("Status"),
+        _("Late stages"),
+        _("Delay (hours)"),
+        _("Customer unsatisfied"),
+    ]
+    rows = [
+        [
+            c["number"],
+            c["department"],
+            c["level"],
+            c["category"],
+            c["subject"],
+            c["status_zh"],
+            c["late_stages"],
+            c["delay_hours"],
+            yes if c["unsatisfied"] else no,
+        ]
+        for c in data["worst"]
+    ]
+    return _("Worst cases"), header, rows, {}
+
+
+def _penalty_sheet(data: dict[str, Any]) -> Sheet:
+    header = [
+        _("Case no."),
+        _("Name"),
+        _("Department"),
+        _("Clause"),
+        _("Tier"),
+        _("Sanction"),
+        _("Fines (yuan)"),
+        _("Points deducted"),
+        _("Decided on"),
+    ]
+    rows = [
+        [
+            p["number"],
+            p["staff"],
+            p["department"],
+            p["clause"],
+            p["tier"],
+            p["sanction_label"],
+            p["fine_amount"],
+            p["score_deduction"],
+            p["decided_on"],
+        ]
+        for p in data["penalties"]
+    ]
+    return _("Penalties"), header, rows, {}
+
+
+def _measure_sheet(data: dict[str, Any]) -> Sheet:
+    return (
+        _("Improvement measures"),
+        [_("Department"), _("Improvement measures"), _("Written by")],
+        [[m["department"], m["text"] or _("Not submitted"), m["author"]] for m in data["measures"]],
+        {},
+    )
 
 
 # --- Issuing and sending -------------------------------------------------------------------------
