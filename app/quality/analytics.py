@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import labels
+from app.access import units as unit_tree
 from app.complaints.grievances import grievance_counts
 from app.discipline import penalties
 from app.i18n import _l
@@ -41,6 +42,7 @@ from app.models import (
     StatDaily,
 )
 from app.quality import stats
+from app.time_limits.deadlines import STAGES
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year")
@@ -432,71 +434,93 @@ def _series_by_period(ctx: Context, periods: list[Period], fn: Callable[[Totals]
 
 
 def chart_data(chart: Chart, ctx: Context) -> dict[str, Any]:
+    """The series or items of one chart, by its grouping."""
     if ctx.period.start not in ctx.buckets:
         ctx.buckets.update(bucket_totals(ctx.rows, [ctx.period]))
     current = ctx.buckets[ctx.period.start]
-    if chart.group_by == "period":
-        periods = trend_periods(ctx.period)
-        earlier = [p.shift(len(periods)) for p in periods]
-        measure = _measure(chart.measure, ctx)
-        data = {
-            "labels": [p.short for p in periods],
-            "series": [{"name": str(_l("This period")), "data": _series_by_period(ctx, periods, measure)}],
-            "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
-        }
-        if chart.compare_previous:
-            data["series"].append(
-                {"name": str(_l("Previous period")), "data": _series_by_period(ctx, earlier, measure)}
-            )
-        return data
-    if chart.group_by in ("category", "channel", "level"):
-        model = {"category": Category, "channel": Channel, "level": Level}[chart.group_by]
-        label = names(ctx.session, model)
-        counts = getattr(current, f"by_{chart.group_by}")
-        items = sorted(counts.items(), key=lambda kv: -kv[1])
-        return {"items": [{"id": int(k), "label": label.get(k, k), "value": v} for k, v in items]}
-    if chart.group_by == "department":
-        label = names(ctx.session, Department)
-        items = [
-            {"id": dep, "label": label.get(str(dep), str(dep)), "value": t.received}
-            for dep, t in ctx.departments_now().items()
+    build = _GROUPINGS.get(chart.group_by)
+    if build is None:
+        raise ValueError(f"unknown grouping {chart.group_by}")
+    return build(chart, ctx, current)
+
+
+def _trend_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
+    """The measure over the trend's periods (and the periods before them when compared)."""
+    periods = trend_periods(ctx.period)
+    earlier = [p.shift(len(periods)) for p in periods]
+    measure = _measure(chart.measure, ctx)
+    data = {
+        "labels": [p.short for p in periods],
+        "series": [{"name": str(_l("This period")), "data": _series_by_period(ctx, periods, measure)}],
+        "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
+    }
+    if chart.compare_previous:
+        data["series"].append({"name": str(_l("Previous period")), "data": _series_by_period(ctx, earlier, measure)})
+    return data
+
+
+def _breakdown_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
+    """Cases received in the period per category, channel or level, most first."""
+    model = {"category": Category, "channel": Channel, "level": Level}[chart.group_by]
+    label = names(ctx.session, model)
+    counts = getattr(current, f"by_{chart.group_by}")
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    return {"items": [{"id": int(k), "label": label.get(k, k), "value": v} for k, v in items]}
+
+
+def _department_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
+    label = names(ctx.session, Department)
+    items = [
+        {"id": dep, "label": label.get(str(dep), str(dep)), "value": t.received}
+        for dep, t in ctx.departments_now().items()
+    ]
+    return {"items": sorted(items, key=lambda i: -i["value"])}
+
+
+def _unit_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
+    """Rolled up in Python from the per-department aggregates by the department → unit map."""
+    listed = ctx.units if ctx.units is not None else (None if ctx.departments is None else frozenset())
+    return {"items": unit_tree.rollup(unit_tree.load_tree(ctx.session), ctx.departments_now(), listed)}
+
+
+def _stage_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
+    """Timeliness of each stage in the period."""
+    figures = kpis(current, ctx.satisfaction_includes_basic)["stages"]
+    return {
+        "items": [
+            {
+                "id": stage,
+                "label": str(STAGES[stage].label) if stage in STAGES else stage,
+                "value": f["timeliness"]["value"],
+                "numerator": f["timeliness"]["numerator"],
+                "denominator": f["timeliness"]["denominator"],
+                "late": f["late"],
+                "average_delay_hours": f["average_delay_hours"],
+            }
+            for stage, f in figures.items()
         ]
-        return {"items": sorted(items, key=lambda i: -i["value"])}
-    if chart.group_by == "unit":
-        # Rolled up in Python from the per-department aggregates by the department → unit map.
-        from app.access import units
+    }
 
-        listed = ctx.units if ctx.units is not None else (None if ctx.departments is None else frozenset())
-        return {"items": units.rollup(units.load_tree(ctx.session), ctx.departments_now(), listed)}
-    if chart.group_by == "stage":
-        from app.time_limits.deadlines import STAGES
 
-        figures = kpis(current, ctx.satisfaction_includes_basic)["stages"]
-        return {
-            "items": [
-                {
-                    "id": stage,
-                    "label": str(STAGES[stage].label) if stage in STAGES else stage,
-                    "value": f["timeliness"]["value"],
-                    "numerator": f["timeliness"]["numerator"],
-                    "denominator": f["timeliness"]["denominator"],
-                    "late": f["late"],
-                    "average_delay_hours": f["average_delay_hours"],
-                }
-                for stage, f in figures.items()
-            ]
-        }
-    if chart.group_by == "age":
-        return {"items": open_by_age(ctx.session, ctx.criterion, ctx.now)}
-    if chart.group_by == "ranking":
-        return {"items": ranking(ctx)}
-    if chart.group_by == "penalty_month":
-        return penalties_by_month(ctx.session, ctx.scopes.get("penalty", false()), ctx.period)
-    if chart.group_by == "penalty_department":
-        return penalties_by_department(ctx.session, ctx.scopes.get("penalty", false()), ctx.period)
-    if chart.group_by == "grade_run":
-        return grade_trend(ctx.session, ctx.scopes.get("grade", false()), ctx.period)
-    raise ValueError(f"unknown grouping {chart.group_by}")
+# Chart builders by grouping; the live ones (read the tables now) are looked up when called.
+_GROUPINGS: dict[str, Callable[[Chart, Context, Totals], dict[str, Any]]] = {
+    "period": _trend_chart,
+    "category": _breakdown_chart,
+    "channel": _breakdown_chart,
+    "level": _breakdown_chart,
+    "department": _department_chart,
+    "unit": _unit_chart,
+    "stage": _stage_chart,
+    "age": lambda chart, ctx, current: {"items": open_by_age(ctx.session, ctx.criterion, ctx.now)},
+    "ranking": lambda chart, ctx, current: {"items": ranking(ctx)},
+    "penalty_month": lambda chart, ctx, current: penalties_by_month(
+        ctx.session, ctx.scopes.get("penalty", false()), ctx.period
+    ),
+    "penalty_department": lambda chart, ctx, current: penalties_by_department(
+        ctx.session, ctx.scopes.get("penalty", false()), ctx.period
+    ),
+    "grade_run": lambda chart, ctx, current: grade_trend(ctx.session, ctx.scopes.get("grade", false()), ctx.period),
+}
 
 
 def _measure(measure: str, ctx: Context) -> Callable[[Totals], Any]:
