@@ -184,65 +184,91 @@ def _number(value: Any) -> bool:
 
 def check_formula(formula: Any) -> list[str]:
     """Every problem of a formula setting, in the user's language; empty when it can be used."""
-    problems: list[str] = []
     if not isinstance(formula, Mapping):
         return [str(_l("The formula must be a JSON object."))]
+    problems: list[str] = []
     components = formula.get("components")
     if not isinstance(components, Mapping) or not components:
         problems.append(str(_l("The formula needs at least one component.")))
         components = {}
+    problems += _component_problems(components)
+    problems += _threshold_problems(formula.get("thresholds"))
+    problems += _bonus_problems(formula.get("commendation_bonus", {}))
+    caps = formula.get("caps", [])
+    if not isinstance(caps, list):
+        problems.append(str(_l("Caps must be a list.")))
+        caps = []
+    for cap in caps:
+        problems += _cap_problems(cap)
+    return problems
+
+
+def _component_problems(components: Mapping[str, Any]) -> list[str]:
+    """Each component known, weighted and with its own parameters; at least one weight above 0."""
+    problems: list[str] = []
     for key, spec in components.items():
         if not known_component(key):
             known = ", ".join([*COMPONENTS, *(f"stage:{code}" for code in STAGES)])
             problems.append(str(_l("Unknown component “%(key)s”; known: %(known)s.", key=key, known=known)))
-            continue
-        if not isinstance(spec, Mapping) or not _number(spec.get("weight")) or spec["weight"] < 0:
+        elif not isinstance(spec, Mapping) or not _number(spec.get("weight")) or spec["weight"] < 0:
             problems.append(str(_l("Component “%(key)s” needs a weight of 0 or more.", key=key)))
-            continue
-        if key == "complaint_rate" and not (_number(spec.get("zero_at")) and spec["zero_at"] > 0):
-            problems.append(str(_l("The complaint rate needs “zero_at” greater than 0 (e.g. 0.01).")))
-        if key == "valid_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
-            problems.append(str(_l("Valid complaints need “points_each” of 0 or more.")))
-        if key == "re_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
-            problems.append(str(_l("Escalated re-complaints need “points_each” of 0 or more.")))
-        if key == "penalties":
-            tiers = spec.get("points_by_tier")
-            if not isinstance(tiers, Mapping) or not all(
-                str(t).isdigit() and _number(p) and p >= 0 for t, p in tiers.items()
-            ):
-                problems.append(str(_l('Penalties need “points_by_tier”, e.g. {"1": 10, "2": 20}.')))
+        else:
+            problems += _parameter_problems(key, spec)
     if components and not any(
         _number(s.get("weight")) and s["weight"] > 0
         for k, s in components.items()
         if known_component(k) and isinstance(s, Mapping)
     ):
         problems.append(str(_l("At least one component needs a weight greater than 0.")))
-    thresholds = formula.get("thresholds")
+    return problems
+
+
+def _parameter_problems(key: str, spec: Mapping[str, Any]) -> list[str]:
+    """The parameters a component needs besides its weight."""
+    if key == "complaint_rate" and not (_number(spec.get("zero_at")) and spec["zero_at"] > 0):
+        return [str(_l("The complaint rate needs “zero_at” greater than 0 (e.g. 0.01)."))]
+    if key == "valid_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
+        return [str(_l("Valid complaints need “points_each” of 0 or more."))]
+    if key == "re_complaints" and not (_number(spec.get("points_each")) and spec["points_each"] >= 0):
+        return [str(_l("Escalated re-complaints need “points_each” of 0 or more."))]
+    if key == "penalties":
+        tiers = spec.get("points_by_tier")
+        if not isinstance(tiers, Mapping) or not all(
+            str(t).isdigit() and _number(p) and p >= 0 for t, p in tiers.items()
+        ):
+            return [str(_l('Penalties need “points_by_tier”, e.g. {"1": 10, "2": 20}.'))]
+    return []
+
+
+def _threshold_problems(thresholds: Any) -> list[str]:
     if not isinstance(thresholds, Mapping) or not all(_number(thresholds.get(g)) for g in GRADES[:3]):
-        problems.append(str(_l("Thresholds need first, second and third scores.")))
-    elif not thresholds["first"] >= thresholds["second"] >= thresholds["third"]:
-        problems.append(str(_l("Thresholds must not increase from first to third grade.")))
-    bonus = formula.get("commendation_bonus", {})
+        return [str(_l("Thresholds need first, second and third scores."))]
+    if not thresholds["first"] >= thresholds["second"] >= thresholds["third"]:
+        return [str(_l("Thresholds must not increase from first to third grade."))]
+    return []
+
+
+def _bonus_problems(bonus: Any) -> list[str]:
     if not isinstance(bonus, Mapping) or not all(
         _number(bonus.get(k, 0)) and bonus.get(k, 0) >= 0 for k in ("points_each", "max")
     ):
-        problems.append(str(_l("The commendation bonus needs “points_each” and “max” of 0 or more.")))
-    caps = formula.get("caps", [])
-    if not isinstance(caps, list):
-        problems.append(str(_l("Caps must be a list.")))
-        caps = []
-    for cap in caps:
-        if not isinstance(cap, Mapping) or cap.get("condition") not in CONDITIONS:
-            problems.append(str(_l("Each cap needs a condition, one of: %(known)s.", known=", ".join(CONDITIONS))))
-            continue
-        if cap.get("cap") not in GRADES:
-            problems.append(str(_l("Each cap needs a grade to cap at, one of: %(known)s.", known=", ".join(GRADES))))
-        if cap["condition"] == "valid_complaint_level" and not (isinstance(cap.get("levels"), list) and cap["levels"]):
-            problems.append(str(_l('A level cap needs the list of level codes, e.g. ["major", "urgent"].')))
-        if cap["condition"] == "penalty_tier" and not (_number(cap.get("min_tier")) and cap["min_tier"] >= 1):
-            problems.append(str(_l("A penalty cap needs “min_tier” of 1 or more.")))
-        if cap["condition"] == "valid_complaints" and not (_number(cap.get("min")) and cap["min"] >= 1):
-            problems.append(str(_l("A valid-complaint cap needs “min” of 1 or more.")))
+        return [str(_l("The commendation bonus needs “points_each” and “max” of 0 or more."))]
+    return []
+
+
+def _cap_problems(cap: Any) -> list[str]:
+    """A cap names a known condition, a grade, and the parameter its condition needs."""
+    if not isinstance(cap, Mapping) or cap.get("condition") not in CONDITIONS:
+        return [str(_l("Each cap needs a condition, one of: %(known)s.", known=", ".join(CONDITIONS)))]
+    problems = []
+    if cap.get("cap") not in GRADES:
+        problems.append(str(_l("Each cap needs a grade to cap at, one of: %(known)s.", known=", ".join(GRADES))))
+    if cap["condition"] == "valid_complaint_level" and not (isinstance(cap.get("levels"), list) and cap["levels"]):
+        problems.append(str(_l('A level cap needs the list of level codes, e.g. ["major", "urgent"].')))
+    if cap["condition"] == "penalty_tier" and not (_number(cap.get("min_tier")) and cap["min_tier"] >= 1):
+        problems.append(str(_l("A penalty cap needs “min_tier” of 1 or more.")))
+    if cap["condition"] == "valid_complaints" and not (_number(cap.get("min")) and cap["min"] >= 1):
+        problems.append(str(_l("A valid-complaint cap needs “min” of 1 or more.")))
     return problems
 
 
