@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import labels, settings
 from app.access import privacy, scope
-from app.complaints import corrective, workflow
+from app.complaints import corrective, regulator, workflow
 from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
@@ -208,9 +208,9 @@ def transition_options(complaint: Complaint, t: workflow.Transition) -> dict[str
     return options
 
 
-def event_json(e: ComplaintEvent, regulator: bool = False) -> dict[str, Any]:
+def event_json(e: ComplaintEvent, regulator_case: bool = False) -> dict[str, Any]:
     label = labels.action_label(e.action)
-    if regulator and e.action in regulator.REGULATOR_STEP_ZH:
+    if regulator_case and e.action in regulator.REGULATOR_STEP_ZH:
         # A regulator case's steps carry the ETC policy's names (派单, 预警, 催办, 回复, 审核 …).
         label = f"{regulator.REGULATOR_STEP_ZH[e.action]}（{label}）"
     return {
