@@ -34,6 +34,7 @@ from app.models import (
     Sanction,
     Staff,
 )
+from app.time_limits import sla
 from app.timeutil import local_date, utcnow
 
 VERSION_CONFLICT = _l("Someone else changed this penalty meanwhile; reload and try again.")
@@ -94,6 +95,23 @@ def _check_case(
     staff = data.get("staff")
     rule = data.get("rule")
     complaint = data.get("complaint")
+    _check_fields(data, penalty, errors)
+    if complaint is not None:
+        _check_complaint(session, principal, complaint, staff, errors)
+    terms = _terms(rule, data, errors) if isinstance(rule, PenaltyRule) else None
+    subject_is_head = False
+    if isinstance(staff, Staff):
+        subject_is_head = heads_department(session, staff.id)
+        _check_proposer(principal, staff, subject_is_head, data)
+    if errors:
+        raise ValidationFailed(errors)
+    return staff, rule, complaint, terms, subject_is_head  # type: ignore[return-value]
+
+
+def _check_fields(data: dict[str, Any], penalty: Penalty | None, errors: dict[str, list[str]]) -> None:
+    """The staff member and rule are chosen and still active (unless already the case's), the facts written."""
+    staff = data.get("staff")
+    rule = data.get("rule")
     if not isinstance(staff, Staff):
         errors.setdefault("staff", []).append(str(_l("Please choose the staff member.")))
     elif not staff.active and penalty is None:
@@ -105,7 +123,13 @@ def _check_case(
     facts = data.get("facts")
     if not isinstance(facts, str) or not facts.strip():
         errors.setdefault("facts", []).append(str(_l("Please describe the facts.")))
-    if complaint is not None and isinstance(staff, Staff):
+
+
+def _check_complaint(
+    session: Session, principal: Any, complaint: Complaint, staff: Any, errors: dict[str, list[str]]
+) -> None:
+    """The complaint names the staff member or is of their department, and the actor may see it."""
+    if isinstance(staff, Staff):
         named = {s.id for s in complaint.staff} | {complaint.responsible_staff_id}
         if staff.id not in named and staff.department_id != complaint.department_id:
             errors.setdefault("complaint", []).append(
@@ -117,38 +141,40 @@ def _check_case(
                     )
                 )
             )
-    if complaint is not None and not scope.can_see(session, Complaint, complaint.id, principal):
+    if not scope.can_see(session, Complaint, complaint.id, principal):
         errors.setdefault("complaint", []).append(str(_l("This complaint is outside your scope.")))
-    terms = None
-    if isinstance(rule, PenaltyRule):
-        defaults = penalties.default_terms(rule)
-        try:
-            terms = penalties.Terms(
-                sanction=value_of(data.get("sanction") or defaults.sanction),
-                fine_amount=_amount(data.get("fine_amount"), defaults.fine_amount),
-                score_deduction=_amount(data.get("score_deduction"), defaults.score_deduction),
-                withhold_performance_pay=_flag(data.get("withhold_performance_pay"), defaults.withhold_performance_pay),
-            )
-        except ValueError as exc:
-            errors.setdefault("fine_amount", []).append(str(exc))
-        else:
-            for name, messages in penalties.check_terms(rule, terms).items():
-                errors.setdefault(name, []).extend(messages)
-    subject_is_head = heads_department(session, staff.id) if isinstance(staff, Staff) else False
-    if isinstance(staff, Staff):
-        facts_ = penalties.CaseFacts(
-            status="draft",
-            staff_id=staff.id,
-            department_id=staff.department_id,
-            subject_is_head=subject_is_head,
-            head_failed_to_act=bool(data.get("head_failed_to_act")),
+
+
+def _terms(rule: PenaltyRule, data: dict[str, Any], errors: dict[str, list[str]]) -> penalties.Terms | None:
+    """The terms asked for (the rule's defaults where blank), checked against the rule."""
+    defaults = penalties.default_terms(rule)
+    try:
+        terms = penalties.Terms(
+            sanction=value_of(data.get("sanction") or defaults.sanction),
+            fine_amount=_amount(data.get("fine_amount"), defaults.fine_amount),
+            score_deduction=_amount(data.get("score_deduction"), defaults.score_deduction),
+            withhold_performance_pay=_flag(data.get("withhold_performance_pay"), defaults.withhold_performance_pay),
         )
-        refusal = penalties.proposer_refusal(actor_for(principal), facts_)
-        if refusal:
-            raise TransitionError("role", refusal)
-    if errors:
-        raise ValidationFailed(errors)
-    return staff, rule, complaint, terms, subject_is_head  # type: ignore[return-value]
+    except ValueError as exc:
+        errors.setdefault("fine_amount", []).append(str(exc))
+        return None
+    for name, messages in penalties.check_terms(rule, terms).items():
+        errors.setdefault(name, []).extend(messages)
+    return terms
+
+
+def _check_proposer(principal: Any, staff: Staff, subject_is_head: bool, data: dict[str, Any]) -> None:
+    """Raise TransitionError when the actor may not propose a case against this staff member."""
+    facts = penalties.CaseFacts(
+        status="draft",
+        staff_id=staff.id,
+        department_id=staff.department_id,
+        subject_is_head=subject_is_head,
+        head_failed_to_act=bool(data.get("head_failed_to_act")),
+    )
+    refusal = penalties.proposer_refusal(actor_for(principal), facts)
+    if refusal:
+        raise TransitionError("role", refusal)
 
 
 def _amount(value: Any, default: int) -> int:
@@ -301,46 +327,66 @@ def _apply(
     session: Session, penalty: Penalty, step: penalties.Step, values: dict[str, Any], user_id: int | None, now: datetime
 ) -> dict[str, Any]:
     """The effects of a step beyond the status: who and when, terms, appeals, documents."""
-    action = step.action
-    data: dict[str, Any] = {}
-    if action == "propose":
-        penalty.proposed_by_id, penalty.proposed_at, penalty.return_reason = user_id, now, None
-        if penalty.subject_is_head or penalty.head_failed_to_act:
-            penalty.reviewed_by_id, penalty.reviewed_at = user_id, now
-    elif action == "review":
-        penalty.reviewed_by_id, penalty.reviewed_at = user_id, now
-    elif action in ("return", "reject"):
-        penalty.return_reason = values["reason"]
-    elif action == "approve":
-        penalty.decided_by_id, penalty.decided_at = user_id, now
-        # Chained liability: every linked deduction is created with the approval, in its transaction.
-        liability.resolve(session, penalty, now)
-    elif action == "issue_notice":
-        data["document"] = issue_notice(session, penalty, user_id, now).number
-        if chain_documents(session) == "notice":
-            chained = issue_chain_notices(session, penalty, user_id, now)
-            if chained:
-                data["chain_documents"] = [d.number for d in chained]
-    elif action == "serve":
-        penalty.served_on = values["served_on"]
-        days = int(settings.get(session, "penalty.appeal_working_days") or 3)
-        from app.time_limits import sla
+    effect = _EFFECTS.get(step.action)
+    return effect(session, penalty, values, user_id, now) if effect is not None else {}
 
-        penalty.appeal_deadline = penalties.appeal_deadline(sla.load_calendar(session), values["served_on"], days)
-        data.update(served_on=penalty.served_on.isoformat(), appeal_deadline=penalty.appeal_deadline.isoformat())
-    elif action == "record_appeal":
-        penalty.appeals.append(
-            Appeal(filed_on=values["filed_on"], grounds=values["grounds"], recorded_by_id=user_id, recorded_at=now)
-        )
-        data["filed_on"] = values["filed_on"].isoformat()
-    elif action == "decide_appeal":
-        data.update(_decide_appeal(session, penalty, values, user_id, now))
-    elif action == "reissue_notice":
-        if values.get("facts"):
-            data["previous_facts"] = penalty.facts
-            penalty.facts = values["facts"]
-        data["document"] = issue_notice(session, penalty, user_id, now, "corrected", values["reason"]).number
-        penalty.served_on = penalty.appeal_deadline = None
+
+def _propose(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    penalty.proposed_by_id, penalty.proposed_at, penalty.return_reason = user_id, now, None
+    if penalty.subject_is_head or penalty.head_failed_to_act:
+        penalty.reviewed_by_id, penalty.reviewed_at = user_id, now
+    return {}
+
+
+def _review(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    penalty.reviewed_by_id, penalty.reviewed_at = user_id, now
+    return {}
+
+
+def _send_back(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    penalty.return_reason = values["reason"]
+    return {}
+
+
+def _approve(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    penalty.decided_by_id, penalty.decided_at = user_id, now
+    # Chained liability: every linked deduction is created with the approval, in its transaction.
+    liability.resolve(session, penalty, now)
+    return {}
+
+
+def _issue(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    data: dict[str, Any] = {"document": issue_notice(session, penalty, user_id, now).number}
+    if chain_documents(session) == "notice":
+        chained = issue_chain_notices(session, penalty, user_id, now)
+        if chained:
+            data["chain_documents"] = [d.number for d in chained]
+    return data
+
+
+def _serve(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    penalty.served_on = values["served_on"]
+    days = int(settings.get(session, "penalty.appeal_working_days") or 3)
+    penalty.appeal_deadline = penalties.appeal_deadline(sla.load_calendar(session), values["served_on"], days)
+    return {"served_on": penalty.served_on.isoformat(), "appeal_deadline": penalty.appeal_deadline.isoformat()}
+
+
+def _record_appeal(
+    session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime
+) -> dict:
+    penalty.appeals.append(
+        Appeal(filed_on=values["filed_on"], grounds=values["grounds"], recorded_by_id=user_id, recorded_at=now)
+    )
+    return {"filed_on": values["filed_on"].isoformat()}
+
+
+def _reissue(session: Session, penalty: Penalty, values: dict[str, Any], user_id: int | None, now: datetime) -> dict:
+    data: dict[str, Any] = {}
+    if values.get("facts"):
+        data["previous_facts"] = penalty.facts
+        penalty.facts = values["facts"]
+    data["document"] = issue_notice(session, penalty, user_id, now, "corrected", values["reason"]).number
+    penalty.served_on = penalty.appeal_deadline = None
     return data
 
 
@@ -371,6 +417,21 @@ def _decide_appeal(
         penalty.revoked_at = now
         data["document"] = issue_notice(session, penalty, user_id, now, "revoked", values["reason"]).number
     return data
+
+
+# What each step does beyond its status change (steps not listed change the status only).
+_EFFECTS = {
+    "propose": _propose,
+    "review": _review,
+    "return": _send_back,
+    "reject": _send_back,
+    "approve": _approve,
+    "issue_notice": _issue,
+    "serve": _serve,
+    "record_appeal": _record_appeal,
+    "decide_appeal": _decide_appeal,
+    "reissue_notice": _reissue,
+}
 
 
 # --- Notices -----------------------------------------------------------------------------------

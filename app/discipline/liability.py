@@ -95,13 +95,7 @@ def resolve(session: Session, penalty: Penalty, now: datetime) -> list[PenaltyLi
         return []
     responsible = penalty.staff
     department = session.get(Department, penalty.department_id)
-    superior = responsible.superior
-    superior2 = superior.superior if superior is not None else None
-    holders = {
-        HEAD_LINK: _holder(department.head if department is not None else None),
-        SUPERIOR: _holder(superior),
-        SUPERIOR2: _holder(superior2),
-    }
+    holders = _post_holders(responsible, department)
     links = [
         PenaltyLink(
             role=RESPONSIBLE,
@@ -115,24 +109,47 @@ def resolve(session: Session, penalty: Penalty, now: datetime) -> list[PenaltyLi
         )
     ]
     for position, role in enumerate(ROLES[1:], start=1):
-        if role not in chain:
-            continue
-        points, fine = chain[role]
-        person = holders[role]
-        link = PenaltyLink(role=role, position=position, points=points, fine=fine, created_at=now)
-        if person is None:
-            link.vacant, link.counted = True, False
-            link.note = str(_l("Post vacant: not deducted."))
-        else:
-            link.staff, link.department = person, person.department
-            link.counted = True
-            if person.id == responsible.id:
-                link.counted = False
-                link.note = str(_l("Same person as the one responsible: deducted once, as the person responsible."))
-        links.append(link)
-    # The same person in two chained posts: deducted once, at the higher value.
+        if role in chain:
+            links.append(_chained_link(role, position, chain[role], holders[role], responsible, now))
+    _deduct_each_person_once(links[1:])
+    for link in links:
+        penalty.links.append(link)
+    return links
+
+
+def _post_holders(responsible: Staff, department: Department | None) -> dict[str, Staff | None]:
+    """Who holds each chained post now (None: vacant or inactive)."""
+    superior = responsible.superior
+    superior2 = superior.superior if superior is not None else None
+    return {
+        HEAD_LINK: _holder(department.head if department is not None else None),
+        SUPERIOR: _holder(superior),
+        SUPERIOR2: _holder(superior2),
+    }
+
+
+def _chained_link(
+    role: str, position: int, terms: tuple[int, int], person: Staff | None, responsible: Staff, now: datetime
+) -> PenaltyLink:
+    """One chained post's row: vacant, the person responsible again (not counted), or deducted."""
+    points, fine = terms
+    link = PenaltyLink(role=role, position=position, points=points, fine=fine, created_at=now)
+    if person is None:
+        link.vacant, link.counted = True, False
+        link.note = str(_l("Post vacant: not deducted."))
+    else:
+        link.staff, link.department = person, person.department
+        link.counted = True
+        if person.id == responsible.id:
+            link.counted = False
+            link.note = str(_l("Same person as the one responsible: deducted once, as the person responsible."))
+    return link
+
+
+def _deduct_each_person_once(chained: list[PenaltyLink]) -> None:
+    """The same person in two chained posts: deducted once, at the higher value."""
     by_person: dict[int, list[PenaltyLink]] = {}
-    for link in links[1:]:
+    for link in chained:
         if link.counted and link.staff is not None:
             by_person.setdefault(link.staff.id, []).append(link)
     for same in by_person.values():
@@ -148,9 +165,6 @@ def resolve(session: Session, penalty: Penalty, now: datetime) -> list[PenaltyLi
                         role=role_label(keep.role),
                     )
                 )
-    for link in links:
-        penalty.links.append(link)
-    return links
 
 
 def timeline_note(links: list[PenaltyLink]) -> str | None:
