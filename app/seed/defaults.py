@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.discipline.overtime import OVERTIME_CLAUSE
 from app.models import Category, Channel, Level, PenaltyRule, PhraseKind, ReplyScript, Sanction, ServicePhrase
-from app.time_limits import sla
+from app.time_limits import presets
 
 CHANNELS = [
     ("电话", "phone", False),
@@ -312,22 +312,44 @@ def _missing(session: Session, model: type, key: str, values: Iterable[Any]) -> 
 
 def seed_defaults(session: Session) -> dict[str, int]:
     """Insert the default channels, categories, levels and reply scripts that are missing."""
-    added: dict[str, int] = {}
+    added = {
+        "channel": _seed_channels(session),
+        "category": _seed_categories(session),
+        "level": _seed_levels(session),
+        "reply_script": _seed_reply_scripts(session),
+        "penalty_rule": _seed_penalty_rules(session),
+        "service_phrase": seed_phrases(session),
+    }
+    session.flush()
+    added["sla_rule"] = presets.ensure_default_rules(session)
+    return added
+
+
+def _seed_channels(session: Session) -> int:
     missing = _missing(session, Channel, "code", [c[1] for c in CHANNELS])
     for i, (name, code, regulator) in enumerate(CHANNELS):
         if code in missing:
             session.add(Channel(name=name, code=code, is_regulator=regulator, sort=i))
-    added["channel"] = len(missing)
+    return len(missing)
+
+
+def _seed_categories(session: Session) -> int:
     missing = _missing(session, Category, "code", [c[1] for c in CATEGORIES])
     for i, (name, code, description) in enumerate(CATEGORIES):
         if code in missing:
             session.add(Category(name=name, code=code, description=description, sort=i))
-    added["category"] = len(missing)
+    return len(missing)
+
+
+def _seed_levels(session: Session) -> int:
     missing = _missing(session, Level, "code", [c[1] for c in LEVELS])
     for name, code, rank, major, description in LEVELS:
         if code in missing:
             session.add(Level(name=name, code=code, rank=rank, is_major=major, description=description))
-    added["level"] = len(missing)
+    return len(missing)
+
+
+def _seed_reply_scripts(session: Session) -> int:
     missing = _missing(session, ReplyScript, "scenario", [r[0] for r in REPLY_SCRIPTS])
     for i, (scenario, description, action, reply, tone) in enumerate(REPLY_SCRIPTS):
         if scenario in missing:
@@ -341,7 +363,11 @@ def seed_defaults(session: Session) -> dict[str, int]:
                     sort=i,
                 )
             )
-    added["reply_script"] = len(missing)
+    return len(missing)
+
+
+def _seed_penalty_rules(session: Session) -> int:
+    """The rules of 第六条 (tiers 1–5), then the incident rules with their chained points."""
     missing = _missing(session, PenaltyRule, "clause", [r[1] for r in PENALTY_RULES])
     for i, (tier, clause, description, sanction, fine_min, fine_max, points, withhold, circular, legal) in enumerate(
         PENALTY_RULES
@@ -380,9 +406,4 @@ def seed_defaults(session: Session) -> dict[str, int]:
                     sort=len(PENALTY_RULES) + i,
                 )
             )
-    added["penalty_rule"] = len(missing) + len(incidents)
-    added["service_phrase"] = seed_phrases(session)
-    session.flush()
-
-    added["sla_rule"] = sla.ensure_default_rules(session)
-    return added
+    return len(missing) + len(incidents)

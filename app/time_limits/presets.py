@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
@@ -70,7 +70,16 @@ def _four_level_rules() -> tuple[RuleSpec, ...]:
                 code, "first_response", first, "minutes", 0.7, "first_responder", HR_MANAGER, 10, fine, "首次响应"
             ),
             RuleSpec(
-                code, "second_response", 24, "natural_hours", 0.8, "department_head", GENERAL_MANAGER, 2, fine, "二次响应"
+                code,
+                "second_response",
+                24,
+                "natural_hours",
+                0.8,
+                "department_head",
+                GENERAL_MANAGER,
+                2,
+                fine,
+                "二次响应",
             ),
             RuleSpec(
                 code, "sign_in", 10, "minutes", 0.7, "department_head", HR_MANAGER, 10, None, "签收投诉处置记录表"
@@ -122,7 +131,16 @@ PRESETS: dict[str, Preset] = {
                     "当日上报总经理",
                 ),
                 RuleSpec(
-                    "ps_major", "reply", 1, "working_days", 0.8, "department_head", GENERAL_MANAGER, 1, None, "重大投诉答复"
+                    "ps_major",
+                    "reply",
+                    1,
+                    "working_days",
+                    0.8,
+                    "department_head",
+                    GENERAL_MANAGER,
+                    1,
+                    None,
+                    "重大投诉答复",
                 ),
                 RuleSpec(
                     "ps_important",
@@ -267,3 +285,102 @@ def load(session: Session, code: str, now: Optional[datetime] = None, actor_id: 
         "rules": len(preset.rules),
         "recomputed": recomputed,
     }
+
+
+# --- The default rules (服务投诉管理制度) --------------------------------------------------------
+
+# The three main stages, for every level.
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    dict(
+        stage="investigate",
+        amount=1,
+        unit="working_days",
+        remind_roles="department_head,人事行政经理",
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=1,
+        description="受理后 1 个工作日内开始调查（服务投诉管理制度）",
+    ),
+    dict(
+        stage="reply",
+        amount=2,
+        unit="working_days",
+        remind_roles="department_head,人事行政经理",
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=1,
+        description="受理后 2 个工作日内给客户满意答复（服务投诉管理制度）",
+    ),
+    dict(
+        stage="follow_up",
+        amount=2,
+        unit="working_days",
+        remind_roles=HR_MANAGER,
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=1,
+        description="答复后 2 个工作日内回访客户",
+    ),
+)
+# The urgent-case chain, for the major and urgent levels.
+URGENT_CHAIN_RULES: tuple[dict[str, Any], ...] = (
+    dict(
+        stage="notify_department",
+        amount=3,
+        unit="minutes",
+        warn_ratio=0.67,
+        remind_roles="人事行政经理,客服",
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=2,
+        description="重大/紧急投诉 3 分钟内通知部门",
+    ),
+    dict(
+        stage="report_leader",
+        amount=5,
+        unit="minutes",
+        warn_ratio=0.6,
+        remind_roles=HR_MANAGER,
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=5,
+        description="重大/紧急投诉 5 分钟内上报领导",
+    ),
+    dict(
+        stage="report_gm",
+        amount=10,
+        unit="minutes",
+        warn_ratio=0.7,
+        remind_roles=HR_MANAGER,
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=5,
+        description="重大/紧急投诉 10 分钟内报告总经理",
+    ),
+    dict(
+        stage="written_report",
+        amount=24,
+        unit="natural_hours",
+        warn_ratio=0.9,
+        remind_roles="department_head,人事行政经理",
+        escalate_role=GENERAL_MANAGER,
+        escalate_after=4,
+        description="重大投诉 24 小时内提交书面报告",
+    ),
+)
+
+
+def default_rules(level_ids: dict[str, int]) -> list[dict[str, Any]]:
+    """The default rule table of 服务投诉管理制度 and the urgent-case chain."""
+    rules = [dict(rule) for rule in DEFAULT_RULES]
+    for code in ("major", "urgent"):
+        level_id = level_ids.get(code)
+        if level_id is not None:
+            rules += [dict(rule, level_id=level_id) for rule in URGENT_CHAIN_RULES]
+    return rules
+
+
+def ensure_default_rules(session: Session) -> int:
+    """Insert the default SLA rules when the rule table is empty."""
+    if session.scalar(select(func.count()).select_from(SlaRule)):
+        return 0
+    level_ids = {code: id_ for id_, code in session.execute(select(Level.id, Level.code))}
+    rows = default_rules(level_ids)
+    for row in rows:
+        session.add(SlaRule(**row))
+    session.flush()
+    return len(rows)

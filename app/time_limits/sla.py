@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
@@ -20,7 +20,6 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, attributes, selectinload
 
 from app import settings, signals
-from app.access.roles import GENERAL_MANAGER, HR_MANAGER
 from app.i18n import _l
 from app.models import (
     CalendarOverride,
@@ -177,36 +176,53 @@ def after_transition(
     if t.action == "rule_dispute" and values.get("decision") == "reassign":
         # The new department's limits run from the ruling; the customer's (reply) keeps running.
         happened.append("dispute_reassigned")
+    _start_for(session, complaint, happened, now)
+    if after in (ComplaintStatus.closed.value, ComplaintStatus.archived.value):
+        for d in complaint.deadlines:
+            if d.state == "open":
+                d.state, d.next_check_at = "cancelled", None
+    _clock_step(session, complaint, t.action, values, actor_id, now)
+    refresh(complaint, now)
+    signals.step_taken.send(
+        complaint, session=session, transition=t, before=before, after=after, now=now, values=values, actor_id=actor_id
+    )
+
+
+def _start_for(session: Session, complaint: Complaint, happened: list[str], now: datetime) -> None:
+    """Start the clocks of the stages that start on what happened (calendar and rules loaded once, if needed)."""
     cal = rules = None
     for what in happened:
         if any(what in s.starts_on for s in STAGES.values()):
             cal = cal or load_calendar(session)
             rules = rules if rules is not None else load_rules(session)
             _start(session, complaint, what, now, cal, rules)
-    if after in (ComplaintStatus.closed.value, ComplaintStatus.archived.value):
-        for d in complaint.deadlines:
-            if d.state == "open":
-                d.state, d.next_check_at = "cancelled", None
-    if t.action == "request_extension":
+
+
+def _clock_step(
+    session: Session,
+    complaint: Complaint,
+    action: str,
+    values: dict[str, Any],
+    actor_id: Optional[int],
+    now: datetime,
+) -> None:
+    """What a step does to the clocks themselves: extensions, supervision, pauses."""
+    if action == "request_extension":
         request_extension(session, complaint, values, actor_id, now)
-    elif t.action == "decide_extension":
+    elif action == "decide_extension":
         decide_extension(session, complaint, values, actor_id, now)
-    if t.action == "escalate":
+    elif action == "escalate":
         complaint.supervised = True
-    if t.action == "pause":
+    elif action == "pause":
         pause_clock(session, complaint, values, actor_id, now)
-    elif t.action == "resume":
+    elif action == "resume":
         resume_clock(session, complaint, now, actor_id, "ended")
-    elif t.action == "approve_pause":
+    elif action == "approve_pause":
         pause = active_pause(complaint)
         if pause is not None:
             pause.state, pause.approved_by_id, pause.decided_at = "running", actor_id, now
-    elif t.action == "reject_pause":
+    elif action == "reject_pause":
         resume_clock(session, complaint, now, actor_id, "rejected")
-    refresh(complaint, now)
-    signals.step_taken.send(
-        complaint, session=session, transition=t, before=before, after=after, now=now, values=values, actor_id=actor_id
-    )
 
 
 def reschedule_case(
@@ -748,52 +764,73 @@ def scan(
         if not ids:
             break
         last_id = ids[-1][0]
-        lock = (
-            select(Complaint)
-            .where(Complaint.id.in_(sorted({c for _, c in ids})))
-            .options(selectinload(Complaint.deadlines))
-        )
-        if postgres:
-            lock = lock.with_for_update(skip_locked=True, of=Complaint)
-        due_ids = {i for i, _ in ids}
-        pending: list[tuple[Complaint, Deadline, str, dict[str, Any]]] = []
-        for complaint in session.scalars(lock):
-            for d in complaint.deadlines:
-                if d.id not in due_ids or d.state != "open":
-                    continue
-                if complaint.paused_since is not None:
-                    d.next_check_at = None  # paused: nothing fires until the clock resumes
-                    continue
-                counts["checked"] += 1
-                for kind in _due_kinds(d, now):
-                    pending.append((complaint, d, kind, _mark(complaint, d, kind, now)))
-                _arm(d)
-        inserted = _insert_events(session, [row for *_, row in pending])
-        touched: dict[int, Complaint] = {}
-        for complaint, d, kind, row in pending:
-            if row["dedup_key"] not in inserted:
-                continue
-            counts[kind] += 1
-            touched[complaint.id] = complaint
-            signals.clock_event.send(
-                complaint,
-                session=session,
-                deadline=d,
-                rule=rules.get(d.rule_id),
-                kind=kind,
-                note=row["note"],
-                dedup_key=row["dedup_key"],
-                now=now,
-                batch=queued,
-            )
-        for complaint in touched.values():
-            refresh(complaint, now)
-        _flags_update_many(session, list(touched.values()))
-        signals.scan_batch_done.send(session, batch=queued, now=now)
-        session.flush()
+        pending = _check_due(session, ids, postgres, now, counts)
+        _record_due(session, pending, rules, counts, queued, now)
         if len(ids) < batch:
             break
     return counts
+
+
+Pending = list[tuple[Complaint, Deadline, str, dict[str, Any]]]
+
+
+def _check_due(session: Session, ids: Sequence[Any], postgres: bool, now: datetime, counts: dict[str, Any]) -> Pending:
+    """Lock the batch's cases (skipping those being changed) and list the marks due on their clocks."""
+    lock = (
+        select(Complaint)
+        .where(Complaint.id.in_(sorted({c for _, c in ids})))
+        .options(selectinload(Complaint.deadlines))
+    )
+    if postgres:
+        lock = lock.with_for_update(skip_locked=True, of=Complaint)
+    due_ids = {i for i, _ in ids}
+    pending: Pending = []
+    for complaint in session.scalars(lock):
+        for d in complaint.deadlines:
+            if d.id not in due_ids or d.state != "open":
+                continue
+            if complaint.paused_since is not None:
+                d.next_check_at = None  # paused: nothing fires until the clock resumes
+                continue
+            counts["checked"] += 1
+            for kind in _due_kinds(d, now):
+                pending.append((complaint, d, kind, _mark(complaint, d, kind, now)))
+            _arm(d)
+    return pending
+
+
+def _record_due(
+    session: Session,
+    pending: Pending,
+    rules: dict[int, SlaRule],
+    counts: dict[str, Any],
+    queued: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Write the batch's events (once each), announce them, refresh the touched cases' flags."""
+    inserted = _insert_events(session, [row for *_, row in pending])
+    touched: dict[int, Complaint] = {}
+    for complaint, d, kind, row in pending:
+        if row["dedup_key"] not in inserted:
+            continue
+        counts[kind] += 1
+        touched[complaint.id] = complaint
+        signals.clock_event.send(
+            complaint,
+            session=session,
+            deadline=d,
+            rule=rules.get(d.rule_id),
+            kind=kind,
+            note=row["note"],
+            dedup_key=row["dedup_key"],
+            now=now,
+            batch=queued,
+        )
+    for complaint in touched.values():
+        refresh(complaint, now)
+    _flags_update_many(session, list(touched.values()))
+    signals.scan_batch_done.send(session, batch=queued, now=now)
+    session.flush()
 
 
 def _due_kinds(d: Deadline, now: datetime) -> list[str]:
@@ -870,104 +907,6 @@ def open_deadlines(session: Session, department_ids: Optional[Iterable[int]] = N
     if department_ids is not None:
         stmt = stmt.join(Complaint).where(Complaint.department_id.in_(list(department_ids)))
     return stmt
-
-
-def default_rules(level_ids: dict[str, int]) -> list[dict[str, Any]]:
-    """The default rule table of 服务投诉管理制度 and the urgent-case chain."""
-    rules: list[dict[str, Any]] = [
-        dict(
-            stage="investigate",
-            amount=1,
-            unit="working_days",
-            remind_roles="department_head,人事行政经理",
-            escalate_role=GENERAL_MANAGER,
-            escalate_after=1,
-            description="受理后 1 个工作日内开始调查（服务投诉管理制度）",
-        ),
-        dict(
-            stage="reply",
-            amount=2,
-            unit="working_days",
-            remind_roles="department_head,人事行政经理",
-            escalate_role=GENERAL_MANAGER,
-            escalate_after=1,
-            description="受理后 2 个工作日内给客户满意答复（服务投诉管理制度）",
-        ),
-        dict(
-            stage="follow_up",
-            amount=2,
-            unit="working_days",
-            remind_roles=HR_MANAGER,
-            escalate_role=GENERAL_MANAGER,
-            escalate_after=1,
-            description="答复后 2 个工作日内回访客户",
-        ),
-    ]
-    for code in ("major", "urgent"):
-        level_id = level_ids.get(code)
-        if level_id is None:
-            continue
-        rules += [
-            dict(
-                stage="notify_department",
-                level_id=level_id,
-                amount=3,
-                unit="minutes",
-                warn_ratio=0.67,
-                remind_roles="人事行政经理,客服",
-                escalate_role=GENERAL_MANAGER,
-                escalate_after=2,
-                description="重大/紧急投诉 3 分钟内通知部门",
-            ),
-            dict(
-                stage="report_leader",
-                level_id=level_id,
-                amount=5,
-                unit="minutes",
-                warn_ratio=0.6,
-                remind_roles=HR_MANAGER,
-                escalate_role=GENERAL_MANAGER,
-                escalate_after=5,
-                description="重大/紧急投诉 5 分钟内上报领导",
-            ),
-            dict(
-                stage="report_gm",
-                level_id=level_id,
-                amount=10,
-                unit="minutes",
-                warn_ratio=0.7,
-                remind_roles=HR_MANAGER,
-                escalate_role=GENERAL_MANAGER,
-                escalate_after=5,
-                description="重大/紧急投诉 10 分钟内报告总经理",
-            ),
-            dict(
-                stage="written_report",
-                level_id=level_id,
-                amount=24,
-                unit="natural_hours",
-                warn_ratio=0.9,
-                remind_roles="department_head,人事行政经理",
-                escalate_role=GENERAL_MANAGER,
-                escalate_after=4,
-                description="重大投诉 24 小时内提交书面报告",
-            ),
-        ]
-    return rules
-
-
-def ensure_default_rules(session: Session) -> int:
-    """Insert the default SLA rules when the rule table is empty."""
-    if session.scalar(select(func.count()).select_from(SlaRule)):
-        return 0
-    from app.models import Level
-
-    level_ids = {code: id_ for id_, code in session.execute(select(Level.id, Level.code))}
-    rows = default_rules(level_ids)
-    for row in rows:
-        session.add(SlaRule(**row))
-    session.flush()
-    return len(rows)
 
 
 def due_today_or_late(now: datetime) -> tuple[datetime, datetime]:
