@@ -112,16 +112,7 @@ def add(
 ) -> CorrectiveAction:
     """Add one action to a valid case being handled."""
     now = now or utcnow()
-    if complaint.is_archived or _status(complaint) not in ADD_STATUSES:
-        raise CorrectiveError(
-            "state", str(_l("Corrective actions are added while a case is handled, before it is closed."))
-        )
-    if getattr(complaint.validity, "value", complaint.validity) != "valid":
-        raise CorrectiveError("state", str(_l("Only a valid (成立) complaint carries corrective actions.")))
-    if not may_add(principal, complaint):
-        raise CorrectiveError(
-            "role", str(_l("Only the head of the complained department or the HR manager adds corrective actions."))
-        )
+    _check_may_add(principal, complaint)
     errors: dict[str, list[str]] = {}
     kind = str(data.get("kind") or "general")
     if kind not in KINDS:
@@ -131,26 +122,8 @@ def add(
         errors.setdefault("description", []).append(str(_l("Please describe the action.")))
     elif len(description) > 2000:
         errors.setdefault("description", []).append(str(_l("At most 2000 characters.")))
-    owner = None
-    try:
-        owner_id = int(data.get("owner") or 0)
-    except (TypeError, ValueError):
-        owner_id = 0
-    if owner_id:
-        owner = session.get(Staff, owner_id)
-    if owner is None or not owner.active:
-        errors.setdefault("owner", []).append(str(_l("Choose the staff member who carries the action out.")))
-    due = data.get("due_at")
-    if due in (None, ""):
-        due_at = default_due(session, kind, now)
-    else:
-        try:
-            due_at = as_utc(datetime.fromisoformat(str(due)) if not isinstance(due, datetime) else due)
-        except ValueError:
-            due_at = None
-            errors.setdefault("due_at", []).append(str(_l("Give the due time as 2026-11-30T18:00.")))
-        if due_at is not None and due_at <= now:
-            errors.setdefault("due_at", []).append(str(_l("The due time must lie in the future.")))
+    owner = _owner(session, data, errors)
+    due_at = _due_at(session, data.get("due_at"), kind, now, errors)
     if errors:
         raise CorrectiveError("fields", "; ".join(m for v in errors.values() for m in v), errors)
     action = CorrectiveAction(
@@ -176,18 +149,64 @@ def add(
         kind=kind,
         due_at=due_at.isoformat(),
     )
+    _tell_owner(session, complaint, action, owner, now)
+    return action
+
+
+def _check_may_add(principal: Any, complaint: Complaint) -> None:
+    """A valid case being handled, and the head of its department or the HR manager adding."""
+    if complaint.is_archived or _status(complaint) not in ADD_STATUSES:
+        raise CorrectiveError(
+            "state", str(_l("Corrective actions are added while a case is handled, before it is closed."))
+        )
+    if getattr(complaint.validity, "value", complaint.validity) != "valid":
+        raise CorrectiveError("state", str(_l("Only a valid (成立) complaint carries corrective actions.")))
+    if not may_add(principal, complaint):
+        raise CorrectiveError(
+            "role", str(_l("Only the head of the complained department or the HR manager adds corrective actions."))
+        )
+
+
+def _owner(session: Session, data: dict[str, Any], errors: dict[str, list[str]]) -> Optional[Staff]:
+    """The active staff member chosen to carry the action out."""
+    owner = None
+    try:
+        owner_id = int(data.get("owner") or 0)
+    except (TypeError, ValueError):
+        owner_id = 0
+    if owner_id:
+        owner = session.get(Staff, owner_id)
+    if owner is None or not owner.active:
+        errors.setdefault("owner", []).append(str(_l("Choose the staff member who carries the action out.")))
+    return owner
+
+
+def _due_at(session: Session, due: Any, kind: str, now: datetime, errors: dict[str, list[str]]) -> Optional[datetime]:
+    """The due time given (in the future), or the kind's default from now."""
+    if due in (None, ""):
+        return default_due(session, kind, now)
+    try:
+        due_at = as_utc(datetime.fromisoformat(str(due)) if not isinstance(due, datetime) else due)
+    except ValueError:
+        due_at = None
+        errors.setdefault("due_at", []).append(str(_l("Give the due time as 2026-11-30T18:00.")))
+    if due_at is not None and due_at <= now:
+        errors.setdefault("due_at", []).append(str(_l("The due time must lie in the future.")))
+    return due_at
+
+
+def _tell_owner(session: Session, complaint: Complaint, action: CorrectiveAction, owner: Staff, now: datetime) -> None:
     outbox = notify.Outbox(session, now)
     if owner.user_id:
         outbox.add(
             outbox.user(owner.user_id),
             "corrective",
-            f"{complaint.number}：{KIND_ZH[kind]}待完成",
-            f"{description}（期限 {format_local(due_at)}）",
+            f"{complaint.number}：{KIND_ZH[action.kind]}待完成",
+            f"{action.description}（期限 {format_local(action.due_at)}）",
             complaint.id,
             f"corrective:{action.id}:owner",
         )
     outbox.flush()
-    return action
 
 
 def complete(

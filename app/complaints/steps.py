@@ -6,16 +6,16 @@ complaint state by itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import lifecycle, signals
-from app.complaints import phrases, workflow
+from app.complaints import corrective, phrases, workflow
 from app.complaints.intake import int_or_none, open_escalated_complaint
 from app.i18n import _l
 from app.lifecycle import Errors, record_event
@@ -28,6 +28,7 @@ from app.models import (
     Level,
     Staff,
 )
+from app.time_limits import sla
 from app.timeutil import as_utc, to_local, utcnow
 
 EDIT_AUDITED = (
@@ -48,8 +49,6 @@ def after_case_edit(
 ) -> None:
     """Record an edit of the intake on the timeline, and move the clocks it affects."""
     from sqlalchemy.orm import attributes
-
-    from app.time_limits import sla
 
     now = now or utcnow()
     changed = [name for name in EDIT_AUDITED if attributes.get_history(complaint, name).has_changes()]
@@ -99,7 +98,6 @@ def case_facts(
     cluster_reply: bool = False,
 ) -> workflow.CaseFacts:
     from app.access import scope
-    from app.time_limits import sla
 
     now = now or utcnow()
     owner_view_only = principal is not None and not scope.acts_by_role(principal, complaint)
@@ -141,8 +139,6 @@ def received_by_department_at(complaint: Complaint) -> Optional[datetime]:
 
 def objection_day(session: Session, complaint: Complaint) -> Optional[date]:
     """The working day on which the department may object: the day of receipt, or the next workday."""
-    from app.time_limits import sla
-
     received = received_by_department_at(complaint)
     if received is None:
         return None
@@ -174,66 +170,30 @@ def available_transitions(session: Session, complaint: Complaint, principal: Any
     return workflow.available(actor_for(principal), case_facts(session, complaint, principal=principal))
 
 
+class _Resolving(NamedTuple):
+    """What resolving a step's field values needs besides the value."""
+
+    session: Session
+    complaint: Complaint
+    t: workflow.Transition
+    errors: Errors
+    now: Optional[datetime]
+
+
 def _resolve_values(
     session: Session, complaint: Complaint, t: workflow.Transition, raw: dict[str, Any], now: Optional[datetime] = None
 ) -> dict[str, Any]:
+    """The step's field values as objects (department, staff, level, dates…); raise with every wrong one."""
     values: dict[str, Any] = {}
     errors = Errors()
+    ctx = _Resolving(session, complaint, t, errors, now)
     for f in t.fields:
         value = raw.get(f.name)
         if isinstance(value, str):
-            value = value.strip()
-            if value == "":
-                value = None
-        if value is None:
-            values[f.name] = None
-            continue
-        if f.kind == "department":
-            department = session.get(Department, int_or_none(value)) if int_or_none(value) else None
-            if department is None or not department.active:
-                errors.add(f.name, str(_l("There is no such active department.")))
-            value = department
-        elif f.kind == "staff":
-            person = session.get(Staff, int_or_none(value)) if int_or_none(value) else None
-            if person is None or person.department_id != complaint.department_id:
-                errors.add(f.name, str(_l("Please choose a staff member of the complained department.")))
-            value = person
-        elif f.kind == "level":
-            level = session.get(Level, int_or_none(value)) if int_or_none(value) else None
-            if level is None and isinstance(value, str) and value.strip():
-                level = session.scalars(select(Level).where(Level.code == value.strip())).first()
-            if level is None or not level.active:
-                errors.add(f.name, str(_l("There is no such active complaint level.")))
-            elif level.id == complaint.level_id:
-                errors.add(f.name, str(_l("The case already has this level.")))
-            value = level
-        elif f.kind == "bool":
-            value = value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
-        elif f.kind == "int":
-            value = int_or_none(value)
-        elif f.kind == "date":
-            day = _date_or_none(value)
-            if day is None:
-                errors.add(f.name, str(_l("Please enter a date as YYYY-MM-DD.")))
-            elif t.action == "pause" and day < to_local(now or utcnow()).date():
-                errors.add(f.name, str(_l("The expected resume date cannot be in the past.")))
-            value = day
-        elif f.kind == "datetime":
-            moment = _datetime_or_none(value)
-            if moment is None:
-                errors.add(f.name, str(_l("Please enter a date and time as YYYY-MM-DD HH:MM.")))
-            elif moment > (now or utcnow()) + timedelta(minutes=5):
-                errors.add(f.name, str(_l("This time cannot be in the future.")))
-            elif complaint.received_at is not None and moment < complaint.received_at:
-                errors.add(f.name, str(_l("This time cannot be before the complaint was received.")))
-            value = moment
-        elif f.kind == "complaint":
-            original = session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
-            if original is None or original.id == complaint.id:
-                errors.add(f.name, str(_l("There is no other complaint numbered “%(n)s”.", n=value)))
-            elif original.received_at > complaint.received_at:
-                errors.add(f.name, str(_l("The earlier complaint must have been received before this one.")))
-            value = original
+            value = value.strip() or None
+        resolve = _RESOLVERS.get(f.kind)
+        if value is not None and resolve is not None:
+            value = resolve(ctx, f.name, value)
         values[f.name] = value
     if t.action == "rule_dispute" and values.get("decision") == "reassign":
         target = values.get("department")
@@ -245,14 +205,90 @@ def _resolve_values(
     return values
 
 
+def _department_value(ctx: _Resolving, name: str, value: Any) -> Optional[Department]:
+    department = ctx.session.get(Department, int_or_none(value)) if int_or_none(value) else None
+    if department is None or not department.active:
+        ctx.errors.add(name, str(_l("There is no such active department.")))
+    return department
+
+
+def _staff_value(ctx: _Resolving, name: str, value: Any) -> Optional[Staff]:
+    person = ctx.session.get(Staff, int_or_none(value)) if int_or_none(value) else None
+    if person is None or person.department_id != ctx.complaint.department_id:
+        ctx.errors.add(name, str(_l("Please choose a staff member of the complained department.")))
+    return person
+
+
+def _level_value(ctx: _Resolving, name: str, value: Any) -> Optional[Level]:
+    """A level by id or code, active and other than the case's."""
+    level = ctx.session.get(Level, int_or_none(value)) if int_or_none(value) else None
+    if level is None and isinstance(value, str) and value.strip():
+        level = ctx.session.scalars(select(Level).where(Level.code == value.strip())).first()
+    if level is None or not level.active:
+        ctx.errors.add(name, str(_l("There is no such active complaint level.")))
+    elif level.id == ctx.complaint.level_id:
+        ctx.errors.add(name, str(_l("The case already has this level.")))
+    return level
+
+
+def _bool_value(ctx: _Resolving, name: str, value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
+
+
+def _int_value(ctx: _Resolving, name: str, value: Any) -> Optional[int]:
+    return int_or_none(value)
+
+
+def _date_value(ctx: _Resolving, name: str, value: Any) -> Optional[date]:
+    day = _date_or_none(value)
+    if day is None:
+        ctx.errors.add(name, str(_l("Please enter a date as YYYY-MM-DD.")))
+    elif ctx.t.action == "pause" and day < to_local(ctx.now or utcnow()).date():
+        ctx.errors.add(name, str(_l("The expected resume date cannot be in the past.")))
+    return day
+
+
+def _datetime_value(ctx: _Resolving, name: str, value: Any) -> Optional[datetime]:
+    """A past instant, not before the complaint was received."""
+    moment = _datetime_or_none(value)
+    if moment is None:
+        ctx.errors.add(name, str(_l("Please enter a date and time as YYYY-MM-DD HH:MM.")))
+    elif moment > (ctx.now or utcnow()) + timedelta(minutes=5):
+        ctx.errors.add(name, str(_l("This time cannot be in the future.")))
+    elif ctx.complaint.received_at is not None and moment < ctx.complaint.received_at:
+        ctx.errors.add(name, str(_l("This time cannot be before the complaint was received.")))
+    return moment
+
+
+def _complaint_value(ctx: _Resolving, name: str, value: Any) -> Optional[Complaint]:
+    """Another, earlier complaint by its number."""
+    original = ctx.session.scalars(select(Complaint).where(Complaint.number == str(value).strip())).first()
+    if original is None or original.id == ctx.complaint.id:
+        ctx.errors.add(name, str(_l("There is no other complaint numbered “%(n)s”.", n=value)))
+    elif original.received_at > ctx.complaint.received_at:
+        ctx.errors.add(name, str(_l("The earlier complaint must have been received before this one.")))
+    return original
+
+
+# How a field's submitted value becomes its object, by kind (other kinds keep the text).
+_RESOLVERS: dict[str, Callable[[_Resolving, str, Any], Any]] = {
+    "department": _department_value,
+    "staff": _staff_value,
+    "level": _level_value,
+    "bool": _bool_value,
+    "int": _int_value,
+    "date": _date_value,
+    "datetime": _datetime_value,
+    "complaint": _complaint_value,
+}
+
+
 def _empty_value(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _first_extendable(complaint: Complaint, now: datetime) -> Optional[str]:
     """The running department clock due first (the one an extension request is about)."""
-    from app.time_limits import sla
-
     stages = sla.extendable_stages(complaint, now)
     running = sorted((d.due_at, d.stage) for d in complaint.deadlines if d.state == "open" and d.stage in stages)
     return running[0][1] if running else None
@@ -303,43 +339,15 @@ def take_transition(
     The caller commits. The complaint's version column makes a concurrent second
     step fail at flush time (StaleDataError -> Conflict), so exactly one wins.
     """
-    from app.time_limits import sla
-
     now = now or utcnow()
     sla.lock_complaint(session, complaint)
     if expected_version not in (None, "") and int_or_none(expected_version) != complaint.version:
-        raise lifecycle.TransitionError(
-            "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
-        )
-    action, given = workflow.resolve_action(action, raw_values)
-    t = workflow.TRANSITIONS.get(action)
-    raw_values = given
-    if t is not None:
-        if (
-            t.action == "request_extension"
-            and _empty_value(given.get("amount"))
-            and not _empty_value(given.get("hours"))
-        ):
-            given = {**given, "amount": given["hours"], "unit": given.get("unit") or "working_hours"}
-        raw_values = workflow.normalize(t, given)
-        if t.action == "request_extension" and _empty_value(raw_values.get("stage")):
-            raw_values["stage"] = _first_extendable(complaint, now)
+        raise _version_conflict()
+    action, raw_values = _normalized(complaint, action, raw_values, now)
     facts = case_facts(session, complaint, now, principal, cluster_reply=cluster_reply)
     t = workflow.check(action, actor_for(principal), facts, raw_values)
     if t.action == "close":
-        from app.complaints import corrective
-
-        waiting = corrective.unverified(session, complaint.id)
-        if waiting:
-            raise lifecycle.TransitionError(
-                "state",
-                str(
-                    _l(
-                        "%(n)s corrective action(s) of this case are not verified yet: verify them before closing.",
-                        n=waiting,
-                    )
-                ),
-            )
+        _check_corrective_verified(session, complaint)
     values = _resolve_values(session, complaint, t, raw_values, now)
     flagged = customer_facing_hits(session, t, values)
     if flagged and not confirmed(raw_values.get(CONFIRM_PHRASES)):
@@ -368,10 +376,49 @@ def take_transition(
         session.flush()
     except StaleDataError as exc:
         session.rollback()
-        raise lifecycle.TransitionError(
-            "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
-        ) from exc
+        raise _version_conflict() from exc
     return event
+
+
+def _version_conflict() -> lifecycle.TransitionError:
+    return lifecycle.TransitionError(
+        "version", str(_l("Someone else changed this case meanwhile; reload and try again."))
+    )
+
+
+def _normalized(
+    complaint: Complaint, action: str, raw_values: dict[str, Any], now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The step's action and its values as the workflow reads them.
+
+    An extension asked in ``hours`` is an amount of working hours; without a stage it is
+    about the running department clock due first.
+    """
+    action, given = workflow.resolve_action(action, raw_values)
+    t = workflow.TRANSITIONS.get(action)
+    if t is None:
+        return action, given
+    if t.action == "request_extension" and _empty_value(given.get("amount")) and not _empty_value(given.get("hours")):
+        given = {**given, "amount": given["hours"], "unit": given.get("unit") or "working_hours"}
+    values = workflow.normalize(t, given)
+    if t.action == "request_extension" and _empty_value(values.get("stage")):
+        values["stage"] = _first_extendable(complaint, now)
+    return action, values
+
+
+def _check_corrective_verified(session: Session, complaint: Complaint) -> None:
+    """A case closes only when its corrective actions are verified."""
+    waiting = corrective.unverified(session, complaint.id)
+    if waiting:
+        raise lifecycle.TransitionError(
+            "state",
+            str(
+                _l(
+                    "%(n)s corrective action(s) of this case are not verified yet: verify them before closing.",
+                    n=waiting,
+                )
+            ),
+        )
 
 
 # --- Forbidden service phrases in customer-facing texts ---------------------------------------
@@ -562,5 +609,3 @@ def _event_data(values: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 
 # --- The case file as a printed form (客户投诉记录表) ----------------------------------------------
-
-

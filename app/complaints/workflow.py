@@ -11,7 +11,7 @@ This module is plain Python: no Flask, no database session.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Optional
 
@@ -753,6 +753,31 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
     t = TRANSITIONS.get(action)
     if t is None:
         raise TransitionError("fields", str(_l("Unknown action “%(action)s”.", action=action)))
+    _check_state(t, case)
+    if not role_allows(t, actor, case):
+        if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
+            message = _l("You are a complained person of this case and must step aside.")
+        else:
+            message = _l("Your role may not take “%(action)s” on this case.", action=t.label)
+        raise TransitionError("role", str(message))
+    if t.guard is not None and not t.guard(actor, case):
+        raise _guard_refusal(t, case)
+    _check_fields(t, case, values)
+    if t.action == "close" and not case.customer_informed and _empty(values.get("customer_informed")):
+        raise TransitionError(
+            "state",
+            str(
+                _l(
+                    "The case cannot be closed yet: the first responder (or 人事行政经理) must first confirm that "
+                    "the customer was told the result (首问负责制)."
+                )
+            ),
+        )
+    return t
+
+
+def _check_state(t: Transition, case: CaseFacts) -> None:
+    """The case is not archived, its clock is paused or not as the step needs, and it offers the step."""
     if case.status == "archived":
         raise TransitionError("state", str(_l("The case is archived and can no longer be changed.")))
     if case.status in t.sources and t.while_paused is not None and t.while_paused != case.paused:
@@ -771,89 +796,104 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
                 )
             ),
         )
-    if not role_allows(t, actor, case):
-        if actor.staff_id is not None and actor.staff_id in case.subject_staff_ids:
-            message = _l("You are a complained person of this case and must step aside.")
-        else:
-            message = _l("Your role may not take “%(action)s” on this case.", action=t.label)
-        raise TransitionError("role", str(message))
-    if t.guard is not None and not t.guard(actor, case):
-        if t.action == "decide_extension" and case.pending_extension:
-            raise TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
-        if t.action in ("approve_pause", "reject_pause"):
-            raise TransitionError("state", str(_l("No pause of this case awaits approval.")))
-        if t.action == "object_dispatch":
-            if case.open_dispute:
-                raise TransitionError("state", str(_l("An objection to this case awaits the ruling already.")))
-            if case.objected_already:
-                raise TransitionError(
-                    "state", str(_l("The department objected to this case already; the ruling is final."))
-                )
-            raise TransitionError(
-                "state",
-                str(
-                    _l(
-                        "An objection must be raised on the day the case is received (有异议的，应在收到投诉处理"
-                        "单据的当日给出核查结果): the department received it on %(day)s; it can no longer object.",
-                        day=case.received_on or "—",
-                    )
-                ),
+
+
+def _guard_refusal(t: Transition, case: CaseFacts) -> TransitionError:
+    """Why a step's guard refused it, as precisely as the case tells."""
+    explain = _GUARD_REASONS.get(t.action)
+    error = explain(t, case) if explain is not None else None
+    return error or TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
+
+
+def _extension_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    if case.pending_extension:
+        return TransitionError("role", str(_l("Your role may not take “%(action)s” on this case.", action=t.label)))
+    return None
+
+
+def _pause_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    return TransitionError("state", str(_l("No pause of this case awaits approval.")))
+
+
+def _objection_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    if case.open_dispute:
+        return TransitionError("state", str(_l("An objection to this case awaits the ruling already.")))
+    if case.objected_already:
+        return TransitionError("state", str(_l("The department objected to this case already; the ruling is final.")))
+    return TransitionError(
+        "state",
+        str(
+            _l(
+                "An objection must be raised on the day the case is received (有异议的，应在收到投诉处理"
+                "单据的当日给出核查结果): the department received it on %(day)s; it can no longer object.",
+                day=case.received_on or "—",
             )
-        if t.action == "rule_dispute":
-            if not case.open_dispute:
-                raise TransitionError("state", str(_l("No dispute of this case awaits a ruling.")))
-            raise TransitionError(
-                "role",
-                str(_l("Only the supervising leader of the department (分管领导) or 总经理 rules the dispute.")),
-            )
-        if t.action == "confirm_informed" and not case.customer_informed:
-            raise TransitionError(
-                "role",
-                str(_l("Only the first responder of the case or 人事行政经理 confirms that the customer was told.")),
-            )
-        if t.action == "confirm_informed":
-            raise TransitionError("state", str(_l("It is already confirmed that the customer was told the result.")))
-        if t.action == "escalate_to_head_office":
-            if case.escalated_to_head_office:
-                raise TransitionError("state", str(_l("The case was escalated to the head office already.")))
-            raise TransitionError(
-                "state",
-                str(_l("The department belongs to the head office: there is no unit above it to escalate from.")),
-            )
-        raise TransitionError("state", str(_l("“%(action)s” is not possible on this case now.", action=t.label)))
+        ),
+    )
+
+
+def _ruling_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    if not case.open_dispute:
+        return TransitionError("state", str(_l("No dispute of this case awaits a ruling.")))
+    return TransitionError(
+        "role", str(_l("Only the supervising leader of the department (分管领导) or 总经理 rules the dispute."))
+    )
+
+
+def _confirmation_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    if not case.customer_informed:
+        return TransitionError(
+            "role", str(_l("Only the first responder of the case or 人事行政经理 confirms that the customer was told."))
+        )
+    return TransitionError("state", str(_l("It is already confirmed that the customer was told the result.")))
+
+
+def _head_office_refused(t: Transition, case: CaseFacts) -> Optional[TransitionError]:
+    if case.escalated_to_head_office:
+        return TransitionError("state", str(_l("The case was escalated to the head office already.")))
+    return TransitionError(
+        "state", str(_l("The department belongs to the head office: there is no unit above it to escalate from."))
+    )
+
+
+# The specific reason of a refused guard, per step (others: "not possible on this case now").
+_GUARD_REASONS: dict[str, Callable[[Transition, CaseFacts], Optional[TransitionError]]] = {
+    "decide_extension": _extension_refused,
+    "approve_pause": _pause_refused,
+    "reject_pause": _pause_refused,
+    "object_dispatch": _objection_refused,
+    "rule_dispute": _ruling_refused,
+    "confirm_informed": _confirmation_refused,
+    "escalate_to_head_office": _head_office_refused,
+}
+
+
+def _check_fields(t: Transition, case: CaseFacts, values: Mapping[str, Any]) -> None:
+    """Raise with every missing or wrong field of the step."""
     errors: dict[str, list[str]] = {}
     for f in t.fields:
-        value = values.get(f.name)
-        if f.required and (value is None or (isinstance(value, str) and not value.strip())):
-            errors.setdefault(f.name, []).append(str(_l("Please fill in “%(field)s”.", field=f.label)))
-        elif f.kind == "choice" and value is not None and value not in f.choices:
-            errors.setdefault(f.name, []).append(
-                str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(f.choices)))
-            )
-        elif f.kind == "stage" and value is not None and value not in case.extendable_stages:
-            errors.setdefault(f.name, []).append(
-                str(_l("No running time limit “%(value)s” can be extended.", value=value))
-            )
-        elif f.kind == "int" and value is not None and not _positive_int(value):
-            errors.setdefault(f.name, []).append(str(_l("Please enter a whole number greater than 0.")))
-        elif t.action == "request_extension" and f.name == "amount" and value is not None and _positive_int(value):
-            unit = values.get("unit") or "working_days"
-            limit = MAX_EXTENSION.get(unit)
-            if limit is not None and int(str(value)) > limit:
-                errors.setdefault(f.name, []).append(str(_l("At most %(n)d can be added in one request.", n=limit)))
+        problem = _field_problem(t, f, values.get(f.name), case, values)
+        if problem is not None:
+            errors.setdefault(f.name, []).append(problem)
     if errors:
         raise TransitionError("fields", str(_l("Some fields are missing or wrong.")), errors)
-    if t.action == "close" and not case.customer_informed and _empty(values.get("customer_informed")):
-        raise TransitionError(
-            "state",
-            str(
-                _l(
-                    "The case cannot be closed yet: the first responder (or 人事行政经理) must first confirm that "
-                    "the customer was told the result (首问负责制)."
-                )
-            ),
-        )
-    return t
+
+
+def _field_problem(t: Transition, f: Field, value: Any, case: CaseFacts, values: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with one field's value (None: nothing)."""
+    if f.required and (value is None or (isinstance(value, str) and not value.strip())):
+        return str(_l("Please fill in “%(field)s”.", field=f.label))
+    if f.kind == "choice" and value is not None and value not in f.choices:
+        return str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(f.choices)))
+    if f.kind == "stage" and value is not None and value not in case.extendable_stages:
+        return str(_l("No running time limit “%(value)s” can be extended.", value=value))
+    if f.kind == "int" and value is not None and not _positive_int(value):
+        return str(_l("Please enter a whole number greater than 0."))
+    if t.action == "request_extension" and f.name == "amount" and value is not None and _positive_int(value):
+        limit = MAX_EXTENSION.get(values.get("unit") or "working_days")
+        if limit is not None and int(str(value)) > limit:
+            return str(_l("At most %(n)d can be added in one request.", n=limit))
+    return None
 
 
 def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetime) -> tuple[str, str]:
