@@ -23,7 +23,20 @@ from app.access import roles, scope
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
 from app.complaints import intake
 from app.complaints import steps as services
-from app.models import Category, Channel, Complaint, Department, Level, Notification, Staff, Unit, UnitKind
+from app.discipline import cases as discipline
+from app.models import (
+    Category,
+    Channel,
+    Commendation,
+    Complaint,
+    Department,
+    Level,
+    Notification,
+    PenaltyRule,
+    Staff,
+    Unit,
+    UnitKind,
+)
 from app.time_limits import sla
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
@@ -401,6 +414,36 @@ def _stop_for_age(rng: random.Random, age_days: int) -> str:
     return rng.choice(OPEN_STOPS + ["invalid", "closed"])
 
 
+# What each step of a valid demo case writes (the follow-up's satisfaction is drawn per case).
+_PLAN_VALUES = {
+    "judge_valid": {"validity_reason": "经核实情况属实，投诉成立。", "reasonable": True},
+    "propose_plan": {
+        "findings": "经调查，问题属实，系相关人员未按规程操作所致。",
+        "resolution_plan": "立即整改，向客户致歉，并对责任人进行批评教育。",
+    },
+    "reply": {"reply_text": "非常抱歉给您带来不便，问题已安排专人处理完毕，今后我们将加强管理。"},
+    "feed_back": {"feedback_note": "已与客户沟通并完成整改，客户表示认可。"},
+    "close": {"close_note": "处理及时，客户满意，予以结案。", "customer_informed": "phone"},
+}
+_INVALID_VALUES = {
+    "validity_reason": "经核实，所述情况与事实不符，不属于物业服务责任范围。",
+    "polite_reply": "感谢您的反馈，经核实该问题不属于物业服务范围，我们已为您联系相关单位协助处理。",
+}
+_STOP_ORDER = [
+    "registered",
+    "judged",
+    "dispatched",
+    "investigating",
+    "planned",
+    "replied",
+    "fed_back",
+    "followed_up",
+    "closed",
+    "archived",
+]
+Step = tuple[str, Any, dict[str, Any]]  # action, who, values
+
+
 def drive(
     session: Session, complaint: Complaint, cast: Cast, rng: random.Random, at: datetime, now: datetime, age_days: int
 ) -> None:
@@ -408,68 +451,12 @@ def drive(
     stop = _stop_for_age(rng, age_days)
     head = cast.heads.get(complaint.department_id, cast.hr)
     if stop == "invalid":
-        steps = [
-            (
-                "judge_invalid",
-                cast.hr,
-                {
-                    "validity_reason": "经核实，所述情况与事实不符，不属于物业服务责任范围。",
-                    "polite_reply": "感谢您的反馈，经核实该问题不属于物业服务范围，我们已为您联系相关单位协助处理。",
-                },
-            )
-        ]
+        steps = [("judge_invalid", cast.hr, dict(_INVALID_VALUES))]
     else:
-        plan = [
-            ("judge_valid", cast.hr, {"validity_reason": "经核实情况属实，投诉成立。", "reasonable": True}),
-            ("dispatch", cast.hr, {}),
-            ("start_investigation", head, {}),
-            (
-                "propose_plan",
-                head,
-                {
-                    "findings": "经调查，问题属实，系相关人员未按规程操作所致。",
-                    "resolution_plan": "立即整改，向客户致歉，并对责任人进行批评教育。",
-                },
-            ),
-            ("reply", head, {"reply_text": "非常抱歉给您带来不便，问题已安排专人处理完毕，今后我们将加强管理。"}),
-            ("feed_back", head, {"feedback_note": "已与客户沟通并完成整改，客户表示认可。"}),
-            (
-                "follow_up",
-                cast.hr,
-                {
-                    "satisfaction": rng.choice(["satisfied"] * 6 + ["basically_satisfied"] * 3 + ["unsatisfied"]),
-                    "method": "phone",
-                    "customer_words": "处理得挺及时，谢谢。",
-                    "follow_up_note": "电话回访客户，客户对处理结果表示认可。",
-                },
-            ),
-            ("close", cast.hr, {"close_note": "处理及时，客户满意，予以结案。", "customer_informed": "phone"}),
-            ("archive", cast.hr, {}),
-        ]
-        order = [
-            "registered",
-            "judged",
-            "dispatched",
-            "investigating",
-            "planned",
-            "replied",
-            "fed_back",
-            "followed_up",
-            "closed",
-            "archived",
-        ]
-        steps = plan[: order.index(stop)]
+        steps = _valid_plan(cast, head, rng)[: _STOP_ORDER.index(stop)]
     quick: dict[str, int] = {}  # seconds after the previous step
     if complaint.level.is_major and stop != "invalid":
-        # Major cases: judged and dispatched within minutes, reported up the chain, written report.
-        quick = {"judge_valid": 40, "dispatch": 40}
-        chain = [
-            ("report_to_leader", cast.hr, {"note": "已电话报告分管领导"}),
-            ("report_to_gm", cast.hr, {"note": "已电话报告总经理"}),
-            ("submit_written_report", head, {"report": "事件经过、原因分析及处理措施书面报告。"}),
-        ]
-        steps = steps[:2] + chain[: max(0, len(steps) - 1)] + steps[2:]
-        quick.update({"report_to_leader": 60, "report_to_gm": 120, "submit_written_report": 4 * 3600})
+        steps, quick = _with_major_chain(steps, cast, head)
     for action, who, values in steps:
         at = at + timedelta(
             seconds=quick.get(action) or 60 * rng.choice([15, 20, 30, 40, 60, 60, 90, 120, 180, 240, 1500])
@@ -478,14 +465,64 @@ def drive(
             break
         sla.scan(session, at, complaint_id=complaint.id)  # warnings and misses happen on the way
         if action == "follow_up" and values["satisfaction"] == "unsatisfied":
-            services.take_transition(session, complaint, action, who, values, now=at)
-            at = at + timedelta(hours=4)
-            for again, v in (("propose_plan", plan[3][2]), ("reply", plan[4][2]), ("feed_back", plan[5][2])):
-                services.take_transition(session, complaint, again, head, v, now=at)
-                at = at + timedelta(hours=3)
+            at = _handle_again(session, complaint, who, head, values, at)
             values = dict(values, satisfaction="satisfied", follow_up_note="二次回访，客户对重新处理的结果满意。")
         services.take_transition(session, complaint, action, who, values, now=at)
     sla.scan(session, now, complaint_id=complaint.id)
+
+
+def _valid_plan(cast: Cast, head: Any, rng: random.Random) -> list[Step]:
+    """Every step of a valid case, from judging to archiving."""
+    return [
+        ("judge_valid", cast.hr, dict(_PLAN_VALUES["judge_valid"])),
+        ("dispatch", cast.hr, {}),
+        ("start_investigation", head, {}),
+        ("propose_plan", head, dict(_PLAN_VALUES["propose_plan"])),
+        ("reply", head, dict(_PLAN_VALUES["reply"])),
+        ("feed_back", head, dict(_PLAN_VALUES["feed_back"])),
+        (
+            "follow_up",
+            cast.hr,
+            {
+                "satisfaction": rng.choice(["satisfied"] * 6 + ["basically_satisfied"] * 3 + ["unsatisfied"]),
+                "method": "phone",
+                "customer_words": "处理得挺及时，谢谢。",
+                "follow_up_note": "电话回访客户，客户对处理结果表示认可。",
+            },
+        ),
+        ("close", cast.hr, dict(_PLAN_VALUES["close"])),
+        ("archive", cast.hr, {}),
+    ]
+
+
+def _with_major_chain(steps: list[Step], cast: Cast, head: Any) -> tuple[list[Step], dict[str, int]]:
+    """Major cases: judged and dispatched within minutes, reported up the chain, written report."""
+    chain = [
+        ("report_to_leader", cast.hr, {"note": "已电话报告分管领导"}),
+        ("report_to_gm", cast.hr, {"note": "已电话报告总经理"}),
+        ("submit_written_report", head, {"report": "事件经过、原因分析及处理措施书面报告。"}),
+    ]
+    steps = steps[:2] + chain[: max(0, len(steps) - 1)] + steps[2:]
+    quick = {
+        "judge_valid": 40,
+        "dispatch": 40,
+        "report_to_leader": 60,
+        "report_to_gm": 120,
+        "submit_written_report": 4 * 3600,
+    }
+    return steps, quick
+
+
+def _handle_again(
+    session: Session, complaint: Complaint, who: Any, head: Any, values: dict[str, Any], at: datetime
+) -> datetime:
+    """An unsatisfied customer: the visit reopens the case, the department plans, replies and reports again."""
+    services.take_transition(session, complaint, "follow_up", who, values, now=at)
+    at = at + timedelta(hours=4)
+    for again in ("propose_plan", "reply", "feed_back"):
+        services.take_transition(session, complaint, again, head, dict(_PLAN_VALUES[again]), now=at)
+        at = at + timedelta(hours=3)
+    return at
 
 
 # --- Discipline: a few penalty cases at every step, and commendations ---------------------------
@@ -501,10 +538,6 @@ PRAISE = [
 
 def create_discipline(session: Session, cast: Cast, rng: random.Random, now: datetime, cases: int = 7) -> int:
     """Penalty cases from closed attitude complaints, driven through the real chain, plus commendations."""
-    from app.discipline import cases as discipline
-    from app.models import Commendation, PenaltyRule
-    from app.models import Staff as StaffModel
-
     gm = cast.gm
     if gm is None:
         return 0
@@ -524,54 +557,78 @@ def create_discipline(session: Session, cast: Cast, rng: random.Random, now: dat
         head = cast.heads.get(complaint.department_id)
         if head is None:
             continue
-        at = complaint.closed_at + timedelta(hours=2)
-        clause = rng.choice(["第六条第1款A", "第六条第1款C", "第六条第2款A", "第六条第2款C"])
-        penalty = discipline.open_case(
-            session,
-            head,
-            {
-                "staff": complaint.staff[0],
-                "rule": rules[clause],
-                "complaint": complaint,
-                "facts": f"经调查核实，{complaint.staff[0].name}在处理投诉{complaint.number}所涉事项时{rules[clause].description}，引发客户投诉。",
-                "fine_amount": rng.choice([30, 50, 80, 100]) if clause.startswith("第六条第1款") else None,
-            },
-            now=at,
-        )
-        stop = PENALTY_STOPS[created % len(PENALTY_STOPS)]
-        chain = [("propose", head), ("review", cast.hr), ("approve", gm), ("issue_notice", cast.hr), ("serve", cast.hr)]
-        order = ["draft", "proposed", "reviewed", "approved", "issued", "served"]
-        for action, who in chain[: order.index(stop)]:
-            at = min(at + timedelta(hours=rng.choice([3, 5, 20, 26])), now - timedelta(minutes=5))
-            values = {"served_on": at.astimezone(LOCAL_TZ).date().isoformat()} if action == "serve" else {}
-            discipline.take_step(session, penalty, action, who, values, now=at)
-        session.commit()
+        _penalty_case(session, cast, gm, head, complaint, rules, PENALTY_STOPS[created % len(PENALTY_STOPS)], rng, now)
         created += 1
-    # A department head who let a case slide: 人事行政经理 proposes, the general manager decides.
-    head_staff = session.scalar(
-        select(StaffModel).join(Department, Department.head_id == StaffModel.id).where(Department.code == "GC")
+    created += _head_case(session, cast, rules, now)
+    _commendations(session, cast, rng, now)
+    return created
+
+
+def _penalty_case(
+    session: Session,
+    cast: Cast,
+    gm: Any,
+    head: Any,
+    complaint: Complaint,
+    rules: dict[str, PenaltyRule],
+    stop: str,
+    rng: random.Random,
+    now: datetime,
+) -> None:
+    """A case against the complaint's first named staff member, taken up to ``stop``."""
+    at = complaint.closed_at + timedelta(hours=2)
+    clause = rng.choice(["第六条第1款A", "第六条第1款C", "第六条第2款A", "第六条第2款C"])
+    penalty = discipline.open_case(
+        session,
+        head,
+        {
+            "staff": complaint.staff[0],
+            "rule": rules[clause],
+            "complaint": complaint,
+            "facts": f"经调查核实，{complaint.staff[0].name}在处理投诉{complaint.number}所涉事项时{rules[clause].description}，引发客户投诉。",
+            "fine_amount": rng.choice([30, 50, 80, 100]) if clause.startswith("第六条第1款") else None,
+        },
+        now=at,
     )
-    if head_staff is not None:
-        discipline.take_step(
+    chain = [("propose", head), ("review", cast.hr), ("approve", gm), ("issue_notice", cast.hr), ("serve", cast.hr)]
+    order = ["draft", "proposed", "reviewed", "approved", "issued", "served"]
+    for action, who in chain[: order.index(stop)]:
+        at = min(at + timedelta(hours=rng.choice([3, 5, 20, 26])), now - timedelta(minutes=5))
+        values = {"served_on": at.astimezone(LOCAL_TZ).date().isoformat()} if action == "serve" else {}
+        discipline.take_step(session, penalty, action, who, values, now=at)
+    session.commit()
+
+
+def _head_case(session: Session, cast: Cast, rules: dict[str, PenaltyRule], now: datetime) -> int:
+    """A department head who let a case slide: 人事行政经理 proposes, the general manager decides."""
+    head_staff = session.scalar(
+        select(Staff).join(Department, Department.head_id == Staff.id).where(Department.code == "GC")
+    )
+    if head_staff is None:
+        return 0
+    discipline.take_step(
+        session,
+        discipline.open_case(
             session,
-            discipline.open_case(
-                session,
-                cast.hr,
-                {
-                    "staff": head_staff,
-                    "rule": rules["第六条第3款B"],
-                    "facts": "本月工程部多起投诉未在时限内展开调查，部门主管管理不力，未能有效监督服务工作及解决投诉。",
-                },
-                now=now - timedelta(days=1),
-            ),
-            "propose",
             cast.hr,
-            {},
-            now=now - timedelta(hours=20),
-        )
-        session.commit()
-        created += 1
-    staff_pool = session.scalars(select(StaffModel).where(StaffModel.active.is_(True))).all()
+            {
+                "staff": head_staff,
+                "rule": rules["第六条第3款B"],
+                "facts": "本月工程部多起投诉未在时限内展开调查，部门主管管理不力，未能有效监督服务工作及解决投诉。",
+            },
+            now=now - timedelta(days=1),
+        ),
+        "propose",
+        cast.hr,
+        {},
+        now=now - timedelta(hours=20),
+    )
+    session.commit()
+    return 1
+
+
+def _commendations(session: Session, cast: Cast, rng: random.Random, now: datetime) -> None:
+    staff_pool = session.scalars(select(Staff).where(Staff.active.is_(True))).all()
     for i, (source, content) in enumerate(PRAISE):
         person = rng.choice(staff_pool)
         session.add(
@@ -586,7 +643,6 @@ def create_discipline(session: Session, cast: Cast, rng: random.Random, now: dat
             )
         )
     session.commit()
-    return created
 
 
 MEASURES = {
