@@ -119,13 +119,37 @@ def register_complaint(
     """
     now = now or utcnow()
     validate_intake(data, now)
-    customer = data.get("customer") or find_or_create_customer(
+    complaint = _new_complaint(session, actor_id, data, _intake_customer(session, data), now, number)
+    raised_from = _raise_group_complaint(session, complaint)
+    original = _mark_repeat(session, complaint)
+    session.add(complaint)
+    _record_registration(complaint, actor_id, now, original, raised_from)
+    from app.time_limits import sla  # the clocks start when the case was received
+
+    sla.start_clock(session, complaint, now)
+    return complaint
+
+
+def _intake_customer(session: Session, data: dict[str, Any]) -> Customer:
+    """The customer chosen at intake, or the one found or created from the typed details."""
+    return data.get("customer") or find_or_create_customer(
         session,
         data.get("customer_name"),
         data.get("customer_phone"),
         data.get("customer_email"),
         data.get("customer_address"),
     )
+
+
+def _new_complaint(
+    session: Session,
+    actor_id: Optional[int],
+    data: dict[str, Any],
+    customer: Customer,
+    now: datetime,
+    number: Optional[str],
+) -> Complaint:
+    """The new case row built from the intake fields (not yet added to the session)."""
     content = data["content"].strip()
     complaint = Complaint(
         number=number or numbering.next_complaint_number(session, local_date(now)),
@@ -147,11 +171,25 @@ def register_complaint(
         complaint.regulator_ref = (data.get("regulator_ref") or "").strip() or None
         complaint.regulator_body = (data.get("regulator_body") or "").strip() or data["channel"].name
     complaint.complainant_count = int_or_none(data.get("complainant_count")) or 1
-    raised_from = _raise_group_complaint(session, complaint)
+    return complaint
+
+
+def _mark_repeat(session: Session, complaint: Complaint) -> Optional[Complaint]:
+    """Flag the case as a repeat of an earlier one within the window; returns that one or None."""
     original = detect_repeat(session, complaint, int(settings.get(session, "repeat.window_days") or 30))
     if original is not None:
         complaint.is_repeat, complaint.repeat_of = True, original
-    session.add(complaint)
+    return original
+
+
+def _record_registration(
+    complaint: Complaint,
+    actor_id: Optional[int],
+    now: datetime,
+    original: Optional[Complaint],
+    raised_from: Optional[Level],
+) -> None:
+    """The timeline of a new case: its registration and, for a 群体性投诉, the raised level."""
     record_event(
         complaint,
         "register",
@@ -164,26 +202,23 @@ def register_complaint(
             "repeat_of": original.number if original is not None else None,
         },
     )
-    if raised_from is not None:
-        record_event(
-            complaint,
-            "group_complaint",
-            actor_id,
-            note=str(
-                _l(
-                    "群体性投诉 of %(n)d complainants: the level is at least %(level)s (was %(old)s).",
-                    n=complaint.complainant_count,
-                    level=complaint.level.name,
-                    old=raised_from.name,
-                )
-            ),
-            at=now,
-            data={"complainant_count": complaint.complainant_count, "from_level": raised_from.name},
-        )
-    from app.time_limits import sla  # the clocks start when the case was received
-
-    sla.start_clock(session, complaint, now)
-    return complaint
+    if raised_from is None:
+        return
+    record_event(
+        complaint,
+        "group_complaint",
+        actor_id,
+        note=str(
+            _l(
+                "群体性投诉 of %(n)d complainants: the level is at least %(level)s (was %(old)s).",
+                n=complaint.complainant_count,
+                level=complaint.level.name,
+                old=raised_from.name,
+            )
+        ),
+        at=now,
+        data={"complainant_count": complaint.complainant_count, "from_level": raised_from.name},
+    )
 
 
 def lowest_major_level(session: Session) -> Optional[Level]:
