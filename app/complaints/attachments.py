@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional
+from typing import NoReturn, Optional
 
 from app.i18n import _l
 from app.lifecycle import ValidationFailed, record_event
@@ -35,41 +35,9 @@ def add_attachment(
 ) -> Attachment:
     """Attach an evidence file after checking its type and size; refuse with the reason."""
     if complaint.is_archived:
-        raise ValidationFailed({"file": [str(_l("The case is archived and can no longer be changed."))]})
-    name = os.path.basename((filename or "").replace("\\", "/")).strip()
-    ext = os.path.splitext(name)[1].lower()
-    if not name:
-        raise ValidationFailed({"file": [str(_l("Please choose a file to upload."))]})
-    if ext not in allowed:
-        raise ValidationFailed(
-            {
-                "file": [
-                    str(
-                        _l(
-                            "Files of type “%(ext)s” are not accepted. Allowed: %(allowed)s.",
-                            ext=ext or name,
-                            allowed=", ".join(sorted(allowed)),
-                        )
-                    )
-                ]
-            }
-        )
-    if len(data) == 0:
-        raise ValidationFailed({"file": [str(_l("The file is empty."))]})
-    if len(data) > max_bytes:
-        raise ValidationFailed(
-            {
-                "file": [
-                    str(
-                        _l(
-                            "The file is %(size)s; at most %(limit)s is accepted.",
-                            size=_size(len(data)),
-                            limit=_size(max_bytes),
-                        )
-                    )
-                ]
-            }
-        )
+        _refuse(str(_l("The case is archived and can no longer be changed.")))
+    name, ext = _checked_name(filename, allowed)
+    _check_size(data, max_bytes)
     attachment = Attachment(
         filename=name[:255],
         content_type=allowed[ext],
@@ -82,3 +50,43 @@ def add_attachment(
     complaint.attachments.append(attachment)
     record_event(complaint, "attach", actor_id, note=name, data={"size": len(data)})
     return attachment
+
+
+def _refuse(message: str) -> NoReturn:
+    """Refuse the upload with one message on the file field."""
+    raise ValidationFailed({"file": [message]})
+
+
+def _checked_name(filename: str, allowed: dict[str, str]) -> tuple[str, str]:
+    """The file's base name and lower-case extension; refuse a missing name or a type not allowed."""
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()
+    ext = os.path.splitext(name)[1].lower()
+    if not name:
+        _refuse(str(_l("Please choose a file to upload.")))
+    if ext not in allowed:
+        _refuse(
+            str(
+                _l(
+                    "Files of type “%(ext)s” are not accepted. Allowed: %(allowed)s.",
+                    ext=ext or name,
+                    allowed=", ".join(sorted(allowed)),
+                )
+            )
+        )
+    return name, ext
+
+
+def _check_size(data: bytes, max_bytes: int) -> None:
+    """Refuse an empty file or one larger than ``max_bytes``."""
+    if len(data) == 0:
+        _refuse(str(_l("The file is empty.")))
+    if len(data) > max_bytes:
+        _refuse(
+            str(
+                _l(
+                    "The file is %(size)s; at most %(limit)s is accepted.",
+                    size=_size(len(data)),
+                    limit=_size(max_bytes),
+                )
+            )
+        )

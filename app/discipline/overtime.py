@@ -78,47 +78,57 @@ def draft_for_miss(
     if rule is None or not rule.overtime_fine or rule.overtime_fine <= 0:
         return None
     key = miss_key(d)
+    penalty_rule = _overtime_penalty_rule(session, rule, key)
+    if penalty_rule is None:
+        return None
+    staff = responsible_staff(session, complaint, d.stage)
+    if staff is None:
+        log.info("overtime fine of case %s not drafted: nobody holds the responsible post", complaint.number)
+        return None
+    facts = _overtime_facts(complaint, d, rule, now)
+    penalty = _write_draft(session, complaint, d, rule, penalty_rule, staff, facts, key, now)
+    if penalty is not None:
+        _tell_hr(session, complaint, penalty, facts, key, now)
+    return penalty
+
+
+def _overtime_penalty_rule(session: Session, rule: SlaRule, key: str) -> Optional[PenaltyRule]:
+    """The active 超时扣罚 penalty rule, or None when this miss was drafted already or the rule is missing."""
     if session.scalar(select(Penalty.id).where(Penalty.source_key == key)) is not None:
         return None
     penalty_rule = session.scalar(select(PenaltyRule).where(PenaltyRule.clause == OVERTIME_CLAUSE))
     if penalty_rule is None or not penalty_rule.active:
         log.warning("overtime fine of rule %s not drafted: penalty rule %s missing", rule.id, OVERTIME_CLAUSE)
         return None
-    staff = responsible_staff(session, complaint, d.stage)
-    if staff is None:
-        log.info("overtime fine of case %s not drafted: nobody holds the responsible post", complaint.number)
-        return None
+    return penalty_rule
+
+
+def _overtime_facts(complaint: Complaint, d: Deadline, rule: SlaRule, now: datetime) -> str:
+    """The facts of the drafted case: which time limit of which case ran out, and the fine."""
     stage = STAGES[d.stage]
-    subject_is_head = discipline.heads_department(session, staff.id)
-    facts = (
+    return (
         f"投诉 {complaint.number} 的“{stage.label}”时限为 {format_local(d.due_at)}，"
         f"至 {format_local(now)} 仍未完成，按时限规则“{rule}”超时扣罚 {rule.overtime_fine} 元。"
     )
+
+
+def _write_draft(
+    session: Session,
+    complaint: Complaint,
+    d: Deadline,
+    rule: SlaRule,
+    penalty_rule: PenaltyRule,
+    staff: Staff,
+    facts: str,
+    key: str,
+    now: datetime,
+) -> Optional[Penalty]:
+    """Add the draft case and its opening event in a savepoint; None if another process won the race."""
+    subject_is_head = bool(discipline.heads_department(session, staff.id))
     fine = min(max(rule.overtime_fine, penalty_rule.fine_min), penalty_rule.fine_max or rule.overtime_fine)
-    year = local_date(now).year
     nested = session.begin_nested()
     try:
-        penalty = Penalty(
-            number=numbering.penalty_number(year, numbering.next_value(session, "penalty", str(year))),
-            complaint=complaint,
-            staff=staff,
-            department_id=staff.department_id,
-            rule=penalty_rule,
-            source="overtime",
-            source_key=key,
-            incident_date=local_date(d.due_at),
-            facts=facts,
-            sanction=Sanction.fine,
-            fine_amount=fine,
-            score_deduction=penalty_rule.score_deduction,
-            withhold_performance_pay=False,
-            circular_required=False,
-            subject_is_head=bool(subject_is_head),
-            # Drafted by the system: 人事行政经理 reviews and proposes it, 总经理 decides.
-            head_failed_to_act=not subject_is_head,
-            status=PenaltyStatus.draft,
-            created_at=now,
-        )
+        penalty = _draft_penalty(session, complaint, d, penalty_rule, staff, facts, key, fine, subject_is_head, now)
         session.add(penalty)
         lifecycle.record_event(
             penalty,
@@ -134,6 +144,48 @@ def draft_for_miss(
     except IntegrityError:  # another scheduler drafted the same miss meanwhile
         nested.rollback()
         return None
+    return penalty
+
+
+def _draft_penalty(
+    session: Session,
+    complaint: Complaint,
+    d: Deadline,
+    penalty_rule: PenaltyRule,
+    staff: Staff,
+    facts: str,
+    key: str,
+    fine: Any,
+    subject_is_head: bool,
+    now: datetime,
+) -> Penalty:
+    """The draft penalty row of one miss, numbered in this year's penalty sequence."""
+    year = local_date(now).year
+    return Penalty(
+        number=numbering.penalty_number(year, numbering.next_value(session, "penalty", str(year))),
+        complaint=complaint,
+        staff=staff,
+        department_id=staff.department_id,
+        rule=penalty_rule,
+        source="overtime",
+        source_key=key,
+        incident_date=local_date(d.due_at),
+        facts=facts,
+        sanction=Sanction.fine,
+        fine_amount=fine,
+        score_deduction=penalty_rule.score_deduction,
+        withhold_performance_pay=False,
+        circular_required=False,
+        subject_is_head=subject_is_head,
+        # Drafted by the system: 人事行政经理 reviews and proposes it, 总经理 decides.
+        head_failed_to_act=not subject_is_head,
+        status=PenaltyStatus.draft,
+        created_at=now,
+    )
+
+
+def _tell_hr(session: Session, complaint: Complaint, penalty: Penalty, facts: str, key: str, now: datetime) -> None:
+    """Tell 人事行政经理 that a drafted overtime case waits for review."""
     outbox = notify.Outbox(session, now)
     outbox.add(
         outbox.recipients([HR_MANAGER], complaint),
@@ -145,4 +197,3 @@ def draft_for_miss(
         link=f"/penaltyview/show/{penalty.id}",
     )
     outbox.flush()
-    return penalty
