@@ -35,68 +35,106 @@ def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> 
 
 def _record_form_fields(complaint: Complaint, customer: dict[str, Any], when: Any) -> dict[str, Any]:
     """The form's data; called in the print language (labels come out in Chinese)."""
-    validity = getattr(complaint.validity, "value", complaint.validity)
     return {
         "complaint": {
-            "number": complaint.number,
-            "received_at": when(complaint.received_at),
-            "registered_at": when(complaint.registered_at),
-            "channel": complaint.channel.name if complaint.channel else "",
-            "first_responder": complaint.first_responder.first_name if complaint.first_responder else "",
-            "customer_name": customer["name"] or "",
-            "customer_phone": customer["phone"] or "",
-            "customer_address": customer["address"] or "",
-            "category": complaint.category.name if complaint.category else "",
-            "level": complaint.level.name if complaint.level else "",
-            "department": complaint.department.name if complaint.department else "",
-            "staff": "、".join(s.name for s in complaint.staff),
-            "subject": complaint.subject or "",
-            "content": complaint.content or "",
-            "customer_demand": complaint.customer_demand or "",
-            "validity": {"valid": "成立", "invalid": "不成立"}.get(validity, ""),
-            "reasonable": "" if complaint.reasonable is None else ("合理" if complaint.reasonable else "不合理"),
-            "validity_reason": complaint.validity_reason or "",
-            "polite_reply": complaint.polite_reply or "",
-            "judged_at": when(complaint.judged_at),
-            "dispatched_at": when(complaint.dispatched_at),
-            "signed_at": when(complaint.signed_at),
-            "investigation_started_at": when(complaint.investigation_started_at),
-            "responsible_staff": complaint.responsible_staff.name if complaint.responsible_staff else "",
-            "findings": complaint.findings or "",
-            "resolution_plan": complaint.resolution_plan or "",
-            "reply_text": complaint.reply_text or "",
-            "replied_at": when(complaint.replied_at),
-            "feedback_note": complaint.feedback_note or "",
-            "fed_back_at": when(complaint.fed_back_at),
-            "satisfaction": labels.label(labels.SATISFACTION, complaint.satisfaction),
-            "followed_up_at": when(complaint.followed_up_at),
-            "follow_up_note": complaint.follow_up_note or "",
-            "close_note": complaint.close_note or "",
-            "closed_at": when(complaint.closed_at),
-            "archived_at": when(complaint.archived_at),
-            "status": labels.status_label(complaint.status),
+            **_intake_part(complaint, customer, when),
+            **_judgement_part(complaint, when),
+            **_handling_part(complaint, when),
+            **_closing_part(complaint, when),
         },
-        "deadlines": [
-            {
-                "stage": labels.label(labels.STAGE, d.stage),
-                "due_at": when(d.due_at),
-                "state": labels.label(labels.STAGE_STATE, d.state),
-                "late": d.late,
-            }
-            for d in sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id))
-            if d.state != "cancelled"
-        ],
-        "events": [
-            {
-                "at": when(e.at),
-                "action": labels.action_label(e.action),
-                "actor": e.actor.first_name if e.actor else "系统",
-                "note": e.note or "",
-            }
-            for e in sorted(complaint.events, key=lambda e: (e.at, e.id))
-        ],
+        "deadlines": _deadline_rows(complaint, when),
+        "events": _event_rows(complaint, when),
         "printed_at": format_local(utcnow()),
     }
+
+
+def _intake_part(complaint: Complaint, customer: dict[str, Any], when: Any) -> dict[str, Any]:
+    """The case as registered: number, times, channel, customer, classification and text."""
+    return {
+        "number": complaint.number,
+        "received_at": when(complaint.received_at),
+        "registered_at": when(complaint.registered_at),
+        "channel": complaint.channel.name if complaint.channel else "",
+        "first_responder": complaint.first_responder.first_name if complaint.first_responder else "",
+        "customer_name": customer["name"] or "",
+        "customer_phone": customer["phone"] or "",
+        "customer_address": customer["address"] or "",
+        "category": complaint.category.name if complaint.category else "",
+        "level": complaint.level.name if complaint.level else "",
+        "department": complaint.department.name if complaint.department else "",
+        "staff": "、".join(s.name for s in complaint.staff),
+        "subject": complaint.subject or "",
+        "content": complaint.content or "",
+        "customer_demand": complaint.customer_demand or "",
+    }
+
+
+def _judgement_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+    """Whether the complaint holds and is reasonable, and why."""
+    validity = getattr(complaint.validity, "value", complaint.validity)
+    return {
+        "validity": {"valid": "成立", "invalid": "不成立"}.get(validity, ""),
+        "reasonable": "" if complaint.reasonable is None else ("合理" if complaint.reasonable else "不合理"),
+        "validity_reason": complaint.validity_reason or "",
+        "polite_reply": complaint.polite_reply or "",
+        "judged_at": when(complaint.judged_at),
+    }
+
+
+def _handling_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+    """Dispatch, investigation, reply and feedback to the customer."""
+    return {
+        "dispatched_at": when(complaint.dispatched_at),
+        "signed_at": when(complaint.signed_at),
+        "investigation_started_at": when(complaint.investigation_started_at),
+        "responsible_staff": complaint.responsible_staff.name if complaint.responsible_staff else "",
+        "findings": complaint.findings or "",
+        "resolution_plan": complaint.resolution_plan or "",
+        "reply_text": complaint.reply_text or "",
+        "replied_at": when(complaint.replied_at),
+        "feedback_note": complaint.feedback_note or "",
+        "fed_back_at": when(complaint.fed_back_at),
+    }
+
+
+def _closing_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+    """Follow-up, closing, archiving and the status now."""
+    return {
+        "satisfaction": labels.label(labels.SATISFACTION, complaint.satisfaction),
+        "followed_up_at": when(complaint.followed_up_at),
+        "follow_up_note": complaint.follow_up_note or "",
+        "close_note": complaint.close_note or "",
+        "closed_at": when(complaint.closed_at),
+        "archived_at": when(complaint.archived_at),
+        "status": labels.status_label(complaint.status),
+    }
+
+
+def _deadline_rows(complaint: Complaint, when: Any) -> list[dict[str, Any]]:
+    """The case's time limits in the order they started (cancelled ones left out)."""
+    return [
+        {
+            "stage": labels.label(labels.STAGE, d.stage),
+            "due_at": when(d.due_at),
+            "state": labels.label(labels.STAGE_STATE, d.state),
+            "late": d.late,
+        }
+        for d in sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id))
+        if d.state != "cancelled"
+    ]
+
+
+def _event_rows(complaint: Complaint, when: Any) -> list[dict[str, Any]]:
+    """The case's history, oldest first."""
+    return [
+        {
+            "at": when(e.at),
+            "action": labels.action_label(e.action),
+            "actor": e.actor.first_name if e.actor else "系统",
+            "note": e.note or "",
+        }
+        for e in sorted(complaint.events, key=lambda e: (e.at, e.id))
+    ]
 
 
 def record_form_pdf(

@@ -52,6 +52,7 @@ def _staff_in_department(form: Any, field: Any) -> None:
 
 
 def intake_fields() -> dict[str, Any]:
+    """The intake form's extra fields, in form order: received time, customer, regulator, case."""
     return {
         "received_at": DateTimeField(
             _l("Received at"),
@@ -60,6 +61,15 @@ def intake_fields() -> dict[str, Any]:
             validators=[OptionalValidator(), RuleValidator(validation.check_received_at)],
             description=_l("Beijing time; leave empty for now. Set it for letters and calls entered later."),
         ),
+        **_customer_fields(),
+        **_regulator_fields(),
+        **_case_fields(),
+    }
+
+
+def _customer_fields() -> dict[str, Any]:
+    """The customer's name, phone, e-mail and address."""
+    return {
         "customer_name": StringField(
             _l("Customer name"),
             widget=BS3TextFieldWidget(),
@@ -75,6 +85,12 @@ def intake_fields() -> dict[str, Any]:
             _l("Customer e-mail"), widget=BS3TextFieldWidget(), validators=[RuleValidator(validation.check_email)]
         ),
         "customer_address": StringField(_l("Customer address"), widget=BS3TextFieldWidget()),
+    }
+
+
+def _regulator_fields() -> dict[str, Any]:
+    """The transferring body and reference of a case a regulator transferred."""
+    return {
         "regulator_body": StringField(
             _l("Transferring body"),
             widget=BS3TextFieldWidget(),
@@ -85,6 +101,12 @@ def intake_fields() -> dict[str, Any]:
             widget=BS3TextFieldWidget(),
             description=_l("Required for a case transferred by a regulator (转办单号)."),
         ),
+    }
+
+
+def _case_fields() -> dict[str, Any]:
+    """The complaint text, the number of complainants and the complained staff."""
+    return {
         "content": TextAreaField(
             _l("Complaint content"),
             widget=BS3TextAreaFieldWidget(),
