@@ -62,11 +62,13 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
+        # The screens (and through them the whole domain) load when an app is built, so that
+        # importing ``app`` for ``db`` (config.py, migrations) stays light.
         from app import views
 
         views.register(appbuilder)
 
-    from app import cli, web
+    from app import cli, web  # the entry points above the screens (see connect_receivers)
 
     web.init_app(app)
     cli.init_app(app)

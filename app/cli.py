@@ -12,8 +12,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app import backup, jobs
 from app.extensions import db
+from app.models import Complaint, StatDaily
+from app.quality import stats
+from app.seed import defaults as seed
+from app.seed import demo, generate
+from app.time_limits import sla
 from app.timeutil import parse_iso
+from app.views import security
 
 
 def _echo_json(payload: Any) -> None:
@@ -24,19 +31,14 @@ def _echo_json(payload: Any) -> None:
 @with_appcontext
 def init_command() -> None:
     """Create roles, permissions and default reference data (idempotent)."""
-    from app.seed import defaults as seed
-
     sm = current_app.appbuilder.sm
     sm.sync_builtin_roles()
     current_app.appbuilder.add_permissions(update_perms=True)
-    from app.time_limits import sla
 
     added = seed.seed_defaults(db.session)
     db.session.commit()
     clocks = sla.backfill(db.session)
     db.session.commit()
-    from app.models import Complaint, StatDaily
-    from app.quality import stats
 
     rebuilt = 0
     if db.session.query(StatDaily).first() is None and db.session.query(Complaint.id).first() is not None:
@@ -61,8 +63,6 @@ demo_cli = AppGroup("demo", help="Demo data.")
 @with_appcontext
 def demo_load(complaints: int, force_mode: bool) -> None:
     """Load the demo company into an EMPTY database (only in demo mode)."""
-    from app.seed import demo
-
     if not (current_app.config.get("DEMO_MODE") or force_mode):
         _echo_json({"loaded": False, "reason": "DEMO_MODE is off"})
         return
@@ -80,9 +80,6 @@ def demo_load(complaints: int, force_mode: bool) -> None:
 @with_appcontext
 def demo_generate(complaints: int, open_cases: Optional[int], days: int, open_days: float, seed: int) -> None:
     """Fill the database with realistic history in bulk (load tests, benchmarks)."""
-    from app.quality import stats
-    from app.seed import generate
-
     result = generate.generate(db.session, complaints, days=days, open_cases=open_cases, seed=seed, open_days=open_days)
     result["stat_rows"] = stats.rebuild(db.session)
     db.session.commit()
@@ -96,8 +93,6 @@ stats_cli = AppGroup("stats", help="Dashboard aggregates.")
 @with_appcontext
 def stats_rebuild() -> None:
     """Recompute every daily aggregate from the cases (after imports or repairs)."""
-    from app.quality import stats
-
     rows = stats.rebuild(db.session)
     db.session.commit()
     _echo_json({"stat_rows": rows})
@@ -111,8 +106,6 @@ jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
 @click.option("--job", "only", multiple=True, help="Run only this job (repeatable).")
 def jobs_run(now_text: Optional[str], only: tuple[str, ...]) -> None:
     """Run every job due at --now once and print a JSON summary (last line)."""
-    from app import jobs
-
     try:
         now = parse_iso(now_text) if now_text else None
     except ValueError:
@@ -124,8 +117,6 @@ def jobs_run(now_text: Optional[str], only: tuple[str, ...]) -> None:
 @jobs_cli.command("list")
 def jobs_list() -> None:
     """List the jobs with their schedule and next run time."""
-    from app import jobs
-
     scheduler = jobs.build_scheduler(current_app._get_current_object())
     scheduler.start(paused=True)
     rows = [
@@ -144,8 +135,6 @@ def jobs_list() -> None:
 @jobs_cli.command("serve")
 def jobs_serve() -> None:
     """Run the scheduler in the foreground (for a dedicated scheduler process)."""
-    from app import jobs
-
     app = current_app._get_current_object()
     app.config["SCHEDULER_ENABLED"] = True
     scheduler = jobs.start_scheduler(app)
@@ -168,8 +157,6 @@ def jobs_serve() -> None:
 @with_appcontext
 def backup_command(output: Optional[str]) -> None:
     """Write a consistent copy of the whole database (pg_dump on PostgreSQL)."""
-    from app import backup
-
     url = current_app.config["SQLALCHEMY_DATABASE_URI"]
     target = output or backup.default_path(current_app.instance_path, db.engine.dialect.name)
     try:
@@ -184,8 +171,6 @@ def backup_command(output: Optional[str]) -> None:
 @with_appcontext
 def restore_command(source: str, yes: bool) -> None:
     """Replace the whole database with a backup made by `flask --app app backup`."""
-    from app import backup
-
     if not yes:
         raise click.ClickException("restore replaces every row of the current database: add --yes to confirm")
     db.session.remove()
@@ -203,8 +188,6 @@ users_cli = AppGroup("users", help="Login accounts.")
 @click.argument("username")
 def users_unlock(username: str) -> None:
     """Unlock an account locked after too many failed sign-ins (logged)."""
-    from app.views import security
-
     user = current_app.appbuilder.sm.find_user(username=username)
     if user is None:
         raise click.ClickException(f"no such user: {username}")

@@ -18,6 +18,8 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.i18n import _l
+from app.lifecycle import Errors
 from app.models import Department, Unit, UnitKind
 
 COMPANY = UnitKind.company.value
@@ -182,9 +184,6 @@ def rollup(tree: Tree, per_department: Mapping[int, Any], unit_ids: Optional[Ite
 
 def check_unit(session: Session, unit: Unit) -> None:
     """Refuse a unit row that would break the tree; raises ValidationFailed with every problem."""
-    from app.i18n import _l
-    from app.lifecycle import Errors
-
     errors = Errors()
     if not (unit.name or "").strip():
         errors.add("name", str(_l("Please enter the name.")))
@@ -220,8 +219,6 @@ def check_unit(session: Session, unit: Unit) -> None:
 
 def unit_in_use(session: Session, unit: Unit) -> Optional[str]:
     """Why a unit may not be deleted (departments or sub-units in it), or None."""
-    from app.i18n import _l
-
     has_departments = session.scalar(select(Department.id).where(Department.unit_id == unit.id).limit(1))
     has_units = session.scalar(select(Unit.id).where(Unit.parent_id == unit.id).limit(1))
     if has_departments is not None or has_units is not None:

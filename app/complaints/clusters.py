@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,16 +25,19 @@ from app import lifecycle, settings
 from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
 from app.complaints import intake
+from app.complaints import steps as services
 from app.i18n import _l
 from app.messages import notify
 from app.models import (
     OPEN_STATUSES,
+    Category,
     Cluster,
     Complaint,
     ComplaintEvent,
     Department,
     cluster_complaint,
 )
+from app.time_limits import sla
 from app.timeutil import format_local, to_local, utcnow
 
 KINDS = ("concentrated", "group")
@@ -69,7 +72,18 @@ def scan(session: Session, now: datetime) -> dict[str, Any]:
     """Find clusters at ``now``: new ones are created and reported, open ones absorb new cases."""
     minimum = _int_setting(session, "cluster.min_complaints", 5)
     days = _int_setting(session, "cluster.window_days", 7)
-    since = now - timedelta(days=days)
+    touched: list[Cluster] = []
+    created, joined = _link_busy_groups(session, now - timedelta(days=days), now, minimum, touched)
+    joined += _absorb_fresh_cases(session, now, days, touched)
+    raised = sum(apply_level_rule(session, cluster, None, now) for cluster in touched)
+    return {"clusters_created": created, "cases_linked": joined, "levels_raised": raised}
+
+
+def _link_busy_groups(
+    session: Session, since: datetime, now: datetime, minimum: int, touched: list[Cluster]
+) -> tuple[int, int]:
+    """Department and category pairs with ``minimum`` cases in the window: their cluster, found or
+    created, takes those cases. Returns (clusters created, cases linked); appends to ``touched``."""
     groups = session.execute(
         select(Complaint.department_id, Complaint.category_id, func.count(Complaint.id))
         .where(Complaint.received_at >= since, Complaint.received_at <= now)
@@ -77,20 +91,8 @@ def scan(session: Session, now: datetime) -> dict[str, Any]:
         .having(func.count(Complaint.id) >= minimum)
     ).all()
     created, joined = 0, 0
-    touched: list[Cluster] = []
     for department_id, category_id, _count in groups:
-        cases = list(
-            session.scalars(
-                select(Complaint)
-                .where(
-                    Complaint.department_id == department_id,
-                    Complaint.category_id == category_id,
-                    Complaint.received_at >= since,
-                    Complaint.received_at <= now,
-                )
-                .order_by(Complaint.received_at, Complaint.id)
-            )
-        )
+        cases = _window_cases(session, department_id, category_id, since, now)
         cluster = _open_cluster(session, department_id, category_id)
         if cluster is None:
             cluster = _create_detected(session, department_id, category_id, cases, now)
@@ -99,8 +101,34 @@ def scan(session: Session, now: datetime) -> dict[str, Any]:
             created += 1
         joined += link(session, cluster, cases, None, now)
         touched.append(cluster)
-    # An open cluster keeps absorbing its department's and category's new cases while they come
-    # within the window of its last case, even when the window alone holds fewer than N.
+    return created, joined
+
+
+def _window_cases(
+    session: Session, department_id: int, category_id: Optional[int], since: datetime, now: datetime
+) -> list[Complaint]:
+    """The department's cases of the category received in [since, now], oldest first."""
+    return list(
+        session.scalars(
+            select(Complaint)
+            .where(
+                Complaint.department_id == department_id,
+                Complaint.category_id == category_id,
+                Complaint.received_at >= since,
+                Complaint.received_at <= now,
+            )
+            .order_by(Complaint.received_at, Complaint.id)
+        )
+    )
+
+
+def _absorb_fresh_cases(session: Session, now: datetime, days: int, touched: list[Cluster]) -> int:
+    """Open detected clusters not touched yet take the new cases of their department and category.
+
+    An open cluster keeps absorbing them while they come within the window of its last case,
+    even when the window alone holds fewer than N. Returns the cases linked; appends to ``touched``.
+    """
+    joined = 0
     for cluster in session.scalars(select(Cluster).where(Cluster.status == "open", Cluster.created_by_id.is_(None))):
         if cluster in touched or cluster.category_id is None:
             continue
@@ -119,8 +147,7 @@ def scan(session: Session, now: datetime) -> dict[str, Any]:
         if fresh:
             joined += link(session, cluster, fresh, None, now)
             touched.append(cluster)
-    raised = sum(apply_level_rule(session, cluster, None, now) for cluster in touched)
-    return {"clusters_created": created, "cases_linked": joined, "levels_raised": raised}
+    return joined
 
 
 def _open_cluster(session: Session, department_id: int, category_id: Optional[int]) -> Optional[Cluster]:
@@ -268,8 +295,6 @@ def create_by_hand(
     session: Session, data: dict[str, Any], actor_id: Optional[int], criterion: Any, now: datetime
 ) -> Cluster:
     """A cluster created by staff: department, optional category, kind, note and its cases."""
-    from app.models import Category
-
     department = session.get(Department, data.get("department")) if isinstance(data.get("department"), int) else None
     if department is None:
         raise ClusterRefused(str(_l("Please choose the complained department.")))
@@ -308,8 +333,6 @@ def create_by_hand(
 
 def apply_level_rule(session: Session, cluster: Cluster, actor_id: Optional[int], now: datetime) -> int:
     """Months in which the cluster holds ``cluster.serious_per_month`` cases: their open cases rise a level."""
-    from app.time_limits import sla
-
     threshold = _int_setting(session, "cluster.serious_per_month", 3)
     by_month: dict[str, list[Complaint]] = defaultdict(list)
     for case in cluster.complaints:
@@ -372,8 +395,6 @@ def unified_reply(
     ``cluster_reply`` note; if any case refuses, ClusterRefused lists why and the caller
     rolls back. Cases already answered are left as they are.
     """
-    from app.complaints import steps as services
-
     now = now or utcnow()
     if cluster.status != "open":
         raise ClusterRefused(str(_l("The cluster is closed.")))
@@ -418,8 +439,6 @@ def close(session: Session, cluster: Cluster) -> None:
 
 def for_period(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Clusters first seen or created in [start, end), for the periodic analysis."""
-    from sqlalchemy import or_
-
     rows = session.scalars(
         select(Cluster)
         .where(

@@ -27,6 +27,7 @@ from app.i18n import _l
 from app.lifecycle import TransitionError
 from app.messages import notify
 from app.models import Complaint, ComplaintEvent, CorrectiveAction, Staff
+from app.time_limits.sla import load_calendar
 from app.timeutil import as_utc, format_local, utcnow
 
 KINDS = ("temporary", "permanent", "general")
@@ -77,8 +78,6 @@ def may_verify(principal: Any) -> bool:
 
 
 def default_due(session: Session, kind: str, start: datetime) -> datetime:
-    from app.time_limits.sla import load_calendar
-
     key, unit = DEFAULT_DUE.get(kind, DEFAULT_DUE["general"])
     amount = int(settings.get(session, key) or 0) or (8 if unit == "working_hours" else 2)
     return load_calendar(session).add(start, amount, unit)
@@ -290,8 +289,6 @@ def unverified(session: Session, complaint_id: int) -> int:
 def scan(session: Session, now: Optional[datetime] = None) -> dict[str, int]:
     """Mark overdue actions once (owner and head told) and escalate them once to 总经理
     one working day later. Safe to run again and again."""
-    from app.time_limits.sla import load_calendar
-
     now = now or utcnow()
     counts = {"overdue": 0, "escalated": 0}
     cal = None
@@ -303,61 +300,60 @@ def scan(session: Session, now: Optional[datetime] = None) -> dict[str, int]:
     ).all()
     outbox = notify.Outbox(session, now)
     for action in rows:
-        complaint = action.complaint
-        if complaint.is_archived:
+        if action.complaint.is_archived:
             continue
-        if action.overdue_at is None:
-            key = f"corrective:{action.id}:overdue:{int(action.due_at.timestamp())}"
-            if session.scalar(select(ComplaintEvent.id).where(ComplaintEvent.dedup_key == key)) is None:
-                action.overdue_at = now
-                note = f"{KIND_ZH.get(action.kind, '')}“{action.description[:40]}”期限 {format_local(action.due_at)} 已过，仍未完成"
-                _event(
-                    session,
-                    complaint,
-                    "corrective_overdue",
-                    None,
-                    note,
-                    now,
-                    corrective_action=action.id,
-                    dedup_key=key,
-                )
-                recipients = list(outbox.heads(complaint.department_id))
-                if action.owner.user_id:
-                    recipients += outbox.user(action.owner.user_id)
-                outbox.add(recipients, "overdue", f"{complaint.number}：整改措施超期", note, complaint.id, key)
-                counts["overdue"] += 1
+        if action.overdue_at is None and _mark_overdue(session, outbox, action, now):
+            counts["overdue"] += 1
         cal = cal or load_calendar(session)
         if action.escalated_at is None and cal.add(action.due_at, 1, "working_days") <= now:
-            key = f"corrective:{action.id}:escalation:{int(action.due_at.timestamp())}"
-            if session.scalar(select(ComplaintEvent.id).where(ComplaintEvent.dedup_key == key)) is None:
-                action.escalated_at = now
-                complaint.supervised = True
-                note = (
-                    f"{KIND_ZH.get(action.kind, '')}“{action.description[:40]}”超期一个工作日仍未完成，已上报总经理督办"
-                )
-                _event(
-                    session,
-                    complaint,
-                    "corrective_escalated",
-                    None,
-                    note,
-                    now,
-                    corrective_action=action.id,
-                    dedup_key=key,
-                )
-                outbox.add(
-                    outbox.role(GM) + outbox.role(HR),
-                    "escalation",
-                    f"{complaint.number}：整改措施超期升级",
-                    note,
-                    complaint.id,
-                    key,
-                    webhook=True,
-                )
+            if _escalate(session, outbox, action, now):
                 counts["escalated"] += 1
     outbox.flush()
     session.flush()
     return counts
+
+
+def _recorded(session: Session, key: str) -> bool:
+    """Whether the timeline holds the event of this dedup key already (another run did it)."""
+    return session.scalar(select(ComplaintEvent.id).where(ComplaintEvent.dedup_key == key)) is not None
+
+
+def _mark_overdue(session: Session, outbox: notify.Outbox, action: CorrectiveAction, now: datetime) -> bool:
+    """Mark one action overdue and tell its owner and the department's heads; False if done already."""
+    complaint = action.complaint
+    key = f"corrective:{action.id}:overdue:{int(action.due_at.timestamp())}"
+    if _recorded(session, key):
+        return False
+    action.overdue_at = now
+    note = f"{KIND_ZH.get(action.kind, '')}“{action.description[:40]}”期限 {format_local(action.due_at)} 已过，仍未完成"
+    _event(session, complaint, "corrective_overdue", None, note, now, corrective_action=action.id, dedup_key=key)
+    recipients = list(outbox.heads(complaint.department_id))
+    if action.owner.user_id:
+        recipients += outbox.user(action.owner.user_id)
+    outbox.add(recipients, "overdue", f"{complaint.number}：整改措施超期", note, complaint.id, key)
+    return True
+
+
+def _escalate(session: Session, outbox: notify.Outbox, action: CorrectiveAction, now: datetime) -> bool:
+    """Escalate one action a working day overdue to 总经理 (the case becomes supervised); False if done."""
+    complaint = action.complaint
+    key = f"corrective:{action.id}:escalation:{int(action.due_at.timestamp())}"
+    if _recorded(session, key):
+        return False
+    action.escalated_at = now
+    complaint.supervised = True
+    note = f"{KIND_ZH.get(action.kind, '')}“{action.description[:40]}”超期一个工作日仍未完成，已上报总经理督办"
+    _event(session, complaint, "corrective_escalated", None, note, now, corrective_action=action.id, dedup_key=key)
+    outbox.add(
+        outbox.role(GM) + outbox.role(HR),
+        "escalation",
+        f"{complaint.number}：整改措施超期升级",
+        note,
+        complaint.id,
+        key,
+        webhook=True,
+    )
+    return True
 
 
 def for_period(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from app.complaints import intake
 from app.complaints import steps as services
 from app.documents import numbering
 from app.i18n import _l
-from app.models import CaseType, Complaint, Grievance
+from app.models import CaseType, Complaint, Department, Grievance
 from app.timeutil import as_utc, local_date, utcnow
 
 
@@ -34,6 +34,28 @@ def record(
 ) -> Grievance:
     """Record a 不满工单 from its short form; refuse bad input with every field's message."""
     now = now or utcnow()
+    _check_ticket(data, now)
+    customer = intake.find_or_create_customer(session, data.get("customer_name"), data.get("customer_phone"))
+    ticket = Grievance(
+        # The complaint number is reserved now: a converted ticket keeps it.
+        number=numbering.next_complaint_number(session, local_date(now)),
+        received_at=as_utc(data.get("received_at")) or now,
+        registered_at=now,
+        channel=data["channel"],
+        customer=customer,
+        department=data.get("department"),
+        content=data["content"].strip(),
+        explanation=data["explanation"].strip(),
+        accepted=True,
+        recorded_by_id=actor_id,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def _check_ticket(data: dict[str, Any], now: datetime) -> None:
+    """Check the short form before anything is written; raise every field's message together."""
     errors = lifecycle.Errors()
     errors.add(
         "customer_name",
@@ -69,23 +91,6 @@ def record(
     if department is not None and not department.active:
         errors.add("department", str(_l("The department “%(name)s” is no longer active.", name=department.name)))
     errors.raise_if_any()
-    customer = intake.find_or_create_customer(session, data.get("customer_name"), data.get("customer_phone"))
-    ticket = Grievance(
-        # The complaint number is reserved now: a converted ticket keeps it.
-        number=numbering.next_complaint_number(session, local_date(now)),
-        received_at=as_utc(data.get("received_at")) or now,
-        registered_at=now,
-        channel=data["channel"],
-        customer=customer,
-        department=department,
-        content=data["content"].strip(),
-        explanation=data["explanation"].strip(),
-        accepted=True,
-        recorded_by_id=actor_id,
-    )
-    session.add(ticket)
-    session.flush()
-    return ticket
 
 
 def convert(
@@ -136,8 +141,6 @@ def convert(
 def _by_department(
     session: Session, model: Any, time_column: Any, start: datetime, end: datetime, *where: ColumnElement[bool]
 ) -> list[dict[str, Any]]:
-    from app.models import Department
-
     rows = session.execute(
         select(model.department_id, Department.name, func.count(model.id))
         .outerjoin(Department, Department.id == model.department_id)

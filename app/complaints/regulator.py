@@ -12,13 +12,17 @@ from typing import Any, Optional
 from sqlalchemy.orm import Session
 
 from app import lifecycle
+from app.access import privacy
 from app.access.roles import HR_MANAGER
+from app.complaints import corrective
+from app.documents import render as documents
 from app.documents.record_form import record_form_context
 from app.i18n import _l
 from app.lifecycle import record_event
 from app.models import (
     Complaint,
 )
+from app.time_limits import sla
 from app.timeutil import utcnow
 
 REGULATOR_REPLY_STATUSES = ("replied", "fed_back", "followed_up", "closed", "archived")
@@ -45,11 +49,6 @@ def issue_regulator_reply(
 
     Only 人事行政经理 issues it, only for a regulator case that has been replied to; a new
     report supersedes the previous one. Recorded on the case's timeline."""
-    from app.access import privacy
-    from app.complaints import corrective
-    from app.documents import render as documents
-    from app.time_limits import sla
-
     now = now or utcnow()
     if not (complaint.channel is not None and complaint.channel.is_regulator):
         raise lifecycle.TransitionError("state", str(_l("This case was not transferred by a regulator.")))

@@ -11,13 +11,15 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import lifecycle, signals
+from app.access import scope
 from app.complaints import corrective, phrases, workflow
 from app.complaints.intake import int_or_none, open_escalated_complaint
 from app.i18n import _l
+from app.labels import FIELD
 from app.lifecycle import Errors, record_event
 from app.models import (
     Complaint,
@@ -48,8 +50,6 @@ def after_case_edit(
     session: Session, complaint: Complaint, actor_id: Optional[int], now: Optional[datetime] = None
 ) -> None:
     """Record an edit of the intake on the timeline, and move the clocks it affects."""
-    from sqlalchemy.orm import attributes
-
     now = now or utcnow()
     changed = [name for name in EDIT_AUDITED if attributes.get_history(complaint, name).has_changes()]
     if not changed:
@@ -62,8 +62,6 @@ def after_case_edit(
 
 
 def _l_field(name: str) -> Any:
-    from app.labels import FIELD
-
     return FIELD.get(name, name)
 
 
@@ -97,8 +95,6 @@ def case_facts(
     principal: Any = None,
     cluster_reply: bool = False,
 ) -> workflow.CaseFacts:
-    from app.access import scope
-
     now = now or utcnow()
     owner_view_only = principal is not None and not scope.acts_by_role(principal, complaint)
     department = complaint.department

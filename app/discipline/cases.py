@@ -22,6 +22,7 @@ from app.discipline.notices import chain_documents, issue_chain_notices, issue_n
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import TransitionError, ValidationFailed, record_event, value_of
+from app.messages import notify
 from app.models import (
     Appeal,
     Commendation,
@@ -503,8 +504,6 @@ def check_commendation(item: Commendation) -> None:
 
 
 def _notify_step(session: Session, penalty: Penalty, action: str, status: str, now: datetime) -> None:
-    from app.messages import notify
-
     link = f"/penaltyview/show/{penalty.id}"
     subject = f"{penalty.number} {penalty.staff.name}"
     if action == "propose" and status == "proposed":

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from app import settings
 from app.discipline import penalties
 from app.i18n import _l
+from app.messages import notify
 from app.models import Department, Penalty, PenaltyLink, PenaltyRule, Staff
 from app.timeutil import LOCAL_TZ, UTC, local_date
 
@@ -356,8 +357,6 @@ def threshold(session: Session) -> tuple[int, str]:
 def warn_thresholds(session: Session, penalty: Penalty, now: datetime) -> list[int]:
     """Warn 人事行政经理 of each person of the case whose points reached the threshold in the
     period of the decision: once per person per period (the notification's dedup key)."""
-    from app.messages import notify
-
     limit, kind = threshold(session)
     if limit <= 0 or penalty.decided_at is None:
         return []

@@ -12,19 +12,14 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.extensions import dialect_insert
 from app.models import Counter
 
 
 def next_value(session: Session, kind: str, period: str) -> int:
     """Increment and return the counter ``(kind, period)``, starting at 1."""
     table = Counter.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database: {dialect}")
+    insert = dialect_insert(session)
     stmt = (
         insert(table)
         .values(kind=kind, period=period, value=1)

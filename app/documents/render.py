@@ -21,7 +21,7 @@ import mimetypes
 import os
 import threading
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import jinja2
@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session
 # WeasyPrint reports every rendering step at INFO; keep its warnings (refused URLs, fonts).
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
+from pypdf import PdfWriter
 from weasyprint import HTML
+from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app import settings
@@ -178,15 +180,11 @@ def harfbuzz_subsetting_available() -> bool:
 
     Mirrors WeasyPrint 70's own test in ``weasyprint.pdf.fonts.Font.subset``.
     """
-    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
-
     return harfbuzz_subset is not None and bool(harfbuzz.hb_version_atleast(4, 1, 0))
 
 
 def merge_pdfs(parts: Iterable[bytes]) -> bytes:
     """Concatenate PDFs (the stored bytes of issued documents) into one file for printing."""
-    from pypdf import PdfWriter
-
     writer = PdfWriter()
     for part in parts:
         writer.append(io.BytesIO(part))
@@ -234,23 +232,9 @@ def issue_document(
     """
     now = now or utcnow()
     issued_on = local_date(now)
-    number = year = seq = None
-    if kind in NUMBERED_KINDS:
-        year = issued_on.year
-        seq = numbering.next_value(session, f"document:{kind}", str(year))
-        number = numbering.document_number(number_prefix(session, kind), year, seq)
+    number, year, seq = _take_number(session, kind, issued_on)
     version = (supersedes.version + 1) if supersedes is not None else 1
-    document_info = {
-        "kind": kind,
-        "kind_name": KIND_NAMES_ZH.get(kind, kind),
-        "number": number,
-        "title": title,
-        "issued_on": issued_on,
-        "issued_date_cn": chinese_date(issued_on),
-        "version": version,
-        "supersedes_number": supersedes.number if supersedes is not None else None,
-        "supersedes_issued_on": local_date(supersedes.issued_at) if supersedes is not None else None,
-    }
+    document_info = _document_info(kind, number, title, issued_on, version, supersedes)
     pdf = render_pdf(template or TEMPLATES[kind], {**common_context(session), **context, "document": document_info})
     doc = Document(
         kind=DocumentKind(kind),
@@ -261,11 +245,7 @@ def issue_document(
         penalty_id=penalty_id,
         complaint_id=complaint_id,
         period=period,
-        filename=_filename(kind, number, title, issued_on),
-        content_type="application/pdf",
-        size=len(pdf),
-        sha256=hashlib.sha256(pdf).hexdigest(),
-        content=pdf,
+        **_file_fields(kind, number, title, issued_on, pdf),
         version=version,
         supersedes_id=supersedes.id if supersedes is not None else None,
         note=note,
@@ -277,6 +257,43 @@ def issue_document(
     session.add(doc)
     session.flush()
     return doc
+
+
+def _take_number(session: Session, kind: str, issued_on: date) -> tuple[str | None, int | None, int | None]:
+    """The 文号 of a numbered kind as (number, year, sequence) from this year's counter; Nones otherwise."""
+    if kind not in NUMBERED_KINDS:
+        return None, None, None
+    year = issued_on.year
+    seq = numbering.next_value(session, f"document:{kind}", str(year))
+    return numbering.document_number(number_prefix(session, kind), year, seq), year, seq
+
+
+def _document_info(
+    kind: str, number: str | None, title: str, issued_on: date, version: int, supersedes: Document | None
+) -> dict[str, Any]:
+    """What the template prints about the document itself: kind, 文号, date, version, predecessor."""
+    return {
+        "kind": kind,
+        "kind_name": KIND_NAMES_ZH.get(kind, kind),
+        "number": number,
+        "title": title,
+        "issued_on": issued_on,
+        "issued_date_cn": chinese_date(issued_on),
+        "version": version,
+        "supersedes_number": supersedes.number if supersedes is not None else None,
+        "supersedes_issued_on": local_date(supersedes.issued_at) if supersedes is not None else None,
+    }
+
+
+def _file_fields(kind: str, number: str | None, title: str, issued_on: date, pdf: bytes) -> dict[str, Any]:
+    """The stored file's columns: name, type, size, checksum and bytes."""
+    return {
+        "filename": _filename(kind, number, title, issued_on),
+        "content_type": "application/pdf",
+        "size": len(pdf),
+        "sha256": hashlib.sha256(pdf).hexdigest(),
+        "content": pdf,
+    }
 
 
 def _filename(kind: str, number: str | None, title: str, issued_on: Any) -> str:

@@ -8,12 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app import settings
+from app.access import privacy
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
-from app.extensions import db
+from app.complaints import clusters, corrective
+from app.extensions import db, dialect_insert
 from app.i18n import _l
 from app.jobs.registry import heartbeat, job
 from app.messages import notify
 from app.models import Complaint, Deadline, Department, JobRun
+from app.quality import stats
 from app.time_limits import sla
 from app.timeutil import format_local, to_local, utcnow
 
@@ -21,10 +24,7 @@ from app.timeutil import format_local, to_local, utcnow
 def claim_period(job_name: str, period: str, now: datetime) -> bool:
     """Record that ``job_name`` runs for ``period``; False if some process already did."""
     table = JobRun.__table__
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(db.engine)
     stmt = (
         insert(table)
         .values(job=job_name, period=period, started_at=now)
@@ -45,8 +45,6 @@ def deadline_scan(now: datetime) -> dict[str, Any]:
 
 @job("corrective_scan", "Corrective actions: overdue marks and escalations", trigger="interval", seconds=300)
 def corrective_scan(now: datetime) -> dict[str, Any]:
-    from app.complaints import corrective
-
     return corrective.scan(db.session, now)
 
 
@@ -54,8 +52,6 @@ def corrective_scan(now: datetime) -> dict[str, Any]:
     "cluster_scan", "Clustered complaints: detect clusters and raise repeated problems", trigger="interval", minutes=10
 )
 def cluster_scan(now: datetime) -> dict[str, Any]:
-    from app.complaints import clusters
-
     return clusters.scan(db.session, now)
 
 
@@ -82,18 +78,31 @@ def daily_digest(now: datetime) -> dict[str, Any]:
     period = to_local(now).date().isoformat()
     if not claim_period("daily_digest", period, now):
         return {"skipped": f"already sent for {period}"}
+    rows = _due_or_late(now)
+    by_department: dict[int, list[Any]] = {}
+    for row in rows:
+        by_department.setdefault(row.department_id, []).append(row)
+    sent = _tell_heads(by_department, period, now)
+    sent += _tell_company(len(rows), by_department, period, now)
+    result = {"period": period, "due_or_late": len(rows), "departments": len(by_department), "notifications": sent}
+    finish_period("daily_digest", period, now, result)
+    return result
+
+
+def _due_or_late(now: datetime) -> list[Any]:
+    """The open time limits due before the end of today, by department and due time."""
     _, end_of_day = sla.due_today_or_late(now)
-    rows = db.session.execute(
+    return db.session.execute(
         select(Deadline.department_id, Complaint.number, Deadline.stage, Deadline.due_at, Complaint.id)
         .join(Complaint, Deadline.complaint_id == Complaint.id)
         .where(Deadline.state == "open", Deadline.due_at < end_of_day)
         .order_by(Complaint.department_id, Deadline.due_at)
     ).all()
-    by_department: dict[int, list[Any]] = {}
-    for row in rows:
-        by_department.setdefault(row.department_id, []).append(row)
+
+
+def _tell_heads(by_department: dict[int, list[Any]], period: str, now: datetime) -> int:
+    """Each department's heads: its time limits due today and late, one line each."""
     sent = 0
-    names = dict(db.session.execute(select(Department.id, Department.name)).all())
     for department_id, items in by_department.items():
         late = [r for r in items if r.due_at <= now]
         lines = [
@@ -110,11 +119,18 @@ def daily_digest(now: datetime) -> dict[str, Any]:
             dedup_key=f"digest:{period}:dept:{department_id}",
             now=now,
         )
+    return sent
+
+
+def _tell_company(due_or_late: int, by_department: dict[int, list[Any]], period: str, now: datetime) -> int:
+    """人事行政经理 and 总经理: the count per department and the cases overdue."""
+    names = dict(db.session.execute(select(Department.id, Department.name)).all())
     overdue_cases = db.session.scalar(select(func.count()).select_from(Complaint).where(Complaint.overdue.is_(True)))
     summary = "\n".join(
         f"{names.get(d, d)}：{len(items)}（{sum(1 for r in items if r.due_at <= now)} 超时）"
         for d, items in by_department.items()
     )
+    sent = 0
     for role in (HR_MANAGER, GENERAL_MANAGER):
         sent += notify.notify(
             db.session,
@@ -123,7 +139,7 @@ def daily_digest(now: datetime) -> dict[str, Any]:
             str(
                 _l(
                     "Company digest: %(n)d time limits due today or late; %(o)d cases overdue",
-                    n=len(rows),
+                    n=due_or_late,
                     o=overdue_cases or 0,
                 )
             ),
@@ -131,15 +147,11 @@ def daily_digest(now: datetime) -> dict[str, Any]:
             dedup_key=f"digest:{period}:company",
             now=now,
         )
-    result = {"period": period, "due_or_late": len(rows), "departments": len(by_department), "notifications": sent}
-    finish_period("daily_digest", period, now, result)
-    return result
+    return sent
 
 
 @job("stats_refresh", "Refresh the dashboards' daily aggregates", trigger="interval", seconds=60)
 def stats_refresh(now: datetime) -> dict[str, Any]:
-    from app.quality import stats
-
     return {"rows": stats.refresh(db.session, limit=20000, now=now)}
 
 
@@ -157,7 +169,5 @@ def record_heartbeat(now: datetime) -> dict[str, Any]:
     minute=30,
 )
 def anonymise(now: datetime) -> dict[str, Any]:
-    from app.access import privacy
-
     days = int(settings.get(db.session, "privacy.retention_days") or privacy.DEFAULT_RETENTION_DAYS)
     return privacy.anonymise_expired(db.session, now, days)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+import time as _time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,11 +20,12 @@ from typing import Any, Optional
 import requests
 from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import settings
 from app.access.roles import DEPARTMENT_HEAD
+from app.extensions import dialect_insert
 from app.models import Complaint, Delivery, Department, Notification, Staff
 from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN
 from app.timeutil import format_local, utcnow
@@ -41,10 +43,7 @@ def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session)
     session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), rows)
 
 
@@ -244,8 +243,6 @@ def _with_link(body: str, link: Optional[str]) -> str:
 
 
 def unread_count(session: Session, user_id: int) -> int:
-    from sqlalchemy import func
-
     return int(
         session.scalar(
             select(func.count())
@@ -302,8 +299,6 @@ LEASE = timedelta(minutes=5)
 
 def deliver_pending(session: Session, now: datetime, limit: int = 200, budget_seconds: float = 45.0) -> dict[str, Any]:
     """Send pending deliveries batch after batch until none is due or the time budget is spent."""
-    import time as _time
-
     started = _time.monotonic()
     totals = {"sent": 0, "retrying": 0, "failed": 0}
     while _time.monotonic() - started < budget_seconds:

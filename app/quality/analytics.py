@@ -8,6 +8,7 @@ The KPI formulas are those of DESIGN.md (ETC/telecom policy, seed 003).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from calendar import monthrange
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -258,7 +259,6 @@ def bucket_totals(rows: Iterable[Any], periods: Iterable[Period]) -> dict[date, 
     ordered = sorted(set(periods), key=lambda p: p.start)
     starts = [p.start for p in ordered]
     result = {p.start: Totals() for p in ordered}
-    from bisect import bisect_right
 
     for row in rows:
         i = bisect_right(starts, row.day) - 1
@@ -660,7 +660,6 @@ def penalties_by_month(session: Session, criterion: Any, period: Period) -> dict
     months = _months_ending(period)
     counts, fines = [0] * len(months), [0] * len(months)
     starts = [m.start for m in months]
-    from bisect import bisect_right
 
     for day, _dep, n, amount in penalty_days(session, criterion, months[0].start, months[-1].end):
         i = bisect_right(starts, day) - 1
@@ -800,6 +799,22 @@ def worst_cases(
     """
     now = now or utcnow()
     start, end = period.bounds()
+    delays = _late_stage_delays(session, start, end, now, departments)
+    unsatisfied = _unsatisfied_cases(session, start, end, departments)
+    ids = set(delays) | unsatisfied
+    if not ids:
+        return []
+    cases = _case_rows(session, ids)
+    department = names(session, Department)
+    items = [_worst_case_item(c, department, delays, unsatisfied) for c in cases]
+    items.sort(key=lambda i: (-i["delay_hours"], not i["unsatisfied"], -i["level_rank"], i["number"]))
+    return items[:limit]
+
+
+def _late_stage_delays(
+    session: Session, start: datetime, end: datetime, now: datetime, departments: Optional[Iterable[int]]
+) -> dict[int, tuple[float, int]]:
+    """Per case with a stage due in [start, end) and late: (longest delay in minutes, late stages)."""
     delay = case(
         (Deadline.met_at.is_not(None), stats.minutes_between(session, Deadline.met_at, Deadline.due_at)),
         else_=stats.minutes_between(session, stats.literal_now(session, now), Deadline.due_at),
@@ -813,18 +828,26 @@ def worst_cases(
         .where(Deadline.due_at >= start, Deadline.due_at < end, Deadline.state != "cancelled", late)
         .group_by(Deadline.complaint_id)
     )
+    if departments is not None:
+        stmt = stmt.where(Deadline.department_id.in_(sorted(departments)))
+    return {cid: (float(minutes or 0), int(n)) for cid, minutes, n in session.execute(stmt)}
+
+
+def _unsatisfied_cases(
+    session: Session, start: datetime, end: datetime, departments: Optional[Iterable[int]]
+) -> set[int]:
+    """The cases whose follow-up in [start, end) found the customer unsatisfied."""
     unhappy = select(FollowUp.complaint_id).where(
         FollowUp.called_at >= start, FollowUp.called_at < end, FollowUp.satisfaction == "unsatisfied"
     )
     if departments is not None:
-        stmt = stmt.where(Deadline.department_id.in_(sorted(departments)))
         unhappy = unhappy.where(FollowUp.department_id.in_(sorted(departments)))
-    delays = {cid: (float(minutes or 0), int(n)) for cid, minutes, n in session.execute(stmt)}
-    unsatisfied = set(session.scalars(unhappy))
-    ids = set(delays) | unsatisfied
-    if not ids:
-        return []
-    cases = session.execute(
+    return set(session.scalars(unhappy))
+
+
+def _case_rows(session: Session, ids: set[int]) -> list[Any]:
+    """The listed facts of these cases, with their level and category."""
+    return session.execute(
         select(
             Complaint.id,
             Complaint.number,
@@ -841,26 +864,26 @@ def worst_cases(
         .join(Category, Category.id == Complaint.category_id)
         .where(Complaint.id.in_(sorted(ids)))
     ).all()
-    department = names(session, Department)
-    items = [
-        {
-            "id": c[0],
-            "number": c[1],
-            "subject": (c[2] or c[3] or "")[:60],
-            "status": getattr(c[4], "value", c[4]),
-            "received_at": c[5],
-            "department": department.get(str(c[6]), ""),
-            "level": c[7],
-            "level_rank": c[8],
-            "category": c[9],
-            "late_stages": delays.get(c[0], (0.0, 0))[1],
-            "delay_hours": round(delays.get(c[0], (0.0, 0))[0] / 60, 1),
-            "unsatisfied": c[0] in unsatisfied,
-        }
-        for c in cases
-    ]
-    items.sort(key=lambda i: (-i["delay_hours"], not i["unsatisfied"], -i["level_rank"], i["number"]))
-    return items[:limit]
+
+
+def _worst_case_item(
+    c: Any, department: dict[str, str], delays: dict[int, tuple[float, int]], unsatisfied: set[int]
+) -> dict[str, Any]:
+    """One listed case: its facts, late stages, longest delay in hours and whether unsatisfied."""
+    return {
+        "id": c[0],
+        "number": c[1],
+        "subject": (c[2] or c[3] or "")[:60],
+        "status": getattr(c[4], "value", c[4]),
+        "received_at": c[5],
+        "department": department.get(str(c[6]), ""),
+        "level": c[7],
+        "level_rank": c[8],
+        "category": c[9],
+        "late_stages": delays.get(c[0], (0.0, 0))[1],
+        "delay_hours": round(delays.get(c[0], (0.0, 0))[0] / 60, 1),
+        "unsatisfied": c[0] in unsatisfied,
+    }
 
 
 def intake_dashboard(session: Session, period: Period, criterion: Any) -> dict[str, Any]:
@@ -875,6 +898,26 @@ def intake_dashboard(session: Session, period: Period, criterion: Any) -> dict[s
         )
     ).all()
     channel_names = names(session, Channel)
+    by_period, by_channel, by_status = _intake_counts(rows, periods, period)
+    return {
+        "period": {
+            "kind": period.kind,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "label": period.label,
+        },
+        "scope": "mine",
+        "kpis": {"received": sum(by_channel.values())},
+        "open": open_counts(session, criterion),
+        "charts": _intake_charts(periods, by_period, by_channel, by_status, channel_names),
+        "chart_order": ["trend", "by_channel", "by_status"],
+    }
+
+
+def _intake_counts(
+    rows: Iterable[Any], periods: list[Period], period: Period
+) -> tuple[list[int], dict[str, int], dict[str, int]]:
+    """Cases per trend period, and per channel and status within ``period``."""
     by_period = [0] * len(periods)
     by_channel: dict[str, int] = {}
     by_status: dict[str, int] = {}
@@ -888,42 +931,41 @@ def intake_dashboard(session: Session, period: Period, criterion: Any) -> dict[s
             by_channel[str(channel_id)] = by_channel.get(str(channel_id), 0) + 1
             key = getattr(status, "value", status)
             by_status[key] = by_status.get(key, 0) + 1
+    return by_period, by_channel, by_status
+
+
+def _intake_charts(
+    periods: list[Period],
+    by_period: list[int],
+    by_channel: dict[str, int],
+    by_status: dict[str, int],
+    channel_names: dict[str, str],
+) -> dict[str, Any]:
+    """The 客服 dashboard's charts: trend, by channel, by status."""
     return {
-        "period": {
-            "kind": period.kind,
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "label": period.label,
+        "trend": {
+            "title": str(_l("Complaints I registered")),
+            "kind": "bar",
+            "drill": "received",
+            "labels": [p.short for p in periods],
+            "series": [{"name": str(_l("This period")), "data": by_period}],
+            "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
         },
-        "scope": "mine",
-        "kpis": {"received": sum(by_channel.values())},
-        "open": open_counts(session, criterion),
-        "charts": {
-            "trend": {
-                "title": str(_l("Complaints I registered")),
-                "kind": "bar",
-                "drill": "received",
-                "labels": [p.short for p in periods],
-                "series": [{"name": str(_l("This period")), "data": by_period}],
-                "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
-            },
-            "by_channel": {
-                "title": str(_l("By channel")),
-                "kind": "pie",
-                "drill": "channel",
-                "items": [
-                    {"id": int(k), "label": channel_names.get(k, k), "value": v}
-                    for k, v in sorted(by_channel.items(), key=lambda kv: -kv[1])
-                ],
-            },
-            "by_status": {
-                "title": str(_l("By status")),
-                "kind": "bar",
-                "drill": "status",
-                "items": [{"id": k, "label": labels.status_label(k), "value": v} for k, v in by_status.items()],
-            },
+        "by_channel": {
+            "title": str(_l("By channel")),
+            "kind": "pie",
+            "drill": "channel",
+            "items": [
+                {"id": int(k), "label": channel_names.get(k, k), "value": v}
+                for k, v in sorted(by_channel.items(), key=lambda kv: -kv[1])
+            ],
         },
-        "chart_order": ["trend", "by_channel", "by_status"],
+        "by_status": {
+            "title": str(_l("By status")),
+            "kind": "bar",
+            "drill": "status",
+            "items": [{"id": k, "label": labels.status_label(k), "value": v} for k, v in by_status.items()],
+        },
     }
 
 

@@ -26,10 +26,12 @@ from app.complaints import clusters, corrective
 from app.discipline import ledger, penalties
 from app.documents import render as documents
 from app.i18n import _, _l
+from app.lifecycle import Errors, TransitionError
 from app.messages import notify
 from app.models import Department, DepartmentMeasure, Penalty, Report
 from app.quality import analytics
 from app.quality.analytics import Chart, Period, Totals
+from app.time_limits.deadlines import STAGES
 from app.timeutil import local_date, utcnow
 
 KINDS = ("week", "month")
@@ -149,27 +151,29 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
     now = now or utcnow()
     include_basic = bool(settings.get(session, "kpi.satisfaction_includes_basic"))
     board = analytics.dashboard(session, CHARTS, period, None, true(), include_basic, now=now)
-    current, previous = board["kpis"], board["previous_kpis"]
     departments = list(session.scalars(select(Department).order_by(Department.sort, Department.id)))
-    received = current["received"]
-
-    def breakdown(name: str) -> list[dict[str, Any]]:
-        items = board["charts"][name]["items"]
-        return [{**i, "share": (i["value"] / received) if received else None} for i in items]
-
-    from app.time_limits.deadlines import STAGES
-
-    stages = [
-        {
-            "stage": stage,
-            "name_zh": labels.printed(labels.STAGE, stage),
-            "label": str(STAGES[stage].label) if stage in STAGES else stage,
-            **figures,
-        }
-        for stage, figures in current["stages"].items()
-    ]
     fines = _penalty_rows(session, period)
-    data = {
+    return {
+        **_period_part(period),
+        **_headline_part(board, period),
+        "departments": _department_rows(session, period, departments, include_basic),
+        **_breakdown_part(board),
+        "worst": _worst_part(session, period, now),
+        "penalties": fines,
+        "penalty_totals": {
+            "count": len(fines),
+            "fines": sum(p["fine_amount"] for p in fines),
+            "points": sum(p["score_deduction"] for p in fines),
+        },
+        "measures": _measures(session, period, departments),
+        "corrective": corrective.for_period(session, *period.bounds()),
+        "clusters": clusters.for_period(session, *period.bounds()),
+    }
+
+
+def _period_part(period: Period) -> dict[str, Any]:
+    """The report's kind, its period (first and last day, label, word) and the previous one's label."""
+    return {
         "kind": period.kind,
         "period": {
             "start": period.start,
@@ -178,7 +182,14 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
             "word": PERIOD_WORD_ZH[period.kind],
         },
         "previous": {"label": period_label(period.previous())},
-        "received": received,
+    }
+
+
+def _headline_part(board: dict[str, Any], period: Period) -> dict[str, Any]:
+    """The headline counts and the rates against the previous period."""
+    current, previous = board["kpis"], board["previous_kpis"]
+    return {
+        "received": current["received"],
         "previous_received": previous["received"],
         "received_change": board["received_change"],
         "judged": current["valid_rate"]["denominator"],
@@ -198,27 +209,42 @@ def report_data(session: Session, period: Period, now: Optional[datetime] = None
             }
             for key, name_zh, label in RATES
         ],
-        "departments": _department_rows(session, period, departments, include_basic),
+    }
+
+
+def _breakdown_part(board: dict[str, Any]) -> dict[str, Any]:
+    """The cases by category, channel and level (with their share), and the figures per stage."""
+    current = board["kpis"]
+    received = current["received"]
+
+    def breakdown(name: str) -> list[dict[str, Any]]:
+        items = board["charts"][name]["items"]
+        return [{**i, "share": (i["value"] / received) if received else None} for i in items]
+
+    return {
         "by_category": breakdown("by_category"),
         "by_channel": breakdown("by_channel"),
         "by_level": breakdown("by_level"),
-        "stages": stages,
-        "worst": analytics.worst_cases(
-            session, period, None, int(settings.get(session, "reports.worst_cases") or 10), now=now
-        ),
-        "penalties": fines,
-        "penalty_totals": {
-            "count": len(fines),
-            "fines": sum(p["fine_amount"] for p in fines),
-            "points": sum(p["score_deduction"] for p in fines),
-        },
-        "measures": _measures(session, period, departments),
-        "corrective": corrective.for_period(session, *period.bounds()),
-        "clusters": clusters.for_period(session, *period.bounds()),
+        "stages": [
+            {
+                "stage": stage,
+                "name_zh": labels.printed(labels.STAGE, stage),
+                "label": str(STAGES[stage].label) if stage in STAGES else stage,
+                **figures,
+            }
+            for stage, figures in current["stages"].items()
+        ],
     }
-    for case in data["worst"]:
+
+
+def _worst_part(session: Session, period: Period, now: datetime) -> list[dict[str, Any]]:
+    """The period's worst cases (as many as ``reports.worst_cases``), with the printed status."""
+    worst = analytics.worst_cases(
+        session, period, None, int(settings.get(session, "reports.worst_cases") or 10), now=now
+    )
+    for case in worst:
         case["status_zh"] = labels.printed(labels.STATUS, case["status"])
-    return data
+    return worst
 
 
 def summary_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -561,8 +587,6 @@ def check_measure(session: Session, item: DepartmentMeasure, principal: Any) -> 
     Only a head of the department writes them (one text per department and period);
     raise ValidationFailed or TransitionError with the reasons.
     """
-    from app.lifecycle import Errors, TransitionError
-
     errors = Errors()
     department_id = item.department.id if item.department is not None else item.department_id
     if department_id is None:

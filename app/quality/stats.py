@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import and_, case, delete, event, func, literal_column, or_, select
+from sqlalchemy import and_, bindparam, case, delete, event, func, literal_column, or_, select
 from sqlalchemy.orm import Session, attributes
 
-from app.models import Category, Complaint, Deadline, FollowUp, StatDaily, StatDirty
+from app.extensions import dialect_insert
+from app.models import Category, Complaint, Deadline, FollowUp, StatDaily, StatDirty, UTCDateTime
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,7 @@ def mark_dirty(session: Session, pairs: Iterable[tuple[date, int]]) -> None:
     if not rows:
         return
     table = StatDirty.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session)
     session.connection().execute(insert(table).on_conflict_do_nothing(), rows)
 
 
@@ -299,9 +297,6 @@ def running_clock() -> Any:
 
 
 def literal_now(session: Session, now: datetime) -> Any:
-    from sqlalchemy import bindparam
-
-    from app.models import UTCDateTime
 
     return bindparam("stat_now", now, type_=UTCDateTime())
 

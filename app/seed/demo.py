@@ -30,6 +30,7 @@ from app.models import (
     Commendation,
     Complaint,
     Department,
+    DepartmentMeasure,
     Level,
     Notification,
     PenaltyRule,
@@ -37,6 +38,8 @@ from app.models import (
     Unit,
     UnitKind,
 )
+from app.quality import assessment, reports, stats
+from app.quality.analytics import period_containing
 from app.time_limits import sla
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
@@ -216,7 +219,6 @@ def load(
     created = create_complaints(session, cast, complaints, rng, now)
     penalties_created = create_discipline(session, cast, rng, now)
     quality = create_quality(session, cast, now)
-    from app.quality import stats
 
     stats.refresh(session, limit=100000, now=now)
     # Old demo messages are read already; the inbox shows what happened lately.
@@ -335,6 +337,46 @@ def _office_instant(rng: random.Random, day: datetime) -> datetime:
 
 
 def create_complaints(session: Session, cast: Cast, count: int, rng: random.Random, now: datetime) -> int:
+    """Register ``count`` demo cases over the last six months and drive each as far as its age says."""
+    channels, categories, levels, departments, staff_by_department = _intake_reference(session)
+    customers: list[tuple[str, str]] = []
+    start = now - timedelta(days=182)
+    created = 0
+    for _ in range(count):
+        received, age_days = _draw_received(rng, now, start)
+        code, category_code, text, demand, estate = _draw_story(rng)
+        department = departments[code]
+        name, phone = _draw_customer(rng, customers)
+        subjects = [p for p in staff_by_department[department.id] if p.id != department.head_id]
+        staff = [rng.choice(subjects)] if category_code == "attitude" and subjects else []
+        level = levels[0] if rng.random() < 0.62 else levels[1] if rng.random() < 0.7 else rng.choice(levels[2:])
+        registrar = cast.kefu if rng.random() < 0.8 else cast.hr
+        registered_at = received + timedelta(minutes=1 if level.is_major else rng.randint(2, 50))
+        channel = rng.choice(channels)
+        data = {
+            **_channel_fields(rng, received, channel),
+            **_customer_fields(rng, name, phone, estate),
+            "subject": None,
+            "content": text,
+            "customer_demand": demand,
+            "category": categories[category_code],
+            "level": level,
+            "department": department,
+            "staff": staff,
+        }
+        complaint = intake.register_complaint(session, registrar.user_id, data, now=registered_at)
+        session.flush()
+        drive(session, complaint, cast, rng, registered_at, now, age_days)
+        session.commit()
+        created += 1
+    log.info("demo: %d complaints created", created)
+    return created
+
+
+def _intake_reference(
+    session: Session,
+) -> tuple[list[Channel], dict[str, Category], list[Level], dict[str, Department], dict[int, list[Staff]]]:
+    """What intake chooses from: channels, categories and departments by code, levels, staff by department."""
     channels = list(session.scalars(select(Channel).order_by(Channel.sort)))
     categories = {c.code: c for c in session.scalars(select(Category))}
     levels = list(session.scalars(select(Level).order_by(Level.rank)))
@@ -342,68 +384,58 @@ def create_complaints(session: Session, cast: Cast, count: int, rng: random.Rand
     staff_by_department: dict[int, list[Staff]] = {}
     for person in session.scalars(select(Staff)):
         staff_by_department.setdefault(person.department_id, []).append(person)
-    customers: list[tuple[str, str]] = []
-    start = now - timedelta(days=182)
-    created = 0
-    for _ in range(count):
-        # Spread over six months, denser recently.
-        age_days = int(182 * (rng.random() ** 1.6))
-        received = _office_instant(rng, now - timedelta(days=age_days))
-        if received > now - timedelta(minutes=30):
-            received = now - timedelta(hours=2)
-        if received < start:
-            received = start
-        code = rng.choice(list(STORIES))
-        department = departments[code]
-        category_code, content, demand = rng.choice(STORIES[code])
-        estate = rng.choice(ESTATES)
-        text = content.format(
-            estate=estate,
-            building=rng.randint(1, 18),
-            unit=f"{rng.randint(1, 30)}0{rng.randint(1, 4)}",
-            n=rng.randint(2, 6),
-            amt=rng.choice([120, 180, 240, 360]),
-        )
-        if customers and rng.random() < 0.12:
-            name, phone = rng.choice(customers)  # a repeat caller
-        else:
-            name, phone = _customer_name(rng), _phone(rng)
-            customers.append((name, phone))
-        subjects = [p for p in staff_by_department[department.id] if p.id != department.head_id]
-        staff = [rng.choice(subjects)] if category_code == "attitude" and subjects else []
-        level = levels[0] if rng.random() < 0.62 else levels[1] if rng.random() < 0.7 else rng.choice(levels[2:])
-        registrar = cast.kefu if rng.random() < 0.8 else cast.hr
-        registered_at = received + timedelta(minutes=1 if level.is_major else rng.randint(2, 50))
-        channel = rng.choice(channels)
-        complaint = intake.register_complaint(
-            session,
-            registrar.user_id,
-            {
-                "received_at": received,
-                "channel": channel,
-                # A regulator's transfer carries its reference number (转办单号).
-                "regulator_ref": f"{channel.code[-5:]}-{received:%Y%m%d}-{rng.randint(1000, 9999)}"
-                if channel.is_regulator
-                else None,
-                "customer_name": name,
-                "customer_phone": phone,
-                "customer_address": f"{estate}{rng.randint(1, 18)}号楼",
-                "subject": None,
-                "content": text,
-                "customer_demand": demand,
-                "category": categories[category_code],
-                "level": level,
-                "department": department,
-                "staff": staff,
-            },
-            now=registered_at,
-        )
-        session.flush()
-        drive(session, complaint, cast, rng, registered_at, now, age_days)
-        session.commit()
-        created += 1
-    log.info("demo: %d complaints created", created)
-    return created
+    return channels, categories, levels, departments, staff_by_department
+
+
+def _draw_received(rng: random.Random, now: datetime, start: datetime) -> tuple[datetime, int]:
+    """When a case came in (spread over six months, denser recently) and its age in days."""
+    age_days = int(182 * (rng.random() ** 1.6))
+    received = _office_instant(rng, now - timedelta(days=age_days))
+    if received > now - timedelta(minutes=30):
+        received = now - timedelta(hours=2)
+    if received < start:
+        received = start
+    return received, age_days
+
+
+def _draw_story(rng: random.Random) -> tuple[str, str, str, str, str]:
+    """A department's story: (department code, category code, complaint text, demand, estate)."""
+    code = rng.choice(list(STORIES))
+    category_code, content, demand = rng.choice(STORIES[code])
+    estate = rng.choice(ESTATES)
+    text = content.format(
+        estate=estate,
+        building=rng.randint(1, 18),
+        unit=f"{rng.randint(1, 30)}0{rng.randint(1, 4)}",
+        n=rng.randint(2, 6),
+        amt=rng.choice([120, 180, 240, 360]),
+    )
+    return code, category_code, text, demand, estate
+
+
+def _draw_customer(rng: random.Random, customers: list[tuple[str, str]]) -> tuple[str, str]:
+    """A caller's name and phone: now and then one who called before, else a new one (remembered)."""
+    if customers and rng.random() < 0.12:
+        return rng.choice(customers)  # a repeat caller
+    name, phone = _customer_name(rng), _phone(rng)
+    customers.append((name, phone))
+    return name, phone
+
+
+def _channel_fields(rng: random.Random, received: datetime, channel: Channel) -> dict[str, Any]:
+    """When and how the case came in; a regulator's transfer carries its reference number (转办单号)."""
+    return {
+        "received_at": received,
+        "channel": channel,
+        "regulator_ref": f"{channel.code[-5:]}-{received:%Y%m%d}-{rng.randint(1000, 9999)}"
+        if channel.is_regulator
+        else None,
+    }
+
+
+def _customer_fields(rng: random.Random, name: str, phone: str, estate: str) -> dict[str, Any]:
+    """The caller's name, phone and address (a building of the story's estate)."""
+    return {"customer_name": name, "customer_phone": phone, "customer_address": f"{estate}{rng.randint(1, 18)}号楼"}
 
 
 def _stop_for_age(rng: random.Random, age_days: int) -> str:
@@ -660,10 +692,6 @@ def create_quality(session: Session, cast: Cast, now: datetime) -> dict[str, int
     Done as the scheduled jobs would have done them, at their due time; the grading of
     the months whose 公示 is over is confirmed by 总经理, the last one is left open.
     """
-    from app.models import DepartmentMeasure
-    from app.quality import assessment, reports
-    from app.quality.analytics import period_containing
-
     cal = sla.load_calendar(session)
     today = now.astimezone(LOCAL_TZ).date()
 

@@ -24,6 +24,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Optional
 
+import holidays
+
 from app.timeutil import LOCAL_TZ, UTC
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,6 @@ class YearInfo:
 def china_year(year: int) -> YearInfo:
     """Statutory holidays and 调休 workdays of ``year`` from the ``holidays`` package."""
     try:
-        import holidays
-
         cn = holidays.China(years=year)
         days = frozenset(d for d in cn if d.year == year)
         workdays = frozenset(d for d in getattr(cn, "weekend_workdays", ()) if d.year == year)

@@ -17,9 +17,11 @@ from typing import Any, Optional
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app import settings
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
 from app.i18n import _l
 from app.models import Level, SlaRule
+from app.time_limits import sla
 
 
 @dataclass(frozen=True)
@@ -233,9 +235,6 @@ class PresetError(Exception):
 
 def load(session: Session, code: str, now: Optional[datetime] = None, actor_id: Optional[int] = None) -> dict[str, Any]:
     """Load a preset (see the module's docstring). The caller commits. Returns what changed."""
-    from app import settings
-    from app.time_limits import sla
-
     preset = PRESETS.get(code)
     if preset is None:
         raise PresetError(str(_l("There is no policy preset “%(code)s”.", code=code)))

@@ -16,10 +16,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session, attributes, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import settings, signals
+from app.extensions import dialect_insert
 from app.i18n import _l
 from app.models import (
     CalendarOverride,
@@ -35,7 +37,7 @@ from app.models import (
 from app.time_limits import deadlines
 from app.time_limits.calendar import WorkCalendar, parse_blocks
 from app.time_limits.deadlines import STAGES, Schedule, next_check, pause_minutes, resolve_rule, schedule
-from app.timeutil import format_local, utcnow
+from app.timeutil import LOCAL_TZ, format_local, to_local, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -357,8 +359,6 @@ def pause_cap_minutes(session: Session, cal: WorkCalendar) -> float:
 
 def resume_instant(cal: WorkCalendar, day: Any) -> datetime:
     """When a pause expected to end on ``day`` ends: the start of that day's office hours."""
-    from app.timeutil import LOCAL_TZ
-
     return datetime.combine(day, cal.blocks[0][0], LOCAL_TZ)
 
 
@@ -548,8 +548,6 @@ def extension_request_late(session: Session, due_at: datetime, now: datetime) ->
     day is left before the deadline, or when it is asked on an earlier working day than
     the deadline's (e.g. Tuesday for a Wednesday 10:00 deadline).
     """
-    from app.timeutil import to_local
-
     cal = load_calendar(session)
     try:
         notice = float(settings.get(session, "extension.notice_working_days"))
@@ -646,38 +644,61 @@ def recompute_open(
         stmt = stmt.where(Deadline.stage == stage)
     changed = 0
     for complaint in session.scalars(stmt):
-        moves = []
-        for d in complaint.deadlines:
-            if d.state != "open" or (stage and d.stage != stage):
-                continue
-            rule = resolve_rule(rules, d.stage, *_level_and_channel(complaint))
-            old = d.due_at
-            if rule is None:
-                d.state, d.next_check_at = "cancelled", None
-                moves.append({"stage": d.stage, "from": old.isoformat(), "to": None})
-                continue
-            if _reschedule(d, cal, now, rule):
-                moves.append({"stage": d.stage, "from": old.isoformat(), "to": d.due_at.isoformat()})
+        moves = _recompute_case(complaint, cal, rules, now, stage)
         if moves:
             changed += 1
             refresh(complaint, now)
             _flags_update(session, complaint)
-            note = "；".join(
-                f"{STAGES[m['stage']].label}: {format_local(datetime.fromisoformat(m['from']))} → "
-                f"{format_local(datetime.fromisoformat(m['to'])) if m['to'] else _l('no time limit')}"
-                for m in moves
-            )
-            session.add(
-                ComplaintEvent(
-                    complaint_id=complaint.id,
-                    action="deadline_recomputed",
-                    actor_id=actor_id,
-                    note=f"{reason}：{note}",
-                    data={"moves": moves, "reason": reason},
-                    at=now,
-                )
-            )
+            _record_moves(session, complaint, moves, reason, actor_id, now)
     return changed
+
+
+def _recompute_case(
+    complaint: Complaint, cal: WorkCalendar, rules: list[SlaRule], now: datetime, stage: Optional[str]
+) -> list[dict[str, Any]]:
+    """Reschedule one case's running clocks (of ``stage`` only, if given); the moves made.
+
+    A clock whose rule no longer applies is cancelled (moved to no time limit).
+    """
+    moves = []
+    for d in complaint.deadlines:
+        if d.state != "open" or (stage and d.stage != stage):
+            continue
+        rule = resolve_rule(rules, d.stage, *_level_and_channel(complaint))
+        old = d.due_at
+        if rule is None:
+            d.state, d.next_check_at = "cancelled", None
+            moves.append({"stage": d.stage, "from": old.isoformat(), "to": None})
+            continue
+        if _reschedule(d, cal, now, rule):
+            moves.append({"stage": d.stage, "from": old.isoformat(), "to": d.due_at.isoformat()})
+    return moves
+
+
+def _record_moves(
+    session: Session,
+    complaint: Complaint,
+    moves: list[dict[str, Any]],
+    reason: str,
+    actor_id: Optional[int],
+    now: datetime,
+) -> None:
+    """The case's timeline says why and how its time limits moved."""
+    note = "；".join(
+        f"{STAGES[m['stage']].label}: {format_local(datetime.fromisoformat(m['from']))} → "
+        f"{format_local(datetime.fromisoformat(m['to'])) if m['to'] else _l('no time limit')}"
+        for m in moves
+    )
+    session.add(
+        ComplaintEvent(
+            complaint_id=complaint.id,
+            action="deadline_recomputed",
+            actor_id=actor_id,
+            note=f"{reason}：{note}",
+            data={"moves": moves, "reason": reason},
+            at=now,
+        )
+    )
 
 
 _FLAG_COLUMNS = ("investigate_due", "reply_due", "follow_up_due", "next_due_at", "overdue", "warned", "supervised")
@@ -691,8 +712,6 @@ def _flags_update_many(session: Session, complaints: list[Complaint]) -> None:
     """Write the cases' deadline columns without bumping their version (system bookkeeping)."""
     if not complaints:
         return
-    from sqlalchemy import bindparam
-    from sqlalchemy.orm.attributes import set_committed_value
 
     table = Complaint.__table__
     stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _FLAG_COLUMNS})
@@ -710,10 +729,7 @@ def _flags_update_many(session: Session, complaints: list[Complaint]) -> None:
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert timeline events unless their dedup key exists; return the keys inserted."""
     table = ComplaintEvent.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(session)
     inserted: set[str] = set()
     for i in range(0, len(rows), 500):
         stmt = (
@@ -911,8 +927,6 @@ def open_deadlines(session: Session, department_ids: Optional[Iterable[int]] = N
 
 def due_today_or_late(now: datetime) -> tuple[datetime, datetime]:
     """The window of a digest: everything due before the end of today (Asia/Shanghai)."""
-    from app.timeutil import to_local
-
     local = to_local(now)
     end = local.replace(hour=23, minute=59, second=59, microsecond=0)
     return now, end + timedelta(seconds=1)
