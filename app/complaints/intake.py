@@ -25,6 +25,7 @@ from app.models import (
     Department,
     Level,
 )
+from app.time_limits import sla
 from app.timeutil import as_utc, local_date, utcnow
 
 
@@ -124,9 +125,7 @@ def register_complaint(
     original = _mark_repeat(session, complaint)
     session.add(complaint)
     _record_registration(complaint, actor_id, now, original, raised_from)
-    from app.time_limits import sla  # the clocks start when the case was received
-
-    sla.start_clock(session, complaint, now)
+    sla.start_clock(session, complaint, now)  # the clocks start when the case was received
     return complaint
 
 
