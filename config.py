@@ -371,4 +371,3 @@ FAB_ROLES = {
         *_SELF_SERVICE,
     ],
 }
-

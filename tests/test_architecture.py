@@ -69,7 +69,9 @@ def _recorded_actions() -> set[str]:
             if name == "record_event" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
                 codes.add(node.args[1].value)
             if name == "ComplaintEvent":
-                codes |= {k.value.value for k in node.keywords if k.arg == "action" and isinstance(k.value, ast.Constant)}
+                codes |= {
+                    k.value.value for k in node.keywords if k.arg == "action" and isinstance(k.value, ast.Constant)
+                }
     return codes
 
 
