@@ -46,14 +46,18 @@ serve: install
 scheduler: install
 	$(BIN)/flask jobs serve
 
-## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set)
+## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set), over $(TEST_WORKERS) xdist workers
+## (each with its own SQLite file and PostgreSQL database); the 15 slowest tests are listed at the end
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
+
 test: install
 	$(BIN)/ruff check app tests bench config.py run.py
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not browser and not slow"
+	$(PYTEST) -m "not browser and not slow"
 
 ## lint: ruff (style and complexity) and import-linter (the layers and no cycles in pyproject.toml)
 lint: install

@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 
 BROWSER_MARKS = [
     pytest.mark.browser,
+    # One xdist worker runs every browser test: one server and one Chromium for all of them.
+    pytest.mark.xdist_group("browser"),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
 ]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,7 @@ def test_postgresql_backup_and_restore_round_trip(tmp_path):
     if not base:
         pytest.skip("TEST_DATABASE_URL not set")
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = "complaints_backup_test"
+    name = f"{make_url(base).database}_backup"  # after the run's (and xdist worker's) database: never shared
     with admin.connect() as c:
         c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         c.execute(text(f"CREATE DATABASE {name}"))

@@ -27,15 +27,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = os.environ.get("TEST_DATABASE_URL", "").strip()
+# Scratch databases are named after the run's (and xdist worker's) test database, so that
+# two runs on one server never share one.
+PREFIX = make_url(BASE).database if BASE else ""
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres_only,
     pytest.mark.skipif(not BASE, reason="TEST_DATABASE_URL not set"),
+    # One xdist worker runs the module: its gunicorn server and database serve all its tests.
+    pytest.mark.xdist_group("pg_faults"),
 ]
 
 
@@ -86,13 +92,13 @@ def _fresh_database(name: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """The database the gunicorn server of this module works on."""
-    yield from _fresh_database("complaints_fault_test")
+    yield from _fresh_database(f"{PREFIX}_fault")
 
 
 @pytest.fixture
 def quiet_database() -> Iterator[str]:
     """A database no scheduler touches but the test's own processes."""
-    yield from _fresh_database("complaints_fault_scan_test")
+    yield from _fresh_database(f"{PREFIX}_fault_scan")
 
 
 def _wait_for_postgres(timeout: float = 60) -> None:
@@ -178,6 +184,7 @@ def _token(base: str, username: str) -> str:
     return body["access_token"]
 
 
+@pytest.mark.exclusive  # the server stops for every database: no other xdist worker may run a test meanwhile
 def test_database_restart_gives_503_then_recovers_by_itself(server: str, database: str):
     token = _token(server, "renshi")
     seen: list[tuple[float, str, int]] = []

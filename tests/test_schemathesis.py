@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from conftest import TEST_PASSWORD, build_app, reset_database
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import TEST_PASSWORD, build_app, reset_database
-
+# SQLite only: the subject is the API's input handling, the same code on either backend
+# (the PostgreSQL pass of the integration tests covers the database side).
 pytestmark = pytest.mark.slow
 
 _app = build_app("sqlite")
@@ -30,6 +31,13 @@ def _headers(username: str) -> dict[str, str]:
     r = _client.post("/api/v1/security/login", json={"username": username, "password": TEST_PASSWORD, "provider": "db"})
     _tokens[username] = {"Authorization": f"Bearer {r.get_json()['access_token']}"}
     return _tokens[username]
+
+
+@pytest.fixture(autouse=True)
+def _clean_database():
+    """Each case starts from the seeded state, not from whatever the worker's previous test left
+    (under pytest-xdist that may be any test: a locked-out login, a deactivated department)."""
+    reset_database(_app)
 
 
 schema = schemathesis.openapi.from_dict(_client.get("/api/v1/_openapi", headers=_headers("renshi")).get_json())

@@ -51,8 +51,9 @@ def test_production_refuses_the_development_secret_key():
 
 
 def test_logins_are_rate_limited_per_address(tmp_path):
+    from conftest import test_config
+
     from app import create_app
-    from tests.conftest import test_config
 
     config = test_config(f"sqlite:///{tmp_path / 'limits.db'}")
     config.update(RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="3 per minute")
