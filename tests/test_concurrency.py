@@ -193,3 +193,49 @@ def test_parallel_scans_record_everything_exactly_once(pg_app):
         select(func.count()).select_from(Deadline).where(Deadline.state == "open", Deadline.next_check_at.is_not(None))
     )
     assert open_left == 0
+
+
+def test_two_refreshes_of_the_same_daily_aggregate_do_not_collide(pg_app):
+    """The dashboard's aggregate row of a day is rewritten by whoever refreshes it (the job in
+    two schedulers, a dashboard read): the second writer waits and wins, it never fails on the
+    row's primary key (was: delete then insert, a duplicate key for the loser)."""
+    from datetime import date
+
+    from sqlalchemy.orm import Session
+
+    from app.quality import stats
+
+    dept = register_case(pg_app).department_id
+    engine = db.engine  # the thread has no application context
+    day = date(2026, 9, 29)
+    first_written, second_started = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def second_writer() -> None:
+        with Session(engine) as other:
+            second_started.set()
+            try:
+                first_written.wait(10)
+                stats._store(other, {(day, dept)}, {(day, dept): {**stats._empty(), "received": 2}}, RECEIVED)
+                other.commit()
+                outcome["second"] = "ok"
+            except Exception as exc:  # asserted below
+                outcome["second"] = exc
+
+    with Session(engine) as first:
+        stats._store(first, {(day, dept)}, {(day, dept): {**stats._empty(), "received": 1}}, RECEIVED)
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        second_started.wait(10)
+        first_written.set()
+        import time
+
+        time.sleep(0.5)  # the second writer now waits on the first's uncommitted row
+        first.commit()
+    thread.join(30)
+    assert outcome["second"] == "ok", outcome["second"]
+    db.session.expire_all()
+    row = db.session.execute(
+        select(stats.StatDaily.received).where(stats.StatDaily.day == day, stats.StatDaily.department_id == dept)
+    ).one()
+    assert row.received == 2

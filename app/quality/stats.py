@@ -325,21 +325,27 @@ def _empty() -> dict[str, Any]:
 def _store(
     session: Session, pairs: set[tuple[date, int]], computed: dict[tuple[date, int], dict[str, Any]], now: datetime
 ) -> int:
-    """Replace the rows of ``pairs`` with their computed measures (absent = all zero)."""
+    """Replace the rows of ``pairs`` with their computed measures (absent = all zero).
+
+    An upsert, not delete-then-insert: two refreshes of the same pair (two schedulers, or a
+    dashboard read racing the job) must not collide on the primary key; the later one wins.
+    """
     if not pairs:
         return 0
     table = StatDaily.__table__
-    conditions = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs]
-    for i in range(0, len(conditions), 400):
-        session.execute(delete(table).where(or_(*conditions[i : i + 400])))
-    rows = []
-    for d, dep in sorted(pairs):
-        values = computed.get((d, dep))
-        if values is None:
-            continue
-        rows.append({"day": d, "department_id": dep, "computed_at": now, **values})
+    empty = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs if (d, dep) not in computed]
+    for i in range(0, len(empty), 400):
+        session.execute(delete(table).where(or_(*empty[i : i + 400])))
+    rows = [
+        {"day": d, "department_id": dep, "computed_at": now, **computed[(d, dep)]}
+        for d, dep in sorted(pairs)
+        if (d, dep) in computed
+    ]
     if rows:
-        session.execute(table.insert(), rows)
+        stmt = dialect_insert(session)(table)
+        keys = (table.c.day, table.c.department_id)
+        updated = {c.name: stmt.excluded[c.name] for c in table.columns if c not in keys}
+        session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updated), rows)
     return len(rows)
 
 
