@@ -132,6 +132,34 @@ class PortalModelView(ModelView):
             **(type(self).formatters_columns or {}),
         }
 
+    def get_in_scope(self, pk: Any) -> Any:
+        """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        return item
+
+    def take_step_from_form(self, case: Any, step: Callable[..., Any], label_of: Callable[[str], str]) -> Any:
+        """A case page's action form (complaints and penalties alike): take the step with the form's
+        values, say in a flash how it went, and return to the case page."""
+        values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "version")}
+        try:
+            event = step(
+                db.session,
+                case,
+                request.form.get("action", ""),
+                current_principal(),
+                values,
+                expected_version=request.form.get("version"),
+            )
+            db.session.commit()
+            flash(_("%(action)s: done.", action=label_of(event.action)), "success")
+        except (lifecycle.TransitionError, lifecycle.ValidationFailed) as exc:
+            db.session.rollback()
+            for message in error_messages(exc):
+                flash(message, "danger")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=case.id))
+
     # FAB's file download serves UPLOAD_FOLDER; nothing of ours lives there.
     def download(self, filename: str) -> Any:  # type: ignore[override]
         abort(404)

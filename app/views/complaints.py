@@ -303,9 +303,7 @@ class ComplaintView(PortalModelView):
     @has_access
     def reveal(self, pk: int) -> Any:
         """显示完整联系方式: the case page with the customer's full details (logged)."""
-        complaint = self.datamodel.get(pk, self._base_filters)
-        if complaint is None:
-            abort(404)
+        complaint = self.get_in_scope(pk)
         try:
             revealed = reveal_contact(complaint)
         except privacy.RevealRefused:
@@ -429,9 +427,7 @@ class ComplaintView(PortalModelView):
     @expose("/attach/<int:pk>", methods=["POST"])
     @has_access
     def attach(self, pk: int) -> Any:
-        complaint = self.datamodel.get(pk, self._base_filters)
-        if complaint is None:
-            abort(404)
+        complaint = self.get_in_scope(pk)
         if not self.appbuilder.sm.has_access("can_add", "Attachment"):
             abort(403)
         upload = request.files.get("file")
@@ -465,41 +461,13 @@ class ComplaintView(PortalModelView):
     @has_access
     def act(self, pk: int) -> Any:
         """Take one lifecycle action from the case page's action forms."""
-        complaint = self.datamodel.get(pk, self._base_filters)
-        if complaint is None:
-            abort(404)
-        values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "version")}
-        try:
-            event = services.take_transition(
-                db.session,
-                complaint,
-                request.form.get("action", ""),
-                current_principal(),
-                values,
-                expected_version=request.form.get("version"),
-            )
-            db.session.commit()
-            flash(_("%(action)s: done.", action=labels.action_label(event.action)), "success")
-        except lifecycle.TransitionError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            for messages in exc.errors.values():
-                for message in messages:
-                    flash(message, "danger")
-        except lifecycle.ValidationFailed as exc:
-            db.session.rollback()
-            for messages in exc.errors.values():
-                for message in messages:
-                    flash(message, "danger")
-        return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+        return self.take_step_from_form(self.get_in_scope(pk), services.take_transition, labels.action_label)
 
     @expose("/corrective/<int:pk>", methods=["POST"])
     @has_access
     def corrective(self, pk: int) -> Any:
         """Add, complete or verify a corrective action from the case page."""
-        complaint = self.datamodel.get(pk, self._base_filters)
-        if complaint is None:
-            abort(404)
+        complaint = self.get_in_scope(pk)
         step = request.form.get("step", "add")
         try:
             if step == "add":

@@ -356,9 +356,7 @@ class PenaltyView(PortalModelView):
 
     def _edit(self, pk: Any) -> Any:
         """Change a draft through the service (never populate the row from the form first)."""
-        penalty = self.datamodel.get(pk, self._base_filters)
-        if penalty is None:
-            abort(404)
+        penalty = self.get_in_scope(pk)
         if request.method != "POST":
             form = self.edit_form.refresh(obj=penalty)
             self.prefill_form(form, pk)
@@ -389,9 +387,7 @@ class PenaltyView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        penalty = self.datamodel.get(pk, self._base_filters)
-        if penalty is None:
-            abort(404)
+        penalty = self.get_in_scope(pk)
         principal = current_principal()
         widgets = self._show(pk)
         summary = discipline.earlier_offences(db.session, penalty)
@@ -434,34 +430,13 @@ class PenaltyView(PortalModelView):
     @has_access
     def act(self, pk: int) -> Any:
         """Take one step of the chain from the case page's forms."""
-        penalty = self.datamodel.get(pk, self._base_filters)
-        if penalty is None:
-            abort(404)
-        values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "version")}
-        try:
-            event = discipline.take_step(
-                db.session,
-                penalty,
-                request.form.get("action", ""),
-                current_principal(),
-                values,
-                expected_version=request.form.get("version"),
-            )
-            db.session.commit()
-            flash(_("%(action)s: done.", action=penalties.action_label(event.action)), "success")
-        except (lifecycle.TransitionError, lifecycle.ValidationFailed) as exc:
-            db.session.rollback()
-            for message in error_messages(exc):
-                flash(message, "danger")
-        return redirect(url_for("PenaltyView.show", pk=pk))
+        return self.take_step_from_form(self.get_in_scope(pk), discipline.take_step, penalties.action_label)
 
     @expose("/circular/<int:pk>", methods=["POST"])
     @has_access
     def circular(self, pk: int) -> Any:
         """Issue the company-wide 通报 of this penalty."""
-        penalty = self.datamodel.get(pk, self._base_filters)
-        if penalty is None:
-            abort(404)
+        penalty = self.get_in_scope(pk)
         if not self.appbuilder.sm.has_access("can_add", "Document"):
             abort(403)
         try:
@@ -477,9 +452,7 @@ class PenaltyView(PortalModelView):
     @has_access
     def notice(self, pk: int) -> Any:
         """The stored notice (``?inline=1`` to open it in the browser for printing)."""
-        penalty = self.datamodel.get(pk, self._base_filters)
-        if penalty is None:
-            abort(404)
+        penalty = self.get_in_scope(pk)
         doc = notices.current_notice(db.session, penalty)
         if doc is None:
             abort(409)

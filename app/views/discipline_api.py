@@ -140,27 +140,7 @@ class PenaltyRuleApi(ValidatingApi, PortalApi):
     datamodel = SQLAInterface(PenaltyRule)
     class_permission_name = "PenaltyRule"
     base_filters = SCOPED
-    list_columns = show_columns = [
-        "id",
-        "tier",
-        "clause",
-        "description",
-        "sanction",
-        "fine_min",
-        "fine_max",
-        "score_deduction",
-        "withhold_performance_pay",
-        "circular_required",
-        "legal_referral",
-        "chain_head_points",
-        "chain_head_fine",
-        "chain_superior_points",
-        "chain_superior_fine",
-        "chain_superior2_points",
-        "chain_superior2_fine",
-        "active",
-        "sort",
-    ]
+    list_columns = show_columns = ["id", *PENALTY_RULE_FORM_COLUMNS]
     add_columns = edit_columns = PENALTY_RULE_FORM_COLUMNS
     search_columns = ["tier", "clause", "sanction", "active"]
     order_columns = ["tier", "clause", "sort"]

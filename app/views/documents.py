@@ -114,9 +114,7 @@ class DocumentView(PortalModelView):
     @expose("/download/<int:pk>", methods=["GET"])
     @has_access
     def download(self, pk: int) -> Any:
-        doc = self.datamodel.get(pk, self._base_filters)
-        if doc is None:
-            abort(404)
+        doc = self.get_in_scope(pk)
         return send_document(doc, inline=wants_inline())
 
     @expose("/monthly_circular", methods=["POST"])

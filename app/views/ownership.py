@@ -143,9 +143,7 @@ class GrievanceView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        ticket = self.datamodel.get(pk, self._base_filters)
-        if ticket is None:
-            abort(404)
+        ticket = self.get_in_scope(pk)
         widgets = self._show(pk)
 
         def active(model: type) -> list[Any]:
@@ -169,9 +167,7 @@ class GrievanceView(PortalModelView):
     @expose("/convert/<int:pk>", methods=["POST"])
     @has_access
     def convert(self, pk: int) -> Any:
-        ticket = self.datamodel.get(pk, self._base_filters)
-        if ticket is None:
-            abort(404)
+        ticket = self.get_in_scope(pk)
         if not self.appbuilder.sm.has_access("can_add", "Complaint"):
             abort(403)
         try:

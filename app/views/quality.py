@@ -133,9 +133,7 @@ class ReportView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        report = self.datamodel.get(pk, self._base_filters)
-        if report is None:
-            abort(404)
+        report = self.get_in_scope(pk)
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -465,9 +463,7 @@ class DepartmentGradeView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        grade = self.datamodel.get(pk, self._base_filters)
-        if grade is None:
-            abort(404)
+        grade = self.get_in_scope(pk)
         principal = current_principal()
         now = utcnow()
         sm = self.appbuilder.sm
@@ -494,9 +490,7 @@ class DepartmentGradeView(PortalModelView):
     @expose("/object/<int:pk>", methods=["POST"])
     @has_access
     def object(self, pk: int) -> Any:
-        grade = self.datamodel.get(pk, self._base_filters)
-        if grade is None:
-            abort(404)
+        grade = self.get_in_scope(pk)
         return _grading_step(
             lambda: assessment.object_to(db.session, grade, current_principal(), request.form.get("reason")),
             _l("Your objection was recorded."),
@@ -507,9 +501,7 @@ class DepartmentGradeView(PortalModelView):
     @expose("/decide/<int:pk>", methods=["POST"])
     @has_access
     def decide(self, pk: int) -> Any:
-        grade = self.datamodel.get(pk, self._base_filters)
-        if grade is None:
-            abort(404)
+        grade = self.get_in_scope(pk)
         return _grading_step(
             lambda: assessment.decide(
                 db.session, grade, current_principal(), request.form.get("grade"), request.form.get("note")
@@ -553,9 +545,7 @@ class GradingRunView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        run = self.datamodel.get(pk, self._base_filters)
-        if run is None:
-            abort(404)
+        run = self.get_in_scope(pk)
         principal = current_principal()
         now = utcnow()
         grades = db.session.scalars(
@@ -585,9 +575,7 @@ class GradingRunView(PortalModelView):
     @expose("/confirm/<int:pk>", methods=["POST"])
     @has_access
     def confirm(self, pk: int) -> Any:
-        run = self.datamodel.get(pk, self._base_filters)
-        if run is None:
-            abort(404)
+        run = self.get_in_scope(pk)
         return _grading_step(
             lambda: assessment.confirm(db.session, run, current_principal()),
             _l("Grades confirmed and the circular issued."),

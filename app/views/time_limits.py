@@ -6,7 +6,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, url_for
+from flask import flash, redirect, url_for
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -286,9 +286,7 @@ class InboxView(PortalModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk: Any) -> Any:
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is None:
-            abort(404)
+        item = self.get_in_scope(pk)
         if item.read_at is None:
             item.read_at = utcnow()
             db.session.commit()
