@@ -23,7 +23,7 @@ from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
 from app.complaints.step_types import Actor, CaseFacts, Field, Transition
 from app.i18n import _l
-from app.lifecycle import TransitionError
+from app.lifecycle import TransitionError, value_of
 
 COMPANY_UNIT = "company"
 
@@ -898,7 +898,7 @@ def _field_problem(t: Transition, f: Field, value: Any, case: CaseFacts, values:
 
 def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetime) -> tuple[str, str]:
     """Record ``t`` on the case object: fields, stage time, status. Returns (from, to)."""
-    before = _value(complaint.status)
+    before = value_of(complaint.status)
     for name, value in t.sets:
         setattr(complaint, name, value)
     for f in t.fields:
@@ -923,10 +923,6 @@ def _positive_int(value: Any) -> bool:
         return int(str(value)) > 0 and float(str(value)) == int(str(value))
     except (TypeError, ValueError):
         return False
-
-
-def _value(status: Any) -> str:
-    return getattr(status, "value", status)
 
 
 def _status_label(status: str) -> str:

@@ -22,7 +22,7 @@ from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
 from app.complaints.step_types import Actor
 from app.i18n import _l
-from app.lifecycle import TransitionError
+from app.lifecycle import TransitionError, value_of
 
 # Sanction grades, lightest first (the order decides what a "reduction" is).
 SANCTIONS = ("fine", "warning", "reprimand", "demerit", "major_demerit", "dismissal", "expulsion")
@@ -85,13 +85,9 @@ COMMENDATION_SOURCE_NAMES_ZH = {"letter": "表扬信", "call": "来电表扬", "
 REPEAT_WINDOW_DAYS = 365
 
 
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
-
-
 def severity(sanction: Any) -> int:
     """Rank of a sanction grade; higher is heavier."""
-    return SANCTIONS.index(_value(sanction))
+    return SANCTIONS.index(value_of(sanction))
 
 
 # --- Terms: sanction, fine and deductions -------------------------------------------------
@@ -119,7 +115,7 @@ class Terms:
     @classmethod
     def of(cls, obj: Any) -> Terms:
         return cls(
-            sanction=_value(obj.sanction),
+            sanction=value_of(obj.sanction),
             fine_amount=int(obj.fine_amount or 0),
             score_deduction=int(obj.score_deduction or 0),
             withhold_performance_pay=bool(obj.withhold_performance_pay),
@@ -136,7 +132,7 @@ class Terms:
 
 def allowed_sanctions(rule: RuleLike) -> tuple[str, ...]:
     """The grades a case under ``rule`` may carry: the rule's own, or either termination."""
-    grade = _value(rule.sanction)
+    grade = value_of(rule.sanction)
     if grade in TERMINATIONS:
         return ("dismissal", "expulsion")
     return (grade,)
@@ -144,7 +140,7 @@ def allowed_sanctions(rule: RuleLike) -> tuple[str, ...]:
 
 def default_terms(rule: RuleLike) -> Terms:
     return Terms(
-        sanction=_value(rule.sanction),
+        sanction=value_of(rule.sanction),
         fine_amount=int(rule.fine_min or 0),
         score_deduction=int(rule.score_deduction or 0),
         withhold_performance_pay=bool(rule.withhold_performance_pay),
@@ -603,11 +599,11 @@ class Summary:
 
 
 def sanction_label(value: Any) -> str:
-    return str(SANCTION_LABELS.get(_value(value), _value(value) or ""))
+    return str(SANCTION_LABELS.get(value_of(value), value_of(value) or ""))
 
 
 def status_label(value: Any) -> str:
-    return str(STATUS_LABELS.get(_value(value), _value(value) or ""))
+    return str(STATUS_LABELS.get(value_of(value), value_of(value) or ""))
 
 
 def action_label(action: str) -> str:
