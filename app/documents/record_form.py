@@ -25,35 +25,36 @@ def record_form_context(complaint: Complaint, customer_mode: str = "masked") -> 
     The customer's contact details are masked (``customer_mode`` "hidden" for a complained
     staff member: see app/privacy.py).
     """
-
-    def when(value: Any) -> str:
-        return format_local(value) if value else ""
-
     with print_language():
-        return _record_form_fields(complaint, privacy.customer_fields(complaint.customer, customer_mode), when)
+        return _record_form_fields(complaint, privacy.customer_fields(complaint.customer, customer_mode))
 
 
-def _record_form_fields(complaint: Complaint, customer: dict[str, Any], when: Any) -> dict[str, Any]:
+def _when(value: Any) -> str:
+    """A stored instant as the form prints it (Asia/Shanghai), or blank."""
+    return format_local(value) if value else ""
+
+
+def _record_form_fields(complaint: Complaint, customer: dict[str, Any]) -> dict[str, Any]:
     """The form's data; called in the print language (labels come out in Chinese)."""
     return {
         "complaint": {
-            **_intake_part(complaint, customer, when),
-            **_judgement_part(complaint, when),
-            **_handling_part(complaint, when),
-            **_closing_part(complaint, when),
+            **_intake_part(complaint, customer),
+            **_judgement_part(complaint),
+            **_handling_part(complaint),
+            **_closing_part(complaint),
         },
-        "deadlines": _deadline_rows(complaint, when),
-        "events": _event_rows(complaint, when),
+        "deadlines": _deadline_rows(complaint),
+        "events": _event_rows(complaint),
         "printed_at": format_local(utcnow()),
     }
 
 
-def _intake_part(complaint: Complaint, customer: dict[str, Any], when: Any) -> dict[str, Any]:
+def _intake_part(complaint: Complaint, customer: dict[str, Any]) -> dict[str, Any]:
     """The case as registered: number, times, channel, customer, classification and text."""
     return {
         "number": complaint.number,
-        "received_at": when(complaint.received_at),
-        "registered_at": when(complaint.registered_at),
+        "received_at": _when(complaint.received_at),
+        "registered_at": _when(complaint.registered_at),
         "channel": complaint.channel.name if complaint.channel else "",
         "first_responder": complaint.first_responder.first_name if complaint.first_responder else "",
         "customer_name": customer["name"] or "",
@@ -69,7 +70,7 @@ def _intake_part(complaint: Complaint, customer: dict[str, Any], when: Any) -> d
     }
 
 
-def _judgement_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+def _judgement_part(complaint: Complaint) -> dict[str, Any]:
     """Whether the complaint holds and is reasonable, and why."""
     validity = getattr(complaint.validity, "value", complaint.validity)
     return {
@@ -77,45 +78,45 @@ def _judgement_part(complaint: Complaint, when: Any) -> dict[str, Any]:
         "reasonable": "" if complaint.reasonable is None else ("合理" if complaint.reasonable else "不合理"),
         "validity_reason": complaint.validity_reason or "",
         "polite_reply": complaint.polite_reply or "",
-        "judged_at": when(complaint.judged_at),
+        "judged_at": _when(complaint.judged_at),
     }
 
 
-def _handling_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+def _handling_part(complaint: Complaint) -> dict[str, Any]:
     """Dispatch, investigation, reply and feedback to the customer."""
     return {
-        "dispatched_at": when(complaint.dispatched_at),
-        "signed_at": when(complaint.signed_at),
-        "investigation_started_at": when(complaint.investigation_started_at),
+        "dispatched_at": _when(complaint.dispatched_at),
+        "signed_at": _when(complaint.signed_at),
+        "investigation_started_at": _when(complaint.investigation_started_at),
         "responsible_staff": complaint.responsible_staff.name if complaint.responsible_staff else "",
         "findings": complaint.findings or "",
         "resolution_plan": complaint.resolution_plan or "",
         "reply_text": complaint.reply_text or "",
-        "replied_at": when(complaint.replied_at),
+        "replied_at": _when(complaint.replied_at),
         "feedback_note": complaint.feedback_note or "",
-        "fed_back_at": when(complaint.fed_back_at),
+        "fed_back_at": _when(complaint.fed_back_at),
     }
 
 
-def _closing_part(complaint: Complaint, when: Any) -> dict[str, Any]:
+def _closing_part(complaint: Complaint) -> dict[str, Any]:
     """Follow-up, closing, archiving and the status now."""
     return {
         "satisfaction": labels.label(labels.SATISFACTION, complaint.satisfaction),
-        "followed_up_at": when(complaint.followed_up_at),
+        "followed_up_at": _when(complaint.followed_up_at),
         "follow_up_note": complaint.follow_up_note or "",
         "close_note": complaint.close_note or "",
-        "closed_at": when(complaint.closed_at),
-        "archived_at": when(complaint.archived_at),
+        "closed_at": _when(complaint.closed_at),
+        "archived_at": _when(complaint.archived_at),
         "status": labels.status_label(complaint.status),
     }
 
 
-def _deadline_rows(complaint: Complaint, when: Any) -> list[dict[str, Any]]:
+def _deadline_rows(complaint: Complaint) -> list[dict[str, Any]]:
     """The case's time limits in the order they started (cancelled ones left out)."""
     return [
         {
             "stage": labels.label(labels.STAGE, d.stage),
-            "due_at": when(d.due_at),
+            "due_at": _when(d.due_at),
             "state": labels.label(labels.STAGE_STATE, d.state),
             "late": d.late,
         }
@@ -124,11 +125,11 @@ def _deadline_rows(complaint: Complaint, when: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _event_rows(complaint: Complaint, when: Any) -> list[dict[str, Any]]:
+def _event_rows(complaint: Complaint) -> list[dict[str, Any]]:
     """The case's history, oldest first."""
     return [
         {
-            "at": when(e.at),
+            "at": _when(e.at),
             "action": labels.action_label(e.action),
             "actor": e.actor.first_name if e.actor else "系统",
             "note": e.note or "",
