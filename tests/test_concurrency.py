@@ -8,17 +8,21 @@ other gets a conflict (HTTP 409), and the case records the step once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pytest
 from sla_support import at, register_case
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import db, jobs, lifecycle
 from app.complaints import steps as services
 from app.models import Complaint, ComplaintEvent, Deadline
+from app.quality import stats
 from app.views.security import principal_for_user
 
 pytestmark = pytest.mark.postgres_only
@@ -199,12 +203,6 @@ def test_two_refreshes_of_the_same_daily_aggregate_do_not_collide(pg_app):
     """The dashboard's aggregate row of a day is rewritten by whoever refreshes it (the job in
     two schedulers, a dashboard read): the second writer waits and wins, it never fails on the
     row's primary key (was: delete then insert, a duplicate key for the loser)."""
-    from datetime import date
-
-    from sqlalchemy.orm import Session
-
-    from app.quality import stats
-
     dept = register_case(pg_app).department_id
     engine = db.engine  # the thread has no application context
     day = date(2026, 9, 29)
@@ -228,8 +226,6 @@ def test_two_refreshes_of_the_same_daily_aggregate_do_not_collide(pg_app):
         thread.start()
         second_started.wait(10)
         first_written.set()
-        import time
-
         time.sleep(0.5)  # the second writer now waits on the first's uncommitted row
         first.commit()
     thread.join(30)

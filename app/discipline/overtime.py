@@ -65,10 +65,19 @@ def responsible_staff(session: Session, complaint: Complaint, stage_code: str) -
 
 
 @signals.clock_event.connect
-def on_clock_event(complaint: Complaint, *, session: Session, deadline: Deadline, kind: str, **kw: Any) -> None:
+def on_clock_event(
+    complaint: Complaint,
+    *,
+    session: Session,
+    deadline: Deadline,
+    rule: Optional[SlaRule],
+    kind: str,
+    now: datetime,
+    **_: Any,
+) -> None:
     """A missed clock (never a warning or an escalation) drafts its overtime fine."""
     if kind == "overdue":
-        draft_for_miss(session, complaint, deadline, kw.get("rule"), kw["now"])
+        draft_for_miss(session, complaint, deadline, rule, now)
 
 
 def draft_for_miss(
