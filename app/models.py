@@ -1351,7 +1351,7 @@ class ServicePhrase(Model):
 
     ``phrase`` may stand for several phrases: ``、`` separates words, a bracket at the
     end is an alternative (``你管不着(你少管闲事)``), a bracket inside is optional
-    (app/phrases.py reads it). A guideline row is listed but never matched.
+    (app/complaints/phrases.py reads it). A guideline row is listed but never matched.
     """
 
     __tablename__ = "service_phrase"
@@ -1369,6 +1369,8 @@ class ServicePhrase(Model):
     suggestion: Mapped[Optional[str]] = mapped_column(Text)
     # The policy's own wording where ``phrase`` had to be cut out of a sentence.
     note: Mapped[Optional[str]] = mapped_column(Text)
+    # Compound words in which the phrase is harmless (老头乐 for 老头; one per line or 、).
+    exceptions: Mapped[Optional[str]] = mapped_column(Text)
     is_guideline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

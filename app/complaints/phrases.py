@@ -2,9 +2,13 @@
 
 The lists are data (``service_phrase``, editable by administrators); this module reads
 them into a :class:`Matcher` that finds forbidden phrases however people type them:
-full-width or half-width punctuation, spaces, punctuation between the parts of a
-phrase. Offsets of a hit are character offsets into the text as submitted. Text that
-is a civil phrase is never flagged.
+traditional characters (folded to simplified with OpenCC), full-width or half-width
+punctuation, spaces, line breaks and zero-width characters between the parts of a
+phrase. A phrase of several clauses (``少啰嗦,快点讲``) is found whole and, clause by
+clause, each clause of three characters or more on its own. All phrases are matched in
+one pass (an Aho-Corasick automaton, pyahocorasick). Offsets of a hit are character
+offsets into the text as submitted. Text that is a civil phrase is never flagged, nor a
+phrase inside one of the compound words listed as its exceptions (老头 in 老头乐).
 
 Plain Python and SQLAlchemy: no Flask, no request.
 """
@@ -20,6 +24,8 @@ from datetime import datetime
 from itertools import product
 from typing import Any, Optional
 
+import ahocorasick
+import opencc
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +37,11 @@ CIVIL = PhraseKind.civil.value
 _OPEN, _CLOSE = "(", ")"
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")"})
 _WORD_SEPARATORS = re.compile(r"[、/|；;]")
+# Clause punctuation inside one phrase (``少啰嗦,快点讲``), ASCII and full width.
+_CLAUSE_SEPARATORS = re.compile(r"[,，.。!！?？:：…\s]+")
+_EXCEPTION_SEPARATORS = re.compile(r"[、,，;；\n\r]+")
+# A clause this long is a phrase of its own; shorter ones (喂) only count within the whole.
+MIN_CLAUSE = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class Entry:
     suggestion: Optional[str] = None
     id: Optional[int] = None
     category: Optional[str] = None
+    # Compound words in which the phrase is harmless (老头乐 for 老头), as the row lists them.
+    exceptions: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -113,17 +126,44 @@ def variants(phrase: str) -> list[str]:
     return words
 
 
+def clauses(word: str) -> list[str]:
+    """The clauses of one phrase that are matched on their own as well as whole: those of
+    :data:`MIN_CLAUSE` characters or more when the phrase has several (``少啰嗦,快点讲`` →
+    少啰嗦, 快点讲); a one-clause phrase has none besides itself."""
+    parts = [p for p in _CLAUSE_SEPARATORS.split(word) if p.strip()]
+    if len(parts) < 2:
+        return []
+    return [p.strip() for p in parts if len(fold(p)[0]) >= MIN_CLAUSE]
+
+
+def exception_words(text: Optional[str]) -> list[str]:
+    """The compound words of a phrase's exception list (one per line, or separated by 、,，;)."""
+    return [w.strip() for w in _EXCEPTION_SEPARATORS.split(text or "") if fold(w.strip())[0]]
+
+
 # --- Folding text for matching -------------------------------------------------------------
+
+_t2s = opencc.OpenCC("t2s")
 
 
 def _ignored(ch: str) -> bool:
-    # Punctuation, symbols, spaces and control characters never tell two phrases apart.
+    # Punctuation, symbols, spaces and control/format characters (zero-width space)
+    # never tell two phrases apart.
     return unicodedata.category(ch)[0] in "PSZC"
 
 
+def _simplified(folded: str) -> str:
+    """``folded`` in simplified characters, one character for one (OpenCC's phrase-aware
+    conversion when it keeps the length, else character by character)."""
+    converted = _t2s.convert(folded)
+    if len(converted) == len(folded):
+        return converted
+    return "".join(c if len(c := _t2s.convert(ch)) == 1 else ch for ch in folded)
+
+
 def fold(text: str) -> tuple[str, list[int]]:
-    """``text`` without punctuation or spaces, full-width folded to half-width and lower
-    case, with the index in ``text`` of every character kept."""
+    """``text`` without punctuation or spaces, full-width folded to half-width, lower case
+    and in simplified characters, with the index in ``text`` of every character kept."""
     chars: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text or ""):
@@ -131,10 +171,27 @@ def fold(text: str) -> tuple[str, list[int]]:
             if not _ignored(c):
                 chars.append(c)
                 where.append(i)
-    return "".join(chars), where
+    return _simplified("".join(chars)), where
 
 
 # --- The matcher ---------------------------------------------------------------------------
+
+
+def _automaton(keys: Iterable[str]) -> Optional[ahocorasick.Automaton]:
+    automaton = ahocorasick.Automaton()
+    for key in keys:
+        automaton.add_word(key, key)
+    if len(automaton) == 0:
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+def _spans(automaton: Optional[ahocorasick.Automaton], folded: str) -> list[tuple[int, int, str]]:
+    """Every occurrence (start, end, key) of the automaton's keys in ``folded``, overlaps included."""
+    if automaton is None:
+        return []
+    return [(end - len(key) + 1, end + 1, key) for end, key in automaton.iter(folded)]
 
 
 class Matcher:
@@ -143,28 +200,41 @@ class Matcher:
     def __init__(self, entries: Iterable[Entry]):
         self.forbidden: dict[str, tuple[Entry, str]] = {}
         self.civil: set[str] = set()
+        # exception compound word → the entries it exempts
+        self.exceptions: dict[str, set[Entry]] = {}
+        clause_keys: dict[str, tuple[Entry, str]] = {}
         for entry in entries:
             for word in variants(entry.phrase):
                 key = fold(word)[0]
                 if entry.kind == CIVIL:
                     self.civil.add(key)
-                else:
-                    self.forbidden.setdefault(key, (entry, word))
-        self._forbidden_re = _alternation(self.forbidden)
-        self._civil_re = _alternation(self.civil)
+                    continue
+                self.forbidden.setdefault(key, (entry, word))
+                for clause in clauses(word):
+                    clause_keys.setdefault(fold(clause)[0], (entry, clause))
+            for word in exception_words(entry.exceptions):
+                self.exceptions.setdefault(fold(word)[0], set()).add(entry)
+        for key, value in clause_keys.items():  # a whole phrase wins over another's clause
+            self.forbidden.setdefault(key, value)
+        self._forbidden = _automaton(self.forbidden)
+        self._civil = _automaton(self.civil)
+        self._exempt = _automaton(self.exceptions)
 
     def check(self, text: str) -> list[Hit]:
         """The forbidden phrases in ``text``, in order, with offsets into ``text``."""
-        if not text or self._forbidden_re is None:
+        if not text or self._forbidden is None:
             return []
         folded, where = fold(text)
-        civil = [m.span() for m in self._civil_re.finditer(folded)] if self._civil_re is not None else []
-        hits = []
-        for m in self._forbidden_re.finditer(folded):
-            a, b = m.span()
-            if any(ca <= a and b <= cb for ca, cb in civil):
-                continue  # part of a civil phrase: never flagged
-            entry, word = self.forbidden[m.group()]
+        civil = [(a, b) for a, b, _ in _spans(self._civil, folded)]
+        exempt = [(a, b, self.exceptions[key]) for a, b, key in _spans(self._exempt, folded)]
+        hits: list[Hit] = []
+        taken = 0  # hits never overlap: leftmost first, then longest
+        for a, b, key in sorted(_spans(self._forbidden, folded), key=lambda s: (s[0], s[0] - s[1])):
+            if a < taken or any(ca <= a and b <= cb for ca, cb in civil):
+                continue  # overlaps an earlier hit, or is part of a civil phrase
+            entry, word = self.forbidden[key]
+            if any(ea <= a and b <= eb and entry in which for ea, eb, which in exempt):
+                continue  # inside a compound word the phrase's exceptions list
             start, end = where[a], where[b - 1] + 1
             hits.append(
                 Hit(
@@ -176,12 +246,8 @@ class Matcher:
                     text=text[start:end],
                 )
             )
+            taken = b
         return hits
-
-
-def _alternation(keys: Iterable[str]) -> Optional[re.Pattern[str]]:
-    ordered = sorted(set(keys), key=lambda k: (-len(k), k))  # longest first
-    return re.compile("|".join(re.escape(k) for k in ordered)) if ordered else None
 
 
 # --- The phrase table, compiled once per version -------------------------------------------
@@ -212,6 +278,7 @@ def entries(session: Session) -> list[Entry]:
             suggestion=r.suggestion,
             id=r.id,
             category=r.category,
+            exceptions=r.exceptions,
         )
         for r in rows
     ]

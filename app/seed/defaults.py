@@ -229,6 +229,9 @@ FORBIDDEN_PHRASES = [
     (27, "不是我管,我不晓得。", "推诿", "我帮您了解清楚后答复您。", None),
     (28, "不知道,你问我,我问谁。", "推诿", "这个问题我帮您问清楚后答复您。", None),
 ]
+# Compound words in which a forbidden phrase is harmless (a product name, a medical field);
+# administrators extend them beside each phrase.
+FORBIDDEN_EXCEPTIONS = {1: "老头乐、神经病学、神经病学科"}
 FORBIDDEN_GUIDELINE = (29, "对待业主(使用人)不应用任何使其不知所措的语言")
 
 # 文明用语, 32 items, as listed (the typos 很报歉, 等侯, 保贵 are the policy's own).
@@ -281,6 +284,7 @@ def _phrase_rows() -> list[dict[str, Any]]:
                 category=category,
                 suggestion=suggestion,
                 note=note,
+                exceptions=FORBIDDEN_EXCEPTIONS.get(number),
             )
         )
     rows.append(

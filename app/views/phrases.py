@@ -43,6 +43,7 @@ SERVICE_PHRASE_FORM_COLUMNS = [
     "phrase",
     "category",
     "suggestion",
+    "exceptions",
     "note",
     "is_guideline",
     "active",
@@ -143,6 +144,7 @@ _PHRASE_LABELS = {
     "phrase": _l("Phrase"),
     "category": _l("Category"),
     "suggestion": _l("Suggested alternative"),
+    "exceptions": _l("Exceptions (harmless compound words)"),
     "note": _l("Policy wording"),
     "is_guideline": _l("Guideline (not matched)"),
     "active": _l("Active"),
@@ -176,7 +178,7 @@ class ServicePhraseView(PortalModelView):
     base_filters = SCOPED
     list_title = _l("Service phrases")
     show_title = add_title = edit_title = _l("Service phrase")
-    list_columns = ["kind", "number", "phrase", "category", "suggestion", "is_guideline", "active"]
+    list_columns = ["kind", "number", "phrase", "exceptions", "category", "suggestion", "is_guideline", "active"]
     add_columns = edit_columns = show_columns = SERVICE_PHRASE_FORM_COLUMNS
     search_columns = ["kind", "phrase", "category", "suggestion", "active"]
     order_columns = SERVICE_PHRASE_ORDER_COLUMNS
@@ -190,7 +192,13 @@ class ServicePhraseView(PortalModelView):
     description_columns = {
         "phrase": _l(
             "Words separated by 、 are matched each on their own; a bracket at the end is an alternative "
-            "(你管不着(你少管闲事)), a bracket inside is optional. Punctuation and spaces are ignored."
+            "(你管不着(你少管闲事)), a bracket inside is optional. A phrase of several clauses (少啰嗦,快点讲) "
+            "is also found clause by clause (clauses of 3 characters or more). Punctuation, spaces and "
+            "traditional characters are folded before matching."
+        ),
+        "exceptions": _l(
+            "Compound words in which the phrase is harmless, one per line or separated by 、 "
+            "(e.g. 老头乐 for 老头, 神经病学 for 神经病): a phrase inside one of them is not flagged."
         ),
         "is_guideline": _l("A rule of conduct listed with the phrases; it is shown but never matched."),
     }
