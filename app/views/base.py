@@ -136,7 +136,8 @@ class PortalModelView(ModelView):
         """The list as FAB builds it; then, before its cells are formatted, whether the caller may
         see each shown customer is asked in one query for the page (not one per row)."""
         widgets = super()._get_list_widget(*args, **kwargs)
-        rows = widgets["list"].template_args.get("value_columns") or []
+        # FAB hands the template a generator of the rows: read it once, keep the list.
+        rows = widgets["list"].template_args["value_columns"] = list(widgets["list"].template_args["value_columns"])
         customers = [getattr(row.get("customer"), "id", None) for row in rows if isinstance(row, dict)]
         if any(customers):
             current_viewer().prefetch(customers)
