@@ -9,7 +9,8 @@ correction to the version it supersedes. Stored documents are never regenerated.
 Safety: templates are autoescaped, and WeasyPrint gets :class:`PortalURLFetcher`, which
 serves only files under the document templates and the app's static folder through the
 ``portal-static:`` scheme and refuses every other URL (``file:``, ``http:``, ``data:`` …).
-Fonts come from fontconfig by family name (Debian's ``fonts-noto-cjk``), never by URL.
+Fonts come from fontconfig by family name, never by URL: the portal's cut fonts of the
+common characters first (:mod:`app.documents.fonts`), Debian's ``fonts-noto-cjk`` per glyph after.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 from pypdf import PdfWriter
 from weasyprint import HTML
 from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app import settings
-from app.documents import numbering
+from app.documents import fonts, numbering
 from app.models import Document, DocumentKind
 from app.timeutil import chinese_date, format_local, local_date, utcnow
 
@@ -157,6 +159,18 @@ def _environment() -> jinja2.Environment:
 _env = _environment()
 # WeasyPrint's fontconfig/Pango state is shared by the process: one render at a time.
 _render_lock = threading.Lock()
+# One font configuration for every print (loading fontconfig's fonts costs ~10 ms a document);
+# made again if the fontconfig file changes (the cut fonts appear).
+_font_config: dict[str, FontConfiguration] = {}
+
+
+def _shared_font_config() -> FontConfiguration:
+    fonts.ensure()
+    key = os.environ.get("FONTCONFIG_FILE", "")
+    if key not in _font_config:
+        _font_config.clear()
+        _font_config[key] = FontConfiguration()
+    return _font_config[key]
 
 
 def render_html(template_name: str, context: dict[str, Any]) -> str:
@@ -167,7 +181,8 @@ def html_to_pdf(html: str, fetcher: PortalURLFetcher | None = None) -> bytes:
     """Print HTML to PDF with the restricted fetcher (no network, no local files)."""
     fetcher = fetcher or PortalURLFetcher()
     with _render_lock:
-        return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
+        font_config = _shared_font_config()
+        return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(font_config=font_config)
 
 
 def render_pdf(template_name: str, context: dict[str, Any], fetcher: PortalURLFetcher | None = None) -> bytes:

@@ -132,6 +132,17 @@ class PortalModelView(ModelView):
             **(type(self).formatters_columns or {}),
         }
 
+    def _get_list_widget(self, *args: Any, **kwargs: Any) -> Any:
+        """The list as FAB builds it; then, before its cells are formatted, whether the caller may
+        see each shown customer is asked in one query for the page (not one per row)."""
+        widgets = super()._get_list_widget(*args, **kwargs)
+        # FAB hands the template a generator of the rows: read it once, keep the list.
+        rows = widgets["list"].template_args["value_columns"] = list(widgets["list"].template_args["value_columns"])
+        customers = [getattr(row.get("customer"), "id", None) for row in rows if isinstance(row, dict)]
+        if any(customers):
+            current_viewer().prefetch(customers)
+        return widgets
+
     def get_in_scope(self, pk: Any) -> Any:
         """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
         item = self.datamodel.get(pk, self._base_filters)

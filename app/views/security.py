@@ -19,14 +19,15 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.limit import Limit
 from flask_limiter.util import get_remote_address
-from sqlalchemy import func, inspect, select
+from sqlalchemy import exists, func, inspect, select
+from sqlalchemy.orm import aliased, joinedload
 
 from app import settings
 from app.access import privacy, scope, units
 from app.access.roles import DEPARTMENT_HEAD
 from app.extensions import db
 from app.i18n import _, _l
-from app.models import AccessLog, Department, Staff
+from app.models import AccessLog, Department, Staff, Unit
 from app.timeutil import format_local, utcnow
 from app.views.errors import outage_or_500
 
@@ -159,6 +160,12 @@ class PortalSecurityManager(SecurityManager):
     authdbview = PortalAuthDBView
     userdbmodelview = PortalUserDBModelView
 
+    def get_user_by_id(self, pk: Any) -> Any:
+        """The signed-in user of a request with its roles and groups in one statement (FAB loads
+        them lazily: three statements on every request)."""
+        model = self.user_model
+        return self.session.get(model, pk, options=[joinedload(model.roles), joinedload(model.groups)])
+
     def auth_user_db(self, username: Any, password: Any) -> Any:
         """FAB's password check, refusing a locked account and logging every failure."""
         now = utcnow()
@@ -227,10 +234,23 @@ def principal_for_user(user: Any) -> scope.Principal:
     if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "id", None):
         return scope.NOBODY
     roles = frozenset(role.name for role in user.roles)
-    # The staff record and the departments it heads, in one query.
+    # The staff record, the departments it heads and what the unit tree says of them, in one
+    # query; the tree itself is read only for the head of a unit (app/access/units.py).
+    head_unit, own, own_unit = aliased(Unit), aliased(Department), aliased(Unit)
     rows = db.session.execute(
-        select(Staff.id, Staff.department_id, Department.id)
+        select(
+            Staff.id,
+            Staff.department_id,
+            Department.id,
+            head_unit.kind,
+            own_unit.kind,
+            exists().where(Unit.head_id == Staff.id, Unit.active.is_(True)),
+            exists().where(Unit.id.isnot(None)),
+        )
         .outerjoin(Department, Department.head_id == Staff.id)
+        .outerjoin(head_unit, head_unit.id == Department.unit_id)
+        .outerjoin(own, own.id == Staff.department_id)
+        .outerjoin(own_unit, own_unit.id == own.unit_id)
         .where(Staff.user_id == user.id, Staff.active.is_(True))
     ).all()
     if not rows:
@@ -242,7 +262,7 @@ def principal_for_user(user: Any) -> scope.Principal:
             user_id=user.id, roles=roles, staff_id=staff_id, department_ids=frozenset({own_department})
         )
     # A head of a unit reads all departments of the unit and its sub-units (app/units.py).
-    through_units = units.scope_of_head(db.session, staff_id, headed)
+    through_units = _unit_scope(staff_id, headed, rows)
     return scope.Principal(
         user_id=user.id,
         roles=roles,
@@ -252,6 +272,20 @@ def principal_for_user(user: Any) -> scope.Principal:
         unit_department_ids=through_units.department_ids - frozenset(headed),
         head_office=through_units.head_office,
     )
+
+
+def _unit_scope(staff_id: int, headed: set[int], rows: list[Any]) -> units.UnitScope:
+    """:func:`units.scope_of_head` from the principal query's columns: without a unit tree
+    everything is the company; a department is of the head office when it has no unit or
+    the company's; only the head of a unit needs the tree."""
+    _, _, _, _, own_kind, heads_a_unit, any_unit = rows[0]
+    if not any_unit:
+        return units.UnitScope(frozenset(), frozenset(), True)
+    if heads_a_unit:
+        return units.scope_of_head(db.session, staff_id, headed)
+    kinds = [own_kind] + [row[3] for row in rows if row[2] is not None]
+    head_office = any(kind is None or getattr(kind, "value", kind) == units.COMPANY for kind in kinds)
+    return units.UnitScope(frozenset(), frozenset(), head_office)
 
 
 def current_user() -> Optional[Any]:
