@@ -57,8 +57,11 @@ def _can_request_extension(actor: Actor, case: CaseFacts) -> bool:
 def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
     # 人事行政经理 decides; from 重要 (rank 2) upwards, or for a request made later than
     # the policy's notice, the general manager does.
+    # A level may name its approver instead (物业 SOP: 轻微 by the manager, 重要 by 总经理).
     if not case.pending_extension:
         return False
+    if case.extension_approver and not case.pending_extension_late:
+        return case.extension_approver in actor.roles
     if case.level_rank >= 2 or case.pending_extension_late:
         return GM in actor.roles
     return HR in actor.roles

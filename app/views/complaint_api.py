@@ -83,6 +83,8 @@ COMPLAINT_LIST_COLUMNS = [
 
 COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "complainant_count",
+    "incident_date",
+    "batch_no",
     "regulator_body",
     "regulator_ref",
     "customer.phone",
