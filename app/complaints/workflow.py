@@ -102,9 +102,9 @@ def _reassign_if_decided(values: Mapping[str, Any]) -> Optional[str]:
 DISPUTE_DECISIONS = ("uphold", "reassign")
 
 
-EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
+EXTENSION_UNITS = ("working_days", "working_hours", "natural_days", "natural_hours", "minutes")
 # The most one request may add, per unit (a month of work; longer needs a new case plan).
-MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_hours": 720, "minutes": 43200}
+MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_days": 30, "natural_hours": 720, "minutes": 43200}
 
 
 NOTE = Field("note", _l("Note"), required=False)
