@@ -402,3 +402,54 @@ def test_an_attitude_complaint_raised_a_month_after_the_incident_is_offered_the_
     assert suggested(timely.json["id"]) is None
     page = Client(app, "renshi").get(f"/complaintview/show/{late.json['id']}").get_data(as_text=True)
     assert suggested(late.json["id"]) in page
+
+
+# --- seed 003 第一篇 i) 服务性投诉: 每月至多1次，全年少于4次 ---------------------------------------------------
+
+
+def _valid_attitude(app, org, make_complaint, when, staff="刘强"):
+    c = make_complaint(category="attitude", staff=(staff,), received_at=when, now=when)
+    act(app, org, c, "judge_valid", "renshi", when + timedelta(minutes=10))
+    return c
+
+
+def test_staff_over_the_service_attitude_limits_are_flagged_on_the_dashboard_and_record(app, org, make_complaint, api):
+    now = utcnow()
+    this_month = now
+    person = org.staff("刘强")
+    hr = Client(app, "renshi")
+    _valid_attitude(app, org, make_complaint, this_month)
+    # One in the month is allowed (至多1次): no flag yet.
+    assert "attitude-limits" not in hr.get("/dashboard/").get_data(as_text=True)
+    record = hr.get(f"/staffview/show/{person.id}").get_data(as_text=True)
+    assert 'id="attitude-status"' in record and "alert-danger" not in record.split('id="attitude-status"')[0][-200:]
+    _valid_attitude(app, org, make_complaint, this_month + timedelta(minutes=1))
+    page = hr.get("/dashboard/").get_data(as_text=True)
+    assert 'id="attitude-limits"' in page and "刘强" in page.split('id="attitude-limits"')[1]
+    record = hr.get(f"/staffview/show/{person.id}").get_data(as_text=True)
+    assert "超出每月上限" in record
+    data = api("renshi").get("/api/v1/dashboard/data?period=month").get_json()
+    flagged = {row["staff_id"]: row for row in data["attitude_limits"]}
+    assert flagged[person.id]["month"] == 2 and flagged[person.id]["month_over"] is True
+    points = api("renshi").get(f"/api/v1/staff/{person.id}/points").get_json()
+    assert points["attitude"]["month"] == 2
+    # The head of another department does not see 工程部's staff flagged.
+    other = Client(app, "zhuguan_b").get("/dashboard/").get_data(as_text=True)
+    assert "刘强" not in other
+
+
+def test_four_valid_attitude_complaints_in_a_year_reach_the_yearly_limit(app, org, make_complaint, api):
+    now = utcnow()
+    year = local_date(now).year
+    person = org.staff("刘强")
+    months = [m for m in range(1, 13) if (year, m) < (local_date(now).year, local_date(now).month)][:4]
+    if len(months) < 3:
+        pytest.skip("needs three earlier months in the current year")
+    for m in months[:3]:
+        _valid_attitude(app, org, make_complaint, at(year, m, 10, 10, 0))
+    assert api("renshi").get(f"/api/v1/staff/{person.id}/points").get_json()["attitude"]["year_over"] is False
+    _valid_attitude(app, org, make_complaint, now - timedelta(minutes=5))
+    status = api("renshi").get(f"/api/v1/staff/{person.id}/points").get_json()["attitude"]
+    assert status["year"] == 4 and status["year_over"] is True and status["month_over"] is False
+    record = Client(app, "renshi").get(f"/staffview/show/{person.id}").get_data(as_text=True)
+    assert "超出全年上限" in record
