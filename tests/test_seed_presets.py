@@ -453,3 +453,13 @@ def test_four_valid_attitude_complaints_in_a_year_reach_the_yearly_limit(app, or
     assert status["year"] == 4 and status["year_over"] is True and status["month_over"] is False
     record = Client(app, "renshi").get(f"/staffview/show/{person.id}").get_data(as_text=True)
     assert "超出全年上限" in record
+
+
+def test_presets_sharing_a_level_name_load_one_after_the_other(app, api):
+    # 物业 SOP and 四级响应 both name a level 重大投诉 (level names are unique).
+    for code in ("property_sop", "four_level", "property_sop", "four_level"):
+        _load(api, code)
+    names = dict(db.session.execute(select(Level.code, Level.name)).all())
+    assert names["fl_major"] != names["ps_major"] and "重大投诉" in names["fl_major"]
+    active = set(db.session.scalars(select(Level.code).where(Level.active.is_(True))))
+    assert active == {"fl_unsatisfied", "fl_very", "fl_major", "fl_crisis"}

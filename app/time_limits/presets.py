@@ -549,6 +549,13 @@ class PresetError(Exception):
     pass
 
 
+def _free_name(by_code: dict[str, Level], spec: LevelSpec, preset: Preset) -> str:
+    """The level's seed name, or with its scheme added when another scheme's level has it
+    (物业 SOP and 四级响应 both say 重大投诉; level names are unique)."""
+    taken = {lv.name for c, lv in by_code.items() if c != spec.code}
+    return spec.name if spec.name not in taken else f"{spec.name}（{preset.name.split('（')[0]}）"
+
+
 def load(session: Session, code: str, now: Optional[datetime] = None, actor_id: Optional[int] = None) -> dict[str, Any]:
     """Load a preset (see the module's docstring). The caller commits. Returns what changed."""
     preset = PRESETS.get(code)
@@ -559,12 +566,13 @@ def load(session: Session, code: str, now: Optional[datetime] = None, actor_id: 
     added = 0
     for spec in preset.levels:
         level = by_code.get(spec.code)
+        name = _free_name(by_code, spec, preset)
         if level is None:
-            level = Level(code=spec.code, name=spec.name, rank=spec.rank, is_major=spec.major)
+            level = Level(code=spec.code, name=name, rank=spec.rank, is_major=spec.major)
             session.add(level)
             by_code[spec.code] = level
             added += 1
-        level.name, level.rank, level.is_major, level.active = spec.name, spec.rank, spec.major, True
+        level.name, level.rank, level.is_major, level.active = name, spec.rank, spec.major, True
         level.description = spec.description or level.description
         level.extension_approver, level.max_contacts = spec.extension_approver, spec.max_contacts
     deactivated = 0
