@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from http_clients import Client
-from sla_support import act, at, cli_run, get_timeline, iso_local, take, travel
+from sla_support import act, at, cli_run, get_case, get_timeline, iso_local, take, travel
 from sqlalchemy import select
 
 from app import db
@@ -70,11 +70,11 @@ def test_property_sop_numbers_equal_seed_000_article_5(app, api, web):
         ("ps_major", "reply"): (2, "natural_days", None),
         ("ps_major", "resolve"): (10, "natural_days", None),
         ("ps_major", "sign_in"): (10, "minutes", None),
-        ("ps_important", "resolve"): (3, "natural_days", None),
+        ("ps_important", "reply"): (3, "natural_days", None),
         ("ps_important", "report_leader"): (1, "natural_hours", None),
         ("ps_important", "sign_in"): (10, "minutes", None),
         ("ps_important", "raise_level"): (1, "natural_months", None),
-        ("ps_minor", "resolve"): (2, "natural_days", None),
+        ("ps_minor", "reply"): (2, "natural_days", None),
         ("ps_minor", "sign_in"): (10, "minutes", None),
         ("ps_minor", "raise_level"): (1, "natural_months", None),
     }
@@ -94,10 +94,11 @@ def test_property_sop_counts_calendar_days_and_signs_for_in_10_minutes(app, api,
     assert due["reply"] == RECEIVED + timedelta(days=2)  # Thu 15 Oct 10:00
     assert due["resolve"] == RECEIVED + timedelta(days=10)  # Fri 23 Oct, counted over the weekend
     important = make_complaint(level="ps_important", received_at=RECEIVED, now=RECEIVED)
-    assert _due(hr, important.id)["resolve"] == at(2026, 10, 16, 10, 0)
+    assert _due(hr, important.id)["reply"] == at(2026, 10, 16, 10, 0)
+    assert get_case(hr, important.id)["reply_due"] == "2026-10-16T10:00:00+08:00"
     friday = at(2026, 10, 16, 17, 0)
     minor = make_complaint(level="ps_minor", received_at=friday, now=friday)
-    assert _due(hr, minor.id)["resolve"] == at(2026, 10, 18, 17, 0)  # a Sunday: 日, not 工作日
+    assert _due(hr, minor.id)["reply"] == at(2026, 10, 18, 17, 0)  # a Sunday: 日, not 工作日
     act(app, org, minor, "judge_valid", "renshi", friday + timedelta(minutes=2))
     act(app, org, minor, "dispatch", "renshi", friday + timedelta(minutes=5))
     assert _due(hr, minor.id)["sign_in"] == friday + timedelta(minutes=15)
@@ -115,7 +116,7 @@ def test_property_sop_overtime_is_approved_by_the_seed_approver(app, api, make_c
         api("zhuguan_a"),
         c.id,
         "request_extension",
-        stage="resolve",
+        stage="reply",
         amount=1,
         unit="natural_days",
         reason="需采购配件",

@@ -132,9 +132,10 @@ def _property_sop_rules() -> tuple[RuleSpec, ...]:
             None,
             "接待后 1 小时内转呈主管经理",
         ),
+        # 重要/轻微: one limit for the case's handling (处置/处理完毕), the department's reply.
         RuleSpec(
             "ps_important",
-            "resolve",
+            "reply",
             3,
             "natural_days",
             0.8,
@@ -146,7 +147,7 @@ def _property_sop_rules() -> tuple[RuleSpec, ...]:
         ),
         RuleSpec(
             "ps_minor",
-            "resolve",
+            "reply",
             2,
             "natural_days",
             0.8,
