@@ -464,3 +464,16 @@ def test_presets_sharing_a_level_name_load_one_after_the_other(app, api):
     assert names["fl_major"] != names["ps_major"] and "重大投诉" in names["fl_major"]
     active = set(db.session.scalars(select(Level.code).where(Level.active.is_(True))))
     assert active == {"fl_unsatisfied", "fl_very", "fl_major", "fl_crisis"}
+
+
+def test_the_promised_average_is_shown_and_edited_with_the_rule(app, api):
+    _load(api, "etc_promise")
+    hr = api("renshi")
+    rule_id = db.session.scalars(
+        select(SlaRule.id).join(Level, SlaRule.level_id == Level.id).where(Level.code == "etc_national")
+    ).one()
+    shown = hr.get(f"/api/v1/slarule/{rule_id}").get_json()["result"]
+    assert (shown["amount"], shown["average_amount"], shown["unit"]) == (72, 48, "natural_hours")
+    r = hr.put(f"/api/v1/slarule/{rule_id}", json={"average_amount": 80})
+    assert r.status_code == 422 and "average_amount" in r.get_json()["message"]
+    assert hr.put(f"/api/v1/slarule/{rule_id}", json={"average_amount": 36}).status_code == 200
