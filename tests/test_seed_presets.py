@@ -477,3 +477,22 @@ def test_the_promised_average_is_shown_and_edited_with_the_rule(app, api):
     r = hr.put(f"/api/v1/slarule/{rule_id}", json={"average_amount": 80})
     assert r.status_code == 422 and "average_amount" in r.get_json()["message"]
     assert hr.put(f"/api/v1/slarule/{rule_id}", json={"average_amount": 36}).status_code == 200
+
+
+def test_window_service_result_told_before_the_feedback_meets_its_clock(app, api, org, make_complaint):
+    _load(api, "window_service")
+    hr = api("renshi")
+    c = make_complaint(level="ws_simple", received_at=RECEIVED, now=RECEIVED)
+    done = at(2026, 10, 15, 9, 0)
+    for action, who, values in (
+        ("judge_valid", "renshi", {}),
+        ("dispatch", "renshi", {}),
+        ("start_investigation", "zhuguan_a", {}),
+        ("propose_plan", "zhuguan_a", {"resolution_plan": "补办"}),
+        ("reply", "zhuguan_a", {"reply_text": "已补办"}),
+        ("confirm_informed", "kefu", {"method": "phone", "note": "已电话告知"}),
+        ("feed_back", "zhuguan_a", {}),
+    ):
+        act(app, org, c, action, who, done, **values)
+    inform = [d for d in get_timeline(hr, c.id)["deadlines"] if d["stage"] == "inform"]
+    assert [d["state"] for d in inform] == ["met"]

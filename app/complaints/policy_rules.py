@@ -163,6 +163,12 @@ def after_contact(session: Session, complaint: Complaint, now: datetime) -> bool
 def on_step(complaint: Complaint, *, session: Session, transition: Any, now: datetime, **_: Any) -> None:
     if transition.action in CONTACT_ACTIONS:
         after_contact(session, complaint, now)
+    elif transition.action == "feed_back" and complaint.customer_informed_at is not None:
+        # Told before the department fed back: the "result told" clock has nothing left to wait for.
+        for d in complaint.deadlines:
+            if d.stage == "inform" and d.state == "open":
+                d.state, d.met_at, d.next_check_at = "met", now, None
+        sla.refresh(complaint, now)
 
 
 # --- 同一批次两家终端用户 ------------------------------------------------------------------------
