@@ -45,6 +45,21 @@ def _due(client, cid):
     return {d["stage"]: iso_local(d["due_at"]) for d in get_timeline(client, cid)["deadlines"] if d["state"] == "open"}
 
 
+def _handle(app, org, case, when, told_first=False):
+    """Judge, dispatch and handle a case up to the department's feedback, all at ``when``."""
+    steps = [
+        ("judge_valid", "renshi", {}),
+        ("dispatch", "renshi", {}),
+        ("start_investigation", "zhuguan_a", {}),
+        ("propose_plan", "zhuguan_a", {"resolution_plan": "补办"}),
+        ("reply", "zhuguan_a", {"reply_text": "已补办"}),
+    ]
+    if told_first:
+        steps.append(("confirm_informed", "kefu", {"method": "phone", "note": "已电话告知"}))
+    for action, who, values in [*steps, ("feed_back", "zhuguan_a", {})]:
+        act(app, org, case, action, who, when, **values)
+
+
 def _cited(api, web, code, *words):
     """The citation is in the API, on the preset screen (and its load confirmation)."""
     listed = {p["code"]: p for p in api("renshi").get("/api/v1/policy_preset/").get_json()["result"]}
@@ -181,15 +196,7 @@ def test_window_service_numbers_equal_seed_000_article_4(app, api, web, org, mak
     assert _due(hr, simple.id)["resolve"] == at(2026, 10, 16, 10, 0)
     assert _due(hr, complex_.id)["resolve"] == at(2026, 10, 27, 10, 0)  # 10 working days, two weekends
     done = at(2026, 10, 16, 9, 30)  # a Friday: told by Wednesday
-    for action, who, values in (
-        ("judge_valid", "renshi", {}),
-        ("dispatch", "renshi", {}),
-        ("start_investigation", "zhuguan_a", {}),
-        ("propose_plan", "zhuguan_a", {"resolution_plan": "补办"}),
-        ("reply", "zhuguan_a", {"reply_text": "已补办"}),
-        ("feed_back", "zhuguan_a", {}),
-    ):
-        act(app, org, simple, action, who, done, **values)
+    _handle(app, org, simple, done)
     assert _due(hr, simple.id)["inform"] == at(2026, 10, 21, 9, 30)
 
 
@@ -483,16 +490,6 @@ def test_window_service_result_told_before_the_feedback_meets_its_clock(app, api
     _load(api, "window_service")
     hr = api("renshi")
     c = make_complaint(level="ws_simple", received_at=RECEIVED, now=RECEIVED)
-    done = at(2026, 10, 15, 9, 0)
-    for action, who, values in (
-        ("judge_valid", "renshi", {}),
-        ("dispatch", "renshi", {}),
-        ("start_investigation", "zhuguan_a", {}),
-        ("propose_plan", "zhuguan_a", {"resolution_plan": "补办"}),
-        ("reply", "zhuguan_a", {"reply_text": "已补办"}),
-        ("confirm_informed", "kefu", {"method": "phone", "note": "已电话告知"}),
-        ("feed_back", "zhuguan_a", {}),
-    ):
-        act(app, org, c, action, who, done, **values)
+    _handle(app, org, c, at(2026, 10, 15, 9, 0), told_first=True)
     inform = [d for d in get_timeline(hr, c.id)["deadlines"] if d["stage"] == "inform"]
     assert [d["state"] for d in inform] == ["met"]
