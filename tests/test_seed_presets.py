@@ -311,6 +311,7 @@ def test_four_level_escalates_after_the_second_contact(app, api, org, make_compl
         act(app, org, case, "second_contact", "zhuguan_a", RECEIVED + timedelta(hours=3), note="再次沟通未果")
     db.session.expire_all()
     assert db.session.get(Complaint, c.id).supervised is True
+    assert get_timeline(hr, c.id)["contacts"] == {"count": 2, "max": 2}
     events = [e for e in get_timeline(hr, c.id)["result"] if e["action"] == "contacts_exhausted"]
     assert len(events) == 1 and events[0]["data"]["contacts"] == 2
     gm_inbox = api("zongjingli").get("/api/v1/notification/?q=(page_size:100)").json["result"]
