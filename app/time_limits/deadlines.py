@@ -101,7 +101,7 @@ STAGES: dict[str, Stage] = {
         # Telling the complainant the result after resolution (办理结果告知).
         Stage("inform", ("feed_back",), ("confirm_informed", "close"), FIRST_RESPONDER, extendable=False),
         # A valid complaint still unresolved at the limit is raised to the next major level
-        # (物业 SOP: 有效投诉在一个月内得不到合理解决的 → 重大投诉); see complaints.level_rules.
+        # (物业 SOP: 有效投诉在一个月内得不到合理解决的 → 重大投诉); see complaints.policy_rules.
         Stage("raise_level", ("judge_valid",), ("feed_back",), HR_MANAGER, extendable=False),
         Stage(
             "notify_department",
