@@ -30,6 +30,7 @@ def connect_receivers() -> None:
     Imported here, not at the top: importing them loads the whole domain, which the app
     factory does once per process; importing ``app`` alone (e.g. for ``db``) stays light.
     """
+    from app.complaints import policy_rules  # noqa: F401
     from app.discipline import overtime  # noqa: F401
     from app.messages import alerts  # noqa: F401
 

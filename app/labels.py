@@ -115,6 +115,9 @@ ACTION = {
     "recomplained": _l("The customer complained again: an escalated complaint was opened"),
     "grievance_converted": _l("Converted from a dissatisfaction ticket (不满工单)"),
     "anonymised": _l("Personal data anonymised"),
+    "unresolved_level_raised": _l("Level raised: a valid complaint unresolved for a month"),
+    "contacts_exhausted": _l("Contacts exhausted: escalated to the general manager"),
+    "same_batch": _l("Same batch complained of by two customers"),
 }
 
 # Timeline kind of each recorded action; a lifecycle step not listed is a "transition".
@@ -159,6 +162,9 @@ KIND = {
     "recomplained": "escalation",
     "grievance_converted": "transition",
     "anonymised": "note",
+    "unresolved_level_raised": "escalation",
+    "contacts_exhausted": "escalation",
+    "same_batch": "warning",
 }
 
 # The lifecycle steps (app/complaints/workflow.py has one Transition for each).
@@ -227,6 +233,9 @@ STAGE = {
     "report_leader": _l("Reported to the leader"),
     "report_gm": _l("Reported to the general manager"),
     "written_report": _l("Written report on a major case"),
+    "resolve": _l("Resolution (解决/办结)"),
+    "inform": _l("Result told to the complainant"),
+    "raise_level": _l("Unresolved valid complaint raised to a major level"),
 }
 
 STAGE_STATE = {"open": _l("Running"), "met": _l("Done"), "cancelled": _l("Not applicable")}

@@ -257,6 +257,10 @@ class Level(Model):
     is_major: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     description: Mapped[Optional[str]] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Who approves more time on this level's cases (超时需经…批准), a role; empty: by rank.
+    extension_approver: Mapped[Optional[str]] = mapped_column(String(64))
+    # The most contacts with the customer (对应次数); after the last the case escalates.
+    max_contacts: Mapped[Optional[int]] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return self.name
@@ -439,6 +443,11 @@ class Complaint(Model):
     customer_informed_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[customer_informed_by_id])
     customer_informed_method: Mapped[Optional[str]] = mapped_column(String(16))
     customer_informed_note: Mapped[Optional[str]] = mapped_column(Text)
+    # When the complained-of incident happened (事发日期): an attitude complaint raised more
+    # than a month later is not valid (logistics policy, seed 001 篇7 第九条(6)).
+    incident_date: Mapped[Optional[date]] = mapped_column(Date)
+    # The product batch / lot (批次/批号) of a quality complaint (seed 004 质量事故).
+    batch_no: Mapped[Optional[str]] = mapped_column(String(64), index=True)
     # 群体性投诉: many people complaining together are one case with their number.
     complainant_count: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -569,6 +578,8 @@ class SlaRule(Model):
     escalate_after: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     # 超时扣罚: a missed deadline drafts a penalty case with this fine (元) for review.
     overtime_fine: Mapped[Optional[int]] = mapped_column(Integer)
+    # The average the policy promises (平均), in the rule's unit; ``amount`` is then the maximum.
+    average_amount: Mapped[Optional[int]] = mapped_column(Integer)
     description: Mapped[Optional[str]] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     updated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -118,6 +118,14 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "policy.preset": ("", _l("The policy preset (level scheme and time limits) loaded last")),
+    "attitude.month_cap": (
+        1,
+        _l("Most valid service-attitude complaints (服务性投诉) a staff member may have in a month (seed 003: 1)"),
+    ),
+    "attitude.year_limit": (
+        4,
+        _l("A staff member must stay below this many valid service-attitude complaints a year (seed 003: 4)"),
+    ),
     "security.lockout_attempts": (
         5,
         _l("Consecutive failed sign-ins after which an account is locked"),

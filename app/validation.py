@@ -7,11 +7,11 @@ message that names the problem in the user's language.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Optional
 
 from app.i18n import _l
-from app.timeutil import as_utc, utcnow
+from app.timeutil import as_utc, local_date, utcnow
 
 # Mobile: 1[3-9] + 9 digits. Landline: area code 0xx/0xxx + 7–8 digits (+ extension).
 # Service numbers 400/800 + 7 digits.
@@ -71,4 +71,22 @@ def check_received_at(value: Optional[datetime], now: Optional[datetime] = None)
     now = now or utcnow()
     if as_utc(value) > now + CLOCK_SKEW:
         return str(_l("The time received cannot be in the future."))
+    return None
+
+
+def check_incident_date(value: Optional[date], now: Optional[datetime] = None) -> Optional[str]:
+    """事发日期: when the complained-of incident happened; never after today (Beijing)."""
+    if value is None:
+        return None
+    if not isinstance(value, date) or isinstance(value, datetime):
+        return str(_l("Not a valid date (e.g. 2026-10-08)."))
+    if value > local_date(now or utcnow()):
+        return str(_l("The incident date cannot be in the future."))
+    return None
+
+
+def check_batch_no(value: Optional[str]) -> Optional[str]:
+    """批次/批号 of the product complained about: free text, at most 64 characters."""
+    if value is not None and len(str(value).strip()) > 64:
+        return str(_l("At most %(n)d characters.", n=64))
     return None

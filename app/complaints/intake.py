@@ -99,6 +99,8 @@ def validate_intake(data: dict[str, Any], now: datetime) -> None:
             errors.add(name, str(_l("At most %(n)d characters.", n=64)))
     if data.get("subject") and len(data["subject"]) > 200:
         errors.add("subject", str(_l("At most %(n)d characters.", n=200)))
+    errors.add("incident_date", validation.check_incident_date(data.get("incident_date"), now))
+    errors.add("batch_no", validation.check_batch_no(data.get("batch_no")))
     count = data.get("complainant_count")
     if count not in (None, "") and (int_or_none(count) is None or int_or_none(count) < 1):
         errors.add("complainant_count", str(_l("The number of complainants must be a whole number of at least 1.")))
@@ -170,6 +172,8 @@ def _new_complaint(
         complaint.regulator_ref = (data.get("regulator_ref") or "").strip() or None
         complaint.regulator_body = (data.get("regulator_body") or "").strip() or data["channel"].name
     complaint.complainant_count = int_or_none(data.get("complainant_count")) or 1
+    complaint.incident_date = data.get("incident_date") or None
+    complaint.batch_no = (data.get("batch_no") or "").strip() or None
     return complaint
 
 

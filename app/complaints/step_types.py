@@ -99,6 +99,8 @@ class CaseFacts:
     subject_staff_ids: frozenset[int] = frozenset()
     head_staff_id: Optional[int] = None
     level_rank: int = 0
+    # The role the case's level names to approve more time (超时需经…批准); None: by rank.
+    extension_approver: Optional[str] = None
     open_stages: frozenset[str] = frozenset()
     extendable_stages: frozenset[str] = frozenset()
     pending_extension: bool = False

@@ -105,6 +105,7 @@ def case_facts(
         subject_staff_ids=frozenset(s.id for s in complaint.staff),
         head_staff_id=department.head_id if department is not None else None,
         level_rank=complaint.level.rank if complaint.level is not None else 0,
+        extension_approver=complaint.level.extension_approver if complaint.level is not None else None,
         open_stages=sla.open_stages(complaint),
         extendable_stages=sla.extendable_stages(complaint, now),
         pending_extension=pending is not None,

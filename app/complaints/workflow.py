@@ -57,8 +57,11 @@ def _can_request_extension(actor: Actor, case: CaseFacts) -> bool:
 def _can_decide_extension(actor: Actor, case: CaseFacts) -> bool:
     # 人事行政经理 decides; from 重要 (rank 2) upwards, or for a request made later than
     # the policy's notice, the general manager does.
+    # A level may name its approver instead (物业 SOP: 轻微 by the manager, 重要 by 总经理).
     if not case.pending_extension:
         return False
+    if case.extension_approver and not case.pending_extension_late:
+        return case.extension_approver in actor.roles
     if case.level_rank >= 2 or case.pending_extension_late:
         return GM in actor.roles
     return HR in actor.roles
@@ -99,9 +102,9 @@ def _reassign_if_decided(values: Mapping[str, Any]) -> Optional[str]:
 DISPUTE_DECISIONS = ("uphold", "reassign")
 
 
-EXTENSION_UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
+EXTENSION_UNITS = ("working_days", "working_hours", "natural_days", "natural_hours", "minutes")
 # The most one request may add, per unit (a month of work; longer needs a new case plan).
-MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_hours": 720, "minutes": 43200}
+MAX_EXTENSION = {"working_days": 30, "working_hours": 240, "natural_days": 30, "natural_hours": 720, "minutes": 43200}
 
 
 NOTE = Field("note", _l("Note"), required=False)

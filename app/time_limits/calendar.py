@@ -25,12 +25,13 @@ from functools import lru_cache
 from typing import Optional
 
 import holidays
+from dateutil.relativedelta import relativedelta
 
 from app.timeutil import LOCAL_TZ, UTC
 
 log = logging.getLogger(__name__)
 
-UNITS = ("working_days", "working_hours", "natural_hours", "minutes")
+UNITS = ("working_days", "working_hours", "natural_months", "natural_days", "natural_hours", "minutes")
 DEFAULT_BLOCKS = ((time(9, 0), time(12, 0)), (time(13, 30), time(18, 0)))
 _warned_years: set[int] = set()
 # Never look further than this for the next working minute (ten years of holidays).
@@ -184,6 +185,10 @@ class WorkCalendar:
             return self.add_working_minutes(start, amount * self.minutes_per_day)
         if unit == "working_hours":
             return self.add_working_minutes(start, amount * 60)
+        if unit == "natural_months":  # calendar months (一个月): the same day of a later month
+            return (start.astimezone(LOCAL_TZ) + relativedelta(months=int(amount))).astimezone(UTC)
+        if unit == "natural_days":  # calendar days (日), weekends and holidays included
+            return (start + timedelta(days=amount)).astimezone(UTC)
         if unit == "natural_hours":
             return (start + timedelta(hours=amount)).astimezone(UTC)
         if unit == "minutes":

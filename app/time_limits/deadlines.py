@@ -89,6 +89,20 @@ STAGES: dict[str, Stage] = {
             extendable=False,
         ),
         Stage("follow_up", ("reply",), ("follow_up",), HR_MANAGER),
+        # Resolution (解决 / 办结) of the case, e.g. 物业 SOP 重大 within 10 days; the department's
+        # feedback that the case is dealt with meets it.
+        Stage(
+            "resolve",
+            ("register",),
+            ("feed_back",),
+            HEAD_TOKEN,
+            responsible_before_dispatch=HR_MANAGER,
+        ),
+        # Telling the complainant the result after resolution (办理结果告知).
+        Stage("inform", ("feed_back",), ("confirm_informed", "close"), FIRST_RESPONDER, extendable=False),
+        # A valid complaint still unresolved at the limit is raised to the next major level
+        # (物业 SOP: 有效投诉在一个月内得不到合理解决的 → 重大投诉); see complaints.policy_rules.
+        Stage("raise_level", ("judge_valid",), ("feed_back",), HR_MANAGER, extendable=False),
         Stage(
             "notify_department",
             ("register",),
@@ -126,6 +140,8 @@ DENORMALISED = {"investigate": "investigate_due", "reply": "reply_due", "follow_
 UNIT_LABELS = {
     "working_days": _l("working days"),
     "working_hours": _l("working hours"),
+    "natural_months": _l("calendar months"),
+    "natural_days": _l("calendar days"),
     "natural_hours": _l("hours"),
     "minutes": _l("minutes"),
 }
@@ -214,6 +230,10 @@ def extension_minutes(cal: WorkCalendar, amount: int, unit: str) -> int:
         return amount * 60
     if unit == "natural_hours":
         return amount * 60
+    if unit == "natural_days":
+        return amount * 1440
+    if unit == "natural_months":
+        return amount * 30 * 1440
     return amount
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app import labels, lifecycle, validation
 from app.access import privacy
-from app.complaints import attachments, corrective, intake
+from app.complaints import attachments, corrective, intake, policy_rules
 from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
@@ -83,6 +83,8 @@ COMPLAINT_LIST_COLUMNS = [
 
 COMPLAINT_SHOW_COLUMNS = COMPLAINT_LIST_COLUMNS + [
     "complainant_count",
+    "incident_date",
+    "batch_no",
     "regulator_body",
     "regulator_ref",
     "customer.phone",
@@ -592,6 +594,11 @@ class ComplaintApi(CaseApi):
             number=complaint.number,
             count=len(events),
             result=[event_json(e, bool(complaint.channel and complaint.channel.is_regulator)) for e in events],
+            # Contacts with the customer so far (对应次数) and the level's cap, if it has one.
+            contacts={
+                "count": policy_rules.contact_count(db.session, complaint),
+                "max": complaint.level.max_contacts if complaint.level is not None else None,
+            },
             deadlines=[
                 {
                     "stage": d.stage,

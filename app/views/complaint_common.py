@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import labels, settings
 from app.access import privacy, scope
-from app.complaints import corrective, regulator, workflow
+from app.complaints import corrective, policy_rules, regulator, workflow
 from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
@@ -80,6 +80,8 @@ COMPLAINT_LABELS = {
     "regulator_body": _l("Transferring body"),
     "regulator_ref": _l("Transfer reference number"),
     "complainant_count": _l("Number of complainants"),
+    "incident_date": _l("Incident date"),
+    "batch_no": _l("Product batch / lot number"),
     "signed_at": _l("Signed for at"),
     "escalated_to_head_office_at": _l("Escalated to the head office at"),
     "escalated_to_head_office_by": _l("Escalated to the head office by"),
@@ -246,6 +248,7 @@ def pause_json(p: Any) -> dict[str, Any]:
 
 def transition_json(t: workflow.Transition, complaint: Complaint) -> dict[str, Any]:
     options = transition_options(complaint, t)
+    suggested = policy_rules.suggested_values(complaint, t.action)
     return {
         "action": t.action,
         "label": str(t.label),
@@ -258,6 +261,7 @@ def transition_json(t: workflow.Transition, complaint: Complaint) -> dict[str, A
                 "required": f.required,
                 "kind": f.kind,
                 "choices": [c for c, _label in options.get(f.name, [])] or list(f.choices),
+                "suggested": suggested.get(f.name),
             }
             for f in t.fields
         ],

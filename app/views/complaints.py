@@ -6,18 +6,18 @@ from typing import Any, Optional
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access
-from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget
+from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget, DatePickerWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import select
-from wtforms import DateTimeField, IntegerField, StringField, TextAreaField
+from wtforms import DateField, DateTimeField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.validators import Optional as OptionalValidator
 
 from app import labels, lifecycle, validation
 from app.access import privacy
-from app.complaints import attachments, corrective, intake
+from app.complaints import attachments, corrective, intake, policy_rules
 from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
@@ -119,6 +119,18 @@ def _case_fields() -> dict[str, Any]:
                 )
             ],
         ),
+        "incident_date": DateField(
+            _l("Incident date"),
+            widget=DatePickerWidget(),
+            validators=[OptionalValidator(), RuleValidator(validation.check_incident_date)],
+            description=_l("When the complained-of incident happened (事发日期); not in the future."),
+        ),
+        "batch_no": StringField(
+            _l("Product batch / lot number"),
+            widget=BS3TextFieldWidget(),
+            validators=[RuleValidator(validation.check_batch_no)],
+            description=_l("Quality complaints: the batch (批次/批号) of the product complained about."),
+        ),
         "complainant_count": IntegerField(
             _l("Number of complainants"),
             default=1,
@@ -196,6 +208,8 @@ class ComplaintView(PortalModelView):
         "department",
         "staff",
         "complainant_count",
+        "incident_date",
+        "batch_no",
         "regulator_body",
         "regulator_ref",
     ]
@@ -216,6 +230,8 @@ class ComplaintView(PortalModelView):
                     "regulator_ref",
                     "customer",
                     "complainant_count",
+                    "incident_date",
+                    "batch_no",
                     "first_responder",
                     "subject",
                     "content",
@@ -329,6 +345,7 @@ class ComplaintView(PortalModelView):
             reveals=privacy.reveals_of(db.session, complaint.id),
             transitions=services.available_transitions(db.session, complaint, principal),
             transition_options=lambda t: transition_options(complaint, t),
+            suggested_values=lambda t: policy_rules.suggested_values(complaint, t.action),
             deadlines=sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id)),
             extensions=db.session.scalars(
                 select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)

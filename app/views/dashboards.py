@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Optional
 
 from flask import request
@@ -24,8 +25,9 @@ from app.models import (
     Grievance,
     Penalty,
 )
-from app.quality import analytics
+from app.quality import analytics, attitude
 from app.quality.analytics import Chart
+from app.timeutil import utcnow
 from app.views.base import ApiConventions, PortalModelView
 from app.views.security import SCOPED, current_principal
 
@@ -101,7 +103,13 @@ def dashboard_payload(args: Any) -> dict[str, Any]:
     )
     # Responsibility disputes (责任异议) raised by each department, with their rulings.
     payload["disputes"] = disputes.dispute_counts(db.session, start, end, departments)
+    payload["attitude_limits"] = attitude_flags(departments, min(utcnow(), end - timedelta(seconds=1)))
     return payload
+
+
+def attitude_flags(departments: Optional[list[int]], now: Any) -> list[dict[str, Any]]:
+    """Staff over the service-attitude limits (seed 003: ≤1 a month, <4 a year) in the caller's scope."""
+    return [s.as_json() for s in attitude.flagged(db.session, now, department_ids=departments)]
 
 
 class DashboardView(BaseView):
@@ -115,8 +123,10 @@ class DashboardView(BaseView):
     @expose("/")
     @has_access
     def index(self) -> Any:
+        departments, charts = dashboard_scope(current_principal())
         return self.render_template(
             "dashboard.html",
+            attitude_limits=attitude_flags(departments, utcnow()) if charts else [],
             period_kinds=[
                 ("day", _("Day")),
                 ("week", _("Week")),

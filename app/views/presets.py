@@ -55,7 +55,9 @@ class PolicyPresetView(BaseView):
                     levels=len(policy_presets.PRESETS[code].levels),
                     rules=result["rules"],
                     cases=result["recomputed"],
-                ),
+                )
+                + " "
+                + _("Source: %(citation)s", citation=policy_presets.PRESETS[code].citation),
                 "success",
             )
         except policy_presets.PresetError as exc:
@@ -92,15 +94,30 @@ class PolicyPresetApi(ApiConventions, BaseApi):
                     "code": p.code,
                     "name": p.name,
                     "source": p.source,
+                    "citation": p.citation,
+                    "clause": p.clause,
                     "description": str(p.description),
-                    "levels": [{"code": lv.code, "name": lv.name, "rank": lv.rank} for lv in p.levels],
+                    "levels": [
+                        {
+                            "code": lv.code,
+                            "name": lv.name,
+                            "rank": lv.rank,
+                            "major": lv.major,
+                            "extension_approver": lv.extension_approver,
+                            "max_contacts": lv.max_contacts,
+                        }
+                        for lv in p.levels
+                    ],
                     "rules": [
                         {
                             "level": r.level,
                             "stage": r.stage,
                             "amount": r.amount,
                             "unit": r.unit,
+                            "average_amount": r.average_amount,
+                            "escalate_role": r.escalate_role,
                             "overtime_fine": r.overtime_fine,
+                            "description": r.description,
                         }
                         for r in p.rules
                     ],
@@ -130,4 +147,4 @@ class PolicyPresetApi(ApiConventions, BaseApi):
         except policy_presets.PresetError as exc:
             db.session.rollback()
             return self.response(404, message=str(exc))
-        return self.response(200, result=result)
+        return self.response(200, result=dict(result, citation=policy_presets.PRESETS[code].citation))

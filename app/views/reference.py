@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from flask_appbuilder import expose, has_access
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -26,6 +27,7 @@ from app.models import (
     Unit,
     UnitKind,
 )
+from app.quality import attitude
 from app.timeutil import format_local, utcnow
 from app.views.base import MODEL_PERMS, PortalApi, PortalModelView, ValidatingApi, choice_field, error_messages
 from app.views.commendations import StaffCommendationView
@@ -52,6 +54,7 @@ class StaffView(PortalModelView):
     list_columns = ["employee_no", "name", "department", "position", "superior", "user", "active"]
     add_columns = edit_columns = STAFF_FORM_COLUMNS
     show_columns = ["employee_no", "name", "department", "position", "superior", "phone", "email", "user", "active"]
+    show_template = "staff/show.html"
     search_columns = STAFF_SEARCH_COLUMNS
     related_views = [StaffCommendationView]
     base_order = ("employee_no", "asc")
@@ -81,6 +84,24 @@ class StaffView(PortalModelView):
             raise ValueError(" ".join(m for ms in exc.errors.values() for m in ms)) from exc
 
     pre_update = pre_add
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        """The staff record, flagged when over the service-attitude limits (seed 003)."""
+        staff = self.get_in_scope(pk)
+        principal = current_principal()
+        status = None
+        if principal.is_company_wide or principal.is_department_head:
+            status = attitude.staff_status(db.session, staff, utcnow())
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=self._show(pk),
+            related_views=self._related_views,
+            attitude_status=status,
+        )
 
 
 def _check_superior(item: Staff) -> None:
@@ -361,6 +382,7 @@ class StaffApi(PortalApi):
             total_points=sum(r["points"] for r in rows),
             total_fines=sum(r["fine"] for r in rows),
             threshold={"points": limit, "period": kind},
+            attitude=attitude.staff_status(db.session, staff, utcnow()).as_json(),
             count=len(rows),
             result=rows,
         )

@@ -86,6 +86,13 @@ class ComplaintIntakeSchema(Schema):
     staff = _StaffList(load_default=list)
     regulator_body = fields.String(load_default=None, allow_none=True)
     regulator_ref = fields.String(load_default=None, allow_none=True)
+    # 事发日期 (not in the future) and a quality complaint's product batch (批次/批号).
+    incident_date = fields.Date(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": _l("Not a valid date (e.g. 2026-10-08).")},
+    )
+    batch_no = fields.String(load_default=None, allow_none=True)
     # 群体性投诉: how many people complain together (at least 1).
     complainant_count = fields.Integer(
         load_default=1,
@@ -129,6 +136,8 @@ class ComplaintIntakeSchema(Schema):
             add("customer_phone", validation.check_phone(data.get("customer_phone")))
         add("customer_email", validation.check_email(data.get("customer_email")))
         add("received_at", validation.check_received_at(data.get("received_at")))
+        add("incident_date", validation.check_incident_date(data.get("incident_date")))
+        add("batch_no", validation.check_batch_no(data.get("batch_no")))
         if data.get("subject") and len(data["subject"]) > 200:
             add("subject", _l("At most %(n)d characters.", n=200))
         if errors:

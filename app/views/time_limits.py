@@ -38,6 +38,7 @@ SLA_RULE_FORM_COLUMNS = [
     "channel",
     "amount",
     "unit",
+    "average_amount",
     "warn_ratio",
     "remind_roles",
     "escalate_role",
@@ -91,6 +92,8 @@ def _check_rule(item: SlaRule) -> None:
             errors.add("remind_roles", str(_l("Unknown role “%(v)s”.", v=token.strip())))
     if item.escalate_role and item.escalate_role not in ROLE_TOKENS:
         errors.add("escalate_role", str(_l("Unknown role “%(v)s”.", v=item.escalate_role)))
+    if item.average_amount is not None and not (0 < item.average_amount <= (item.amount or 0)):
+        errors.add("average_amount", str(_l("The average is a whole number greater than 0, at most the time limit.")))
     if item.overtime_fine is not None and not (0 <= item.overtime_fine <= 100000):
         errors.add("overtime_fine", str(_l("The overtime fine is a whole number of yuan between 0 and 100000.")))
     errors.raise_if_any()
@@ -102,6 +105,7 @@ _RULE_LABELS = {
     "channel": _l("Channel (empty: all)"),
     "amount": _l("Time limit"),
     "unit": _l("Unit"),
+    "average_amount": _l("Promised average (same unit; the limit is then the maximum)"),
     "warn_ratio": _l("Warning at (fraction of the time)"),
     "remind_roles": _l("Who is reminded"),
     "escalate_role": _l("Escalates to"),
@@ -373,6 +377,7 @@ class SlaRuleApi(RecomputeOnChange, ValidatingApi, PortalApi):
         "channel.name",
         "amount",
         "unit",
+        "average_amount",
         "warn_ratio",
         "remind_roles",
         "escalate_role",
