@@ -1,7 +1,7 @@
 """presets that match their seeds: level approver and contact cap, rule average, incident date, batch
 
 Revision ID: 0020_h5
-Revises: 0019
+Revises: 0020_ph
 Create Date: 2026-12-05 20:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0020_h5"
-down_revision = "0019"
+down_revision = "0020_ph"
 branch_labels = None
 depends_on = None
 
