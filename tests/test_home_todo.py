@@ -122,3 +122,43 @@ def test_due_today_and_overdue_in_scope(web, make_complaint, org):
     assert late.number in overdue
     assert elsewhere.number not in overdue
     assert 'id="due-today"' in html
+
+
+def test_hr_manager_takes_the_department_steps_when_the_head_is_a_complained_person(web, make_complaint, org):
+    now = utcnow()
+    against_head = make_complaint(department="GC", staff=("张建国",))
+    step(org, against_head, "judge_valid", "renshi", now)
+    step(org, against_head, "dispatch", "renshi", now)
+
+    assert ("sign_for", against_head.number, f"/complaintview/show/{against_head.id}") in _awaiting(web, "renshi")
+    assert all(number != against_head.number for _, number, _ in _awaiting(web, "zhuguan_a"))
+
+
+def test_the_home_page_costs_the_same_queries_for_two_or_twelve_waiting_cases(app, web, make_complaint, org):
+    from sqlalchemy import event
+
+    def queries_of_home() -> int:
+        client = web("renshi")
+        count = {"n": 0}
+
+        def counted(conn, cursor, statement, *args) -> None:
+            # Case rows only: per-process caches (settings, calendar) may refill at any page.
+            if "complaint" in statement or "penalty" in statement:
+                count["n"] += 1
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", counted)
+        try:
+            assert client.get("/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", counted)
+        return count["n"]
+
+    for _ in range(2):
+        make_complaint()
+    few = queries_of_home()
+    for _ in range(10):
+        make_complaint(department="BA")
+    many = queries_of_home()
+    assert many == few, (few, many)
+    assert few <= 10, few

@@ -104,9 +104,16 @@ def _who_complaint(t: workflow.Transition, p: scope.Principal) -> ColumnElement[
     if t.department_step:
         if p.roles & t.any_department_roles:
             return true()
+        clauses = []
         if DEPARTMENT_HEAD in t.roles and p.is_department_head and p.acting_department_ids:
-            return Complaint.department_id.in_(sorted(p.acting_department_ids))
-        return false()
+            clauses.append(Complaint.department_id.in_(sorted(p.acting_department_ids)))
+        if p.has_role(*t.recusal_roles):
+            # The head is a complained person of the case: the recusal role acts instead.
+            head_is_subject = exists().where(
+                Department.id == Complaint.department_id, Complaint.staff.any(Staff.id == Department.head_id)
+            )
+            clauses.append(head_is_subject)
+        return or_(*clauses) if clauses else false()
     return true() if p.has_role(*t.roles) else false()
 
 
