@@ -162,3 +162,31 @@ def test_the_home_page_costs_the_same_queries_for_two_or_twelve_waiting_cases(ap
     many = queries_of_home()
     assert many == few, (few, many)
     assert few <= 10, few
+
+
+def test_extensions_to_request_and_to_decide_reach_the_head_then_the_right_manager(web, make_complaint, org):
+    from app.time_limits import sla
+
+    now = utcnow()
+    normal = make_complaint(department="GC")
+    major = make_complaint(department="GC", level="important")
+    for c in (normal, major):
+        step(org, c, "judge_valid", "renshi", now)
+        step(org, c, "dispatch", "renshi", now)
+    # The deadline warning fires shortly before the investigation is due.
+    investigate = next(d for d in normal.deadlines if d.stage == "investigate" and d.state == "open")
+    sla.scan(db.session, now=investigate.warn_at + timedelta(minutes=1))
+    db.session.commit()
+
+    kinds = {(kind, number) for kind, number, _ in _awaiting(web, "zhuguan_a")}
+    assert ("request_extension", normal.number) in kinds
+    assert all(kind != "request_extension" for kind, _, _ in _awaiting(web, "zhuguan_b"))
+
+    consent = {"consent_by": "客户本人", "consent_method": "phone", "amount": 1, "reason": "需调取监控录像"}
+    for c in (normal, major):
+        step(org, c, "request_extension", "zhuguan_a", now, stage="investigate", **consent)
+    hr = {(kind, number) for kind, number, _ in _awaiting(web, "renshi")}
+    gm = {(kind, number) for kind, number, _ in _awaiting(web, "zongjingli")}
+    assert ("decide_extension", normal.number) in hr and ("decide_extension", major.number) not in hr
+    assert ("decide_extension", major.number) in gm and ("decide_extension", normal.number) not in gm
+    assert ("request_extension", normal.number) not in {(k, n) for k, n, _ in _awaiting(web, "zhuguan_a")}

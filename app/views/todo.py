@@ -6,7 +6,8 @@ kept here: a *main* step is a forward step (``primary``/``success`` style) that 
 case on (a target status) or records a stage (a stamp), taken without a special clock
 stage. Decisions guarded by a pending request (an extension, a long pause, a dispute)
 follow their guards' rules. Rows are scoped with :func:`app.access.scope.criterion`
-exactly as the lists are; each section is one query (a CASE names the kind of each row).
+exactly as the lists are; each section is two queries (the counts, the
+oldest rows) over a UNION ALL of one SELECT per kind.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import False_
 
 from app import labels
@@ -29,6 +30,7 @@ from app.models import (
     ClockPause,
     Complaint,
     ComplaintStatus,
+    Deadline,
     Department,
     Dispute,
     Document,
@@ -39,6 +41,7 @@ from app.models import (
     PenaltyStatus,
     Staff,
 )
+from app.time_limits.deadlines import HEAD_TOKEN, STAGES
 from app.timeutil import LOCAL_TZ, utcnow
 
 LIMIT = 30
@@ -149,6 +152,24 @@ def _decisions(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
     return kinds
 
 
+def _extension_to_request(p: scope.Principal, now: datetime) -> list[tuple[str, ColumnElement[bool]]]:
+    """延期 worth asking: a warned, still running clock the head may extend (the guard's stages)."""
+    t = workflow.TRANSITIONS["request_extension"]
+    if not (DEPARTMENT_HEAD in t.roles and p.is_department_head and p.acting_department_ids):
+        return []
+    stages = sorted(k for k, s in STAGES.items() if s.extendable and s.responsible == HEAD_TOKEN)
+    warned = exists().where(
+        Deadline.complaint_id == Complaint.id,
+        Deadline.state == "open",
+        Deadline.stage.in_(stages),
+        Deadline.warned_at.is_not(None),
+        Deadline.due_at > now,
+    )
+    pending = exists().where(Extension.complaint_id == Complaint.id, Extension.status == "pending")
+    mine = Complaint.department_id.in_(sorted(p.acting_department_ids))
+    return [("request_extension", and_(Complaint.status.in_(OPEN_STATUSES), mine, warned, not_(pending)))]
+
+
 def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
     """(action, condition) of every kind of complaint awaiting the principal, lifecycle order."""
     kinds: list[tuple[str, ColumnElement[bool]]] = []
@@ -176,7 +197,7 @@ def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]
                 ),
             )
         )
-    return kinds + _decisions(p)
+    return kinds + _decisions(p) + _extension_to_request(p, utcnow())
 
 
 def _who_penalty(s: penalties.Step, p: scope.Principal) -> bool:
@@ -208,8 +229,10 @@ def penalty_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
     return kinds
 
 
-def _kind_column(kinds: list[tuple[str, ColumnElement[bool]]]) -> Any:
-    return case(*[(condition, name) for name, condition in kinds], else_=None)
+def _waiting(kinds: list[tuple[str, ColumnElement[bool]]], in_scope: ColumnElement[bool], columns: tuple) -> Any:
+    """One row per (case, kind): a case waiting for two steps (签收 and 延期) is listed for each."""
+    parts = [select(*columns, literal(name).label("kind")).where(in_scope, condition) for name, condition in kinds]
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("waiting")
 
 
 def _complaint_label(kind: str) -> str:
@@ -227,22 +250,18 @@ def _penalty_label(kind: str) -> str:
 def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[bool]]], url: Any) -> tuple:
     if not kinds:
         return [], {}
-    kind = _kind_column(kinds).label("kind")
-    where = and_(scope.criterion(Complaint, p), or_(*[c for _, c in kinds]))
-    counts = dict(db.session.execute(select(kind, func.count()).where(where).group_by(kind)).all())
+    columns = (
+        Complaint.id,
+        Complaint.number,
+        Complaint.subject,
+        Complaint.next_due_at,
+        Complaint.received_at,
+        Complaint.overdue,
+    )
+    w = _waiting(kinds, scope.criterion(Complaint, p), columns)
+    counts = dict(db.session.execute(select(w.c.kind, func.count()).group_by(w.c.kind)).all())
     rows = db.session.execute(
-        select(
-            Complaint.id,
-            Complaint.number,
-            Complaint.subject,
-            Complaint.next_due_at,
-            Complaint.received_at,
-            Complaint.overdue,
-            kind,
-        )
-        .where(where)
-        .order_by(Complaint.next_due_at.is_(None), Complaint.next_due_at, Complaint.received_at)
-        .limit(LIMIT)
+        select(w).order_by(w.c.next_due_at.is_(None), w.c.next_due_at, w.c.received_at, w.c.id).limit(LIMIT)
     ).all()
     items = [
         Item(
@@ -263,15 +282,10 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
 def _penalty_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[bool]]], url: Any) -> tuple:
     if not kinds:
         return [], {}
-    kind = _kind_column(kinds).label("kind")
-    where = and_(scope.criterion(Penalty, p), or_(*[c for _, c in kinds]))
-    counts = dict(db.session.execute(select(kind, func.count()).where(where).group_by(kind)).all())
-    rows = db.session.execute(
-        select(Penalty.id, Penalty.number, Penalty.facts, Penalty.created_at, kind)
-        .where(where)
-        .order_by(Penalty.created_at)
-        .limit(LIMIT)
-    ).all()
+    columns = (Penalty.id, Penalty.number, Penalty.facts, Penalty.created_at)
+    w = _waiting(kinds, scope.criterion(Penalty, p), columns)
+    counts = dict(db.session.execute(select(w.c.kind, func.count()).group_by(w.c.kind)).all())
+    rows = db.session.execute(select(w).order_by(w.c.created_at, w.c.id).limit(LIMIT)).all()
     items = [
         Item(
             r.kind,
