@@ -26,6 +26,7 @@ from app.access.roles import DEPARTMENT_HEAD, GENERAL_MANAGER, HR_MANAGER
 from app.complaints import workflow
 from app.discipline import notices, penalties
 from app.extensions import db
+from app.i18n import _
 from app.models import (
     ClockPause,
     Complaint,
@@ -237,7 +238,7 @@ def _waiting(kinds: list[tuple[str, ColumnElement[bool]]], in_scope: ColumnEleme
 
 def _complaint_label(kind: str) -> str:
     if kind == "escalation":
-        return str(labels.ACTION["escalate"])
+        return _("Supervised or escalated")
     return str(labels.ACTION.get(kind, kind))
 
 
