@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
+from app.views import case_page
 from app.views.base import PortalModelView, current_viewer, customer_name_cell
 from app.views.complaint_common import (
     COMPLAINT_EDIT_COLUMNS,
@@ -214,9 +215,10 @@ class ComplaintView(PortalModelView):
         "regulator_ref",
     ]
     edit_columns = COMPLAINT_EDIT_COLUMNS
+    # Grouped by stage; the case page shows a stage only once it holds data (app/views/case_page.py).
     show_fieldsets = [
         (
-            _l("Intake"),
+            _l("Registration"),
             {
                 "fields": [
                     "number",
@@ -244,47 +246,43 @@ class ComplaintView(PortalModelView):
             },
         ),
         (
-            _l("Handling"),
+            _l("Judgement and dispatch"),
             {
                 "fields": [
                     "validity",
                     "validity_reason",
                     "polite_reply",
-                    "findings",
-                    "responsible_staff",
-                    "resolution_plan",
-                    "reply_text",
-                    "feedback_note",
-                    "satisfaction",
-                    "follow_up_note",
-                    "customer_informed_at",
-                    "customer_informed_by",
-                    "customer_informed_method",
-                    "customer_informed_note",
-                    "close_note",
-                ]
-            },
-        ),
-        (
-            _l("Stages"),
-            {
-                "fields": [
                     "judged_at",
                     "dispatched_at",
                     "signed_at",
                     "escalated_to_head_office_at",
                     "escalated_to_head_office_by",
-                    "investigation_started_at",
-                    "planned_at",
-                    "replied_at",
-                    "fed_back_at",
-                    "followed_up_at",
-                    "closed_at",
-                    "archived_at",
-                ],
-                "expanded": False,
+                ]
             },
         ),
+        (
+            _l("Investigation and handling"),
+            {"fields": ["investigation_started_at", "findings", "responsible_staff", "resolution_plan", "planned_at"]},
+        ),
+        (
+            _l("Reply and follow-up"),
+            {
+                "fields": [
+                    "reply_text",
+                    "replied_at",
+                    "feedback_note",
+                    "fed_back_at",
+                    "satisfaction",
+                    "follow_up_note",
+                    "followed_up_at",
+                    "customer_informed_at",
+                    "customer_informed_by",
+                    "customer_informed_method",
+                    "customer_informed_note",
+                ]
+            },
+        ),
+        (_l("Closing and archive"), {"fields": ["close_note", "closed_at", "archived_at"]}),
     ]
     label_columns = COMPLAINT_LABELS
     formatters_columns = {
@@ -339,6 +337,9 @@ class ComplaintView(PortalModelView):
             widgets=widgets,
             related_views=self._related_views,
             complaint=complaint,
+            sections=case_page.filled_sections(self, complaint),
+            next_steps=case_page.complaint_next_steps(complaint),
+            due_text=case_page.due_text,
             contact=revealed or viewer.fields(complaint.customer),
             revealed=revealed is not None,
             can_reveal=privacy.may_reveal(viewer, complaint, reveal_roles()),

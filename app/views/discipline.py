@@ -32,6 +32,7 @@ from app.models import (
     Staff,
 )
 from app.timeutil import format_local, utcnow
+from app.views import case_page
 from app.views.base import (
     DISCIPLINE_PERMS,
     PortalModelView,
@@ -310,6 +311,40 @@ class PenaltyView(PortalModelView):
         "appeal_deadline",
         "revoked_at",
     ]
+    # Grouped by stage; the case page shows a stage only once it holds data (app/views/case_page.py).
+    show_fieldsets = [
+        (
+            _l("Case opened"),
+            {
+                "fields": [
+                    "number",
+                    "status",
+                    "staff",
+                    "department",
+                    "rule",
+                    "complaint",
+                    "source",
+                    "incident_date",
+                    "facts",
+                    "sanction",
+                    "fine_amount",
+                    "score_deduction",
+                    "withhold_performance_pay",
+                    "circular_required",
+                    "subject_is_head",
+                    "head_failed_to_act",
+                    "created_by",
+                    "created_at",
+                    "proposed_by",
+                    "proposed_at",
+                ]
+            },
+        ),
+        (_l("Penalty review"), {"fields": ["reviewed_by", "reviewed_at", "return_reason"]}),
+        (_l("Penalty approval"), {"fields": ["decided_by", "decided_at"]}),
+        (_l("Notice service"), {"fields": ["issued_at", "served_on", "appeal_deadline"]}),
+        (_l("Penalty appeal"), {"fields": ["revoked_at"]}),
+    ]
     label_columns = _PENALTY_LABELS
     formatters_columns = {
         "status": penalties.status_label,
@@ -403,6 +438,9 @@ class PenaltyView(PortalModelView):
             widgets=widgets,
             related_views=self._related_views,
             penalty=penalty,
+            sections=case_page.filled_sections(self, penalty),
+            next_steps=case_page.penalty_next_steps(penalty),
+            due_text=case_page.due_text,
             steps=discipline.available_steps(db.session, penalty, principal),
             step_options=penalty_step_options,
             summary=summary,

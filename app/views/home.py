@@ -16,6 +16,7 @@ from app.models import (
     ComplaintStatus,
 )
 from app.timeutil import format_local
+from app.views import todo
 from app.views.security import current_principal, current_user
 
 
@@ -40,8 +41,14 @@ class HomeView(IndexView):
         latest = list(
             db.session.scalars(select(Complaint).where(in_scope).order_by(Complaint.received_at.desc()).limit(8))
         )
+        items, kinds = todo.awaiting(principal, url_for)
+        due_today, late = todo.due_today_and_late(principal, url_for)
         return self.render_template(
             self.index_template,
+            awaiting=items,
+            awaiting_kinds=kinds,
+            due_today=due_today,
+            late=late,
             appbuilder=self.appbuilder,
             principal=principal,
             status_counts=status_counts,

@@ -1,0 +1,388 @@
+"""待我处理: what waits for the signed-in user's action, derived from the lifecycle tables.
+
+Which step each role takes in which status comes from the complaint lifecycle
+(``workflow.TRANSITIONS``) and the penalty chain (``penalties.STEPS``), not from a list
+kept here: a *main* step is a forward step (``primary``/``success`` style) that moves the
+case on (a target status) or records a stage (a stamp), taken without a special clock
+stage. Decisions guarded by a pending request (an extension, a long pause, a dispute)
+follow their guards' rules. Rows are scoped with :func:`app.access.scope.criterion`
+exactly as the lists are; each section is two queries (the counts, the
+oldest rows) over a UNION ALL of one SELECT per kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true, union_all
+from sqlalchemy.sql.elements import False_
+
+from app import labels
+from app.access import scope
+from app.access.roles import DEPARTMENT_HEAD, GENERAL_MANAGER, HR_MANAGER
+from app.complaints import workflow
+from app.discipline import notices, penalties
+from app.extensions import db
+from app.i18n import _
+from app.models import (
+    ClockPause,
+    Complaint,
+    ComplaintStatus,
+    Deadline,
+    Department,
+    Dispute,
+    Document,
+    DocumentKind,
+    Extension,
+    Level,
+    Penalty,
+    PenaltyStatus,
+    Staff,
+)
+from app.time_limits.deadlines import HEAD_TOKEN, STAGES
+from app.timeutil import LOCAL_TZ, utcnow
+
+LIMIT = 30
+FORWARD_STYLES = ("primary", "success")
+OPEN_STATUSES = tuple(ComplaintStatus(s) for s in workflow.OPEN)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row of the to-do list: what to do, on which case, by when."""
+
+    kind: str
+    label: str
+    number: str
+    url: str
+    subject: str
+    due: Optional[datetime]
+    since: Optional[datetime]
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of waiting item with its count and the list it opens."""
+
+    kind: str
+    label: str
+    count: int
+    url: str
+
+
+# Extra conditions of a step that its guard (or the status alone) does not say in SQL.
+# 签收 comes before 开始调查 in the same status; the customer is told once.
+_STEP_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "sign_for": Complaint.signed_at.is_(None),
+    "start_investigation": Complaint.signed_at.is_not(None),
+    "confirm_informed": Complaint.customer_informed_at.is_(None),
+}
+
+
+def main_transitions() -> list[workflow.Transition]:
+    """The complaint steps that move a case on, in lifecycle order."""
+    return [
+        t
+        for t in workflow.TRANSITIONS.values()
+        if t.style in FORWARD_STYLES
+        and (t.target is not None or t.stamp is not None)
+        and t.requires_stage is None
+        and t.while_paused is False
+    ]
+
+
+def main_steps() -> list[penalties.Step]:
+    """The penalty steps that move a case on (proposing is the proposer's, handled apart)."""
+    return [s for s in penalties.STEPS.values() if s.style in FORWARD_STYLES and not s.proposer_step]
+
+
+def _who_complaint(t: workflow.Transition, p: scope.Principal) -> ColumnElement[bool]:
+    """Which in-scope cases the principal takes ``t`` on, by the lifecycle's role rules."""
+    if t.owner_step:
+        # The first responder tells the customer (首问负责制); the others read.
+        return Complaint.first_responder_id == p.user_id if p.user_id is not None else false()
+    if t.department_step:
+        if p.roles & t.any_department_roles:
+            return true()
+        clauses = []
+        if DEPARTMENT_HEAD in t.roles and p.is_department_head and p.acting_department_ids:
+            clauses.append(Complaint.department_id.in_(sorted(p.acting_department_ids)))
+        if p.has_role(*t.recusal_roles):
+            # The head is a complained person of the case: the recusal role acts instead.
+            head_is_subject = exists().where(
+                Department.id == Complaint.department_id, Complaint.staff.any(Staff.id == Department.head_id)
+            )
+            clauses.append(head_is_subject)
+        return or_(*clauses) if clauses else false()
+    return true() if p.has_role(*t.roles) else false()
+
+
+def _pending_extension(late_or_major: bool) -> ColumnElement[bool]:
+    pending = exists().where(Extension.complaint_id == Complaint.id, Extension.status == "pending")
+    late = exists().where(
+        Extension.complaint_id == Complaint.id, Extension.status == "pending", Extension.late_request.is_(True)
+    )
+    major = exists().where(Level.id == Complaint.level_id, Level.rank >= 2)
+    return and_(pending, or_(late, major)) if late_or_major else and_(pending, not_(late), not_(major))
+
+
+def _decisions(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
+    """Requests awaiting a decision (延期, long pause, 责任异议) by the guards' rules."""
+    kinds: list[tuple[str, ColumnElement[bool]]] = []
+    if p.has_role(GENERAL_MANAGER):
+        kinds.append(("decide_extension", _pending_extension(True)))
+    elif p.has_role(HR_MANAGER):
+        kinds.append(("decide_extension", _pending_extension(False)))
+    if p.has_role(*workflow.TRANSITIONS["approve_pause"].roles):
+        kinds.append(
+            (
+                "approve_pause",
+                exists().where(ClockPause.complaint_id == Complaint.id, ClockPause.state == "awaiting_approval"),
+            )
+        )
+    open_dispute = exists().where(Dispute.complaint_id == Complaint.id, Dispute.state == "open")
+    if p.has_role(GENERAL_MANAGER):
+        kinds.append(("rule_dispute", open_dispute))
+    elif p.user_id is not None and p.has_role(*workflow.TRANSITIONS["rule_dispute"].roles):
+        supervised = exists().where(Department.id == Complaint.department_id, Department.supervisor_id == p.user_id)
+        kinds.append(("rule_dispute", and_(open_dispute, supervised)))
+    return kinds
+
+
+def _extension_to_request(p: scope.Principal, now: datetime) -> list[tuple[str, ColumnElement[bool]]]:
+    """延期 worth asking: a warned, still running clock the head may extend (the guard's stages)."""
+    t = workflow.TRANSITIONS["request_extension"]
+    if not (DEPARTMENT_HEAD in t.roles and p.is_department_head and p.acting_department_ids):
+        return []
+    stages = sorted(k for k, s in STAGES.items() if s.extendable and s.responsible == HEAD_TOKEN)
+    warned = exists().where(
+        Deadline.complaint_id == Complaint.id,
+        Deadline.state == "open",
+        Deadline.stage.in_(stages),
+        Deadline.warned_at.is_not(None),
+        Deadline.due_at > now,
+    )
+    pending = exists().where(Extension.complaint_id == Complaint.id, Extension.status == "pending")
+    mine = Complaint.department_id.in_(sorted(p.acting_department_ids))
+    return [("request_extension", and_(Complaint.status.in_(OPEN_STATUSES), mine, warned, not_(pending)))]
+
+
+def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
+    """(action, condition) of every kind of complaint awaiting the principal, lifecycle order."""
+    kinds: list[tuple[str, ColumnElement[bool]]] = []
+    for t in main_transitions():
+        who = _who_complaint(t, p)
+        if isinstance(who, False_):
+            continue
+        condition = and_(
+            Complaint.status.in_([ComplaintStatus(s) for s in t.sources]),
+            Complaint.paused_since.is_(None),
+            _STEP_CONDITIONS.get(t.action, true()),
+            who,
+        )
+        if p.staff_id is not None:  # the person complained about steps aside
+            condition = and_(condition, not_(Complaint.staff.any(Staff.id == p.staff_id)))
+        kinds.append((t.action, condition))
+    if p.has_role(GENERAL_MANAGER):
+        # 督办 and 上报总部: the escalated open cases are the general manager's to watch.
+        kinds.append(
+            (
+                "escalation",
+                and_(
+                    Complaint.status.in_(OPEN_STATUSES),
+                    or_(Complaint.supervised.is_(True), Complaint.escalated_to_head_office_at.is_not(None)),
+                ),
+            )
+        )
+    return kinds + _decisions(p) + _extension_to_request(p, utcnow())
+
+
+def _who_penalty(s: penalties.Step, p: scope.Principal) -> bool:
+    return p.has_role(*s.roles)
+
+
+def penalty_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
+    """(action, condition) of every kind of penalty case awaiting the principal, chain order."""
+    propose = penalties.STEPS["propose"]
+    sources = [PenaltyStatus(s) for s in propose.sources]
+    kinds: list[tuple[str, ColumnElement[bool]]] = []
+    by_hr = or_(Penalty.subject_is_head.is_(True), Penalty.head_failed_to_act.is_(True))
+    if p.has_role(HR_MANAGER):
+        kinds.append(("propose", and_(Penalty.status.in_(sources), by_hr)))
+    elif p.is_department_head and p.acting_department_ids:
+        mine = Penalty.department_id.in_(sorted(p.acting_department_ids))
+        kinds.append(("propose", and_(Penalty.status.in_(sources), not_(by_hr), mine)))
+    for s in main_steps():
+        if _who_penalty(s, p):
+            kinds.append((s.action, Penalty.status.in_([PenaltyStatus(x) for x in s.sources])))
+    if p.has_role(HR_MANAGER):
+        issued = exists().where(Document.penalty_id == Penalty.id, Document.kind == DocumentKind.circular)
+        statuses = [PenaltyStatus(x) for x in notices.CIRCULAR_STATUSES]
+        kinds.append(
+            ("circular", and_(Penalty.circular_required.is_(True), Penalty.status.in_(statuses), not_(issued)))
+        )
+    if p.staff_id is not None:
+        kinds = [(k, and_(c, Penalty.staff_id != p.staff_id)) for k, c in kinds]
+    return kinds
+
+
+def _waiting(kinds: list[tuple[str, ColumnElement[bool]]], in_scope: ColumnElement[bool], columns: tuple) -> Any:
+    """One row per (case, kind): a case waiting for two steps (签收 and 延期) is listed for each."""
+    parts = [select(*columns, literal(name).label("kind")).where(in_scope, condition) for name, condition in kinds]
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("waiting")
+
+
+def _complaint_label(kind: str) -> str:
+    if kind == "escalation":
+        return _("Supervised or escalated")
+    return str(labels.ACTION.get(kind, kind))
+
+
+def _penalty_label(kind: str) -> str:
+    if kind == "circular":
+        return str(penalties.ACTION_LABELS["circular"])
+    return penalties.action_label(kind)
+
+
+def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[bool]]], url: Any) -> tuple:
+    if not kinds:
+        return [], {}
+    columns = (
+        Complaint.id,
+        Complaint.number,
+        Complaint.subject,
+        Complaint.next_due_at,
+        Complaint.received_at,
+        Complaint.overdue,
+    )
+    w = _waiting(kinds, scope.criterion(Complaint, p), columns)
+    counts = dict(db.session.execute(select(w.c.kind, func.count()).group_by(w.c.kind)).all())
+    rows = db.session.execute(
+        select(w).order_by(w.c.next_due_at.is_(None), w.c.next_due_at, w.c.received_at, w.c.id).limit(LIMIT)
+    ).all()
+    items = [
+        Item(
+            r.kind,
+            _complaint_label(r.kind),
+            r.number,
+            url("ComplaintView.show", pk=r.id),
+            r.subject or "",
+            r.next_due_at,
+            r.received_at,
+            bool(r.overdue),
+        )
+        for r in rows
+    ]
+    return items, counts
+
+
+def _penalty_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[bool]]], url: Any) -> tuple:
+    if not kinds:
+        return [], {}
+    columns = (Penalty.id, Penalty.number, Penalty.facts, Penalty.created_at)
+    w = _waiting(kinds, scope.criterion(Penalty, p), columns)
+    counts = dict(db.session.execute(select(w.c.kind, func.count()).group_by(w.c.kind)).all())
+    rows = db.session.execute(select(w).order_by(w.c.created_at, w.c.id).limit(LIMIT)).all()
+    items = [
+        Item(
+            r.kind,
+            _penalty_label(r.kind),
+            r.number,
+            url("PenaltyView.show", pk=r.id),
+            (r.facts or "")[:40],
+            None,
+            r.created_at,
+        )
+        for r in rows
+    ]
+    return items, counts
+
+
+_COMPLAINT_LIST_FILTER = {"escalation": "_flt_0_supervised=y"}
+_PENALTY_LIST_FILTER = {"circular": "_flt_0_status=issued"}
+
+
+def _complaint_list_url(kind: str, url: Any) -> str:
+    if kind in _COMPLAINT_LIST_FILTER:
+        return url("ComplaintView.list") + "?" + _COMPLAINT_LIST_FILTER[kind]
+    t = workflow.TRANSITIONS.get(kind)
+    if t is not None and len(t.sources) == 1:
+        return url("ComplaintView.list") + "?_flt_0_status=" + t.sources[0]
+    if kind == "decide_extension":
+        return url("ExtensionView.list") + "?_flt_0_status=pending"
+    return url("ComplaintView.list")
+
+
+def _penalty_list_url(kind: str, url: Any) -> str:
+    if kind in _PENALTY_LIST_FILTER:
+        return url("PenaltyView.list") + "?" + _PENALTY_LIST_FILTER[kind]
+    s = penalties.STEPS.get(kind)
+    if s is not None and len(s.sources) == 1:
+        return url("PenaltyView.list") + "?_flt_0_status=" + s.sources[0]
+    return url("PenaltyView.list")
+
+
+def _sort_key(item: Item) -> tuple:
+    far = datetime.max.replace(tzinfo=LOCAL_TZ)
+    return (item.due is None, item.due or far, item.since or far)
+
+
+def awaiting(p: scope.Principal, url: Any) -> tuple[list[Item], list[Kind]]:
+    """The principal's waiting items (oldest deadline first) and the count of each kind."""
+    c_items, c_counts = _complaint_rows(p, complaint_kinds(p), url)
+    p_items, p_counts = _penalty_rows(p, penalty_kinds(p), url)
+    items = sorted(c_items + p_items, key=_sort_key)[:LIMIT]
+    kinds = [Kind(k, _complaint_label(k), n, _complaint_list_url(k, url)) for k, n in _ordered(c_counts)]
+    kinds += [Kind(k, _penalty_label(k), n, _penalty_list_url(k, url)) for k, n in _ordered(p_counts)]
+    return items, kinds
+
+
+def _ordered(counts: dict[Any, int]) -> Iterable[tuple[str, int]]:
+    return [(k, n) for k, n in counts.items() if k is not None]
+
+
+def due_today_and_late(p: scope.Principal, url: Any, now: Optional[datetime] = None) -> tuple[list[Item], list[Item]]:
+    """Open cases in scope whose next deadline falls today (local time), and the overdue ones."""
+    now = now or utcnow()
+    local = now.astimezone(LOCAL_TZ)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    base = and_(scope.criterion(Complaint, p), Complaint.status.in_(OPEN_STATUSES))
+    columns = (
+        Complaint.id,
+        Complaint.number,
+        Complaint.subject,
+        Complaint.next_due_at,
+        Complaint.received_at,
+        Complaint.status,
+    )
+    today = db.session.execute(
+        select(*columns)
+        .where(base, Complaint.overdue.is_(False), Complaint.next_due_at >= start, Complaint.next_due_at < end)
+        .order_by(Complaint.next_due_at)
+        .limit(LIMIT)
+    ).all()
+    late = db.session.execute(
+        select(*columns)
+        .where(base, or_(Complaint.overdue.is_(True), Complaint.next_due_at < now))
+        .order_by(Complaint.next_due_at.is_(None), Complaint.next_due_at, Complaint.received_at)
+        .limit(LIMIT)
+    ).all()
+
+    def item(r: Any, is_late: bool) -> Item:
+        return Item(
+            r.status.value,
+            labels.status_label(r.status),
+            r.number,
+            url("ComplaintView.show", pk=r.id),
+            r.subject or "",
+            r.next_due_at,
+            r.received_at,
+            is_late,
+        )
+
+    return [item(r, False) for r in today], [item(r, True) for r in late]

@@ -1,0 +1,192 @@
+"""Each role's home leads with 待我处理: what awaits that user's action, oldest deadline first.
+
+The waiting items come from the lifecycle's own rules (which role takes which step in
+which status), scoped as the lists are; another department's case never shows.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from quality_support import step
+
+from app.extensions import db
+from app.timeutil import utcnow
+
+
+def _awaiting(web, username: str) -> list[tuple[str, str, str]]:
+    """(kind, number, href) of each row of the 待我处理 table on the user's home page."""
+    r = web(username).get("/")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "待我处理" in html
+    section = html.split('id="awaiting-me"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="awaiting-item[^"]*" data-kind="([^"]+)">(.*?)</tr>', section, re.S)
+    found = []
+    for kind, cells in rows:
+        link = re.search(r'<a href="([^"]+)">(TS[\w-]+|CF[\w-]+|[A-Z]{2}\d[\w-]*)</a>', cells)
+        assert link, cells
+        found.append((kind, link.group(2), link.group(1)))
+    return found
+
+
+def _kinds(web, username: str) -> dict[str, tuple[int, str]]:
+    html = web(username).get("/").get_data(as_text=True)
+    return {
+        kind: (int(count), href.replace("&amp;", "&"))
+        for kind, href, count in re.findall(
+            r'class="btn btn-default btn-sm awaiting-kind" data-kind="([^"]+)" href="([^"]+)">[^<]*<span class="badge">(\d+)',
+            html,
+        )
+    }
+
+
+def test_hr_manager_sees_cases_to_judge_oldest_deadline_first_with_links(web, make_complaint):
+    now = utcnow()
+    newer = make_complaint(received_at=now - timedelta(hours=1), now=now - timedelta(hours=1))
+    older = make_complaint(department="BA", received_at=now - timedelta(days=7), now=now - timedelta(days=7))
+    assert older.next_due_at < newer.next_due_at
+
+    items = _awaiting(web, "renshi")
+    judge = [(number, href) for kind, number, href in items if kind == "judge_valid"]
+    assert [n for n, _ in judge] == [older.number, newer.number]
+    assert judge[0][1] == f"/complaintview/show/{older.id}"
+    kinds = _kinds(web, "renshi")
+    assert kinds["judge_valid"] == (2, "/complaintview/list/?_flt_0_status=registered")
+
+
+def test_department_head_sees_its_department_case_to_sign_for_and_not_another_department(web, make_complaint, org):
+    now = utcnow()
+    ours = make_complaint(department="GC")
+    theirs = make_complaint(department="BA")
+    for c in (ours, theirs):
+        step(org, c, "judge_valid", "renshi", now)
+        step(org, c, "dispatch", "renshi", now)
+
+    items = _awaiting(web, "zhuguan_a")
+    assert ("sign_for", ours.number, f"/complaintview/show/{ours.id}") in items
+    assert all(number != theirs.number for _, number, _ in items)
+    assert any(number == theirs.number for _, number, _ in _awaiting(web, "zhuguan_b"))
+
+    step(org, ours, "sign_for", "zhuguan_a", now)
+    kinds = {kind for kind, number, _ in _awaiting(web, "zhuguan_a") if number == ours.number}
+    assert kinds == {"start_investigation"}
+
+
+def test_customer_service_sees_its_own_replied_case_to_tell_the_customer(web, make_complaint, org):
+    now = utcnow()
+    mine = make_complaint(by="kefu")
+    other = make_complaint(by="renshi")
+    for c in (mine, other):
+        step(org, c, "judge_valid", "renshi", now)
+        step(org, c, "dispatch", "renshi", now)
+        step(org, c, "start_investigation", "zhuguan_a", now)
+        step(org, c, "propose_plan", "zhuguan_a", now, resolution_plan="更换配件")
+        step(org, c, "reply", "zhuguan_a", now, reply_text="已修复并致歉")
+
+    items = _awaiting(web, "kefu")
+    assert ("confirm_informed", mine.number, f"/complaintview/show/{mine.id}") in items
+    assert all(number != other.number for _, number, _ in items)
+    # The department's and HR's steps are not the customer service's to-do.
+    assert not [k for k, n, _ in items if k in ("feed_back", "judge_valid")]
+
+
+def test_general_manager_sees_penalties_to_approve_and_the_head_does_not(web, discipline_kit):
+    penalty = discipline_kit.open()
+    discipline_kit.step(penalty, "propose", "zhuguan_a")
+    discipline_kit.step(penalty, "review", "renshi")
+
+    items = _awaiting(web, "zongjingli")
+    assert ("approve", penalty.number, f"/penaltyview/show/{penalty.id}") in items
+    assert _kinds(web, "zongjingli")["approve"] == (1, "/penaltyview/list/?_flt_0_status=reviewed")
+    assert all(number != penalty.number for _, number, _ in _awaiting(web, "zhuguan_a"))
+    assert all(number != penalty.number for _, number, _ in _awaiting(web, "zhuguan_b"))
+
+    discipline_kit.step(penalty, "approve", "zongjingli")
+    assert ("issue_notice", penalty.number, f"/penaltyview/show/{penalty.id}") in _awaiting(web, "renshi")
+
+
+def test_due_today_and_overdue_in_scope(web, make_complaint, org):
+    now = utcnow()
+    late = make_complaint(department="GC", received_at=now - timedelta(days=20), now=now - timedelta(days=20))
+    elsewhere = make_complaint(department="BA", received_at=now - timedelta(days=20), now=now - timedelta(days=20))
+    for c in (late, elsewhere):
+        step(org, c, "judge_valid", "renshi", now - timedelta(days=20))
+        step(org, c, "dispatch", "renshi", now - timedelta(days=20))
+    db.session.refresh(late)
+    assert late.next_due_at is not None and late.next_due_at < now
+
+    html = web("zhuguan_a").get("/").get_data(as_text=True)
+    overdue = html.split('id="overdue"', 1)[1].split("</table>", 1)[0]
+    assert late.number in overdue
+    assert elsewhere.number not in overdue
+    assert 'id="due-today"' in html
+
+
+def test_hr_manager_takes_the_department_steps_when_the_head_is_a_complained_person(web, make_complaint, org):
+    now = utcnow()
+    against_head = make_complaint(department="GC", staff=("张建国",))
+    step(org, against_head, "judge_valid", "renshi", now)
+    step(org, against_head, "dispatch", "renshi", now)
+
+    assert ("sign_for", against_head.number, f"/complaintview/show/{against_head.id}") in _awaiting(web, "renshi")
+    assert all(number != against_head.number for _, number, _ in _awaiting(web, "zhuguan_a"))
+
+
+def test_the_home_page_costs_the_same_queries_for_two_or_twelve_waiting_cases(app, web, make_complaint, org):
+    from sqlalchemy import event
+
+    def queries_of_home() -> int:
+        client = web("renshi")
+        count = {"n": 0}
+
+        def counted(conn, cursor, statement, *args) -> None:
+            # Case rows only: per-process caches (settings, calendar) may refill at any page.
+            if "complaint" in statement or "penalty" in statement:
+                count["n"] += 1
+
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", counted)
+        try:
+            assert client.get("/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", counted)
+        return count["n"]
+
+    for _ in range(2):
+        make_complaint()
+    few = queries_of_home()
+    for _ in range(10):
+        make_complaint(department="BA")
+    many = queries_of_home()
+    assert many == few, (few, many)
+    assert few <= 10, few
+
+
+def test_extensions_to_request_and_to_decide_reach_the_head_then_the_right_manager(web, make_complaint, org):
+    from app.time_limits import sla
+
+    now = utcnow()
+    normal = make_complaint(department="GC")
+    major = make_complaint(department="GC", level="important")
+    for c in (normal, major):
+        step(org, c, "judge_valid", "renshi", now)
+        step(org, c, "dispatch", "renshi", now)
+    # The deadline warning fires shortly before the investigation is due.
+    investigate = next(d for d in normal.deadlines if d.stage == "investigate" and d.state == "open")
+    sla.scan(db.session, now=investigate.warn_at + timedelta(minutes=1))
+    db.session.commit()
+
+    kinds = {(kind, number) for kind, number, _ in _awaiting(web, "zhuguan_a")}
+    assert ("request_extension", normal.number) in kinds
+    assert all(kind != "request_extension" for kind, _, _ in _awaiting(web, "zhuguan_b"))
+
+    consent = {"consent_by": "客户本人", "consent_method": "phone", "amount": 1, "reason": "需调取监控录像"}
+    for c in (normal, major):
+        step(org, c, "request_extension", "zhuguan_a", now, stage="investigate", **consent)
+    hr = {(kind, number) for kind, number, _ in _awaiting(web, "renshi")}
+    gm = {(kind, number) for kind, number, _ in _awaiting(web, "zongjingli")}
+    assert ("decide_extension", normal.number) in hr and ("decide_extension", major.number) not in hr
+    assert ("decide_extension", major.number) in gm and ("decide_extension", normal.number) not in gm
+    assert ("request_extension", normal.number) not in {(k, n) for k, n, _ in _awaiting(web, "zhuguan_a")}
