@@ -34,6 +34,7 @@ from app.models import (
 from app.timeutil import format_local, utcnow
 from app.views.base import (
     DISCIPLINE_PERMS,
+    PortalInterface,
     PortalModelView,
     choice_field,
     error_messages,
@@ -243,7 +244,7 @@ def _penalty_form_fields() -> dict[str, Any]:
 class PenaltyView(PortalModelView):
     """Penalty cases: list, case page with the approval chain, the opening form."""
 
-    datamodel = SQLAInterface(Penalty)
+    datamodel = PortalInterface(Penalty)
     class_permission_name = "Penalty"
     method_permission_name = DISCIPLINE_PERMS
     base_filters = SCOPED
