@@ -15,9 +15,11 @@ from flask_appbuilder.api import safe
 from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import RAISE
-from sqlalchemy import Boolean, or_, select
+from sqlalchemy import Boolean, func, or_, select
+from sqlalchemy.orm import lazyload
 from wtforms import BooleanField, SelectField
 
 from app import lifecycle
@@ -72,6 +74,22 @@ PAGE_SIZE = 25
 def blank_if_none(value: Any) -> Any:
     """Show nothing, not "None", for an empty field."""
     return "" if value is None else value
+
+
+class PortalInterface(SQLAInterface):
+    """FAB's model interface with a lean count: the rows of a list are counted over the model's
+    own table with the filters only — not over every shown column and the LEFT JOINs of its
+    relations wrapped in a subquery, which is what FAB does and what costs most at a million rows."""
+
+    def query_count(self, query: Any, filters: Any = None, select_columns: Any = None) -> int:
+        # Without the model's eagerly joined relations (they shape rows, never the count).
+        plain = query.options(lazyload("*"))
+        filtered = self._apply_inner_all(plain, filters, select_columns=None, aliases_mapping={})
+        statement = filtered.statement
+        if len(statement.get_final_froms()) != 1 or statement.get_final_froms()[0] is not self.obj.__table__:
+            return super().query_count(query, filters, select_columns)  # a filter joined: FAB's count
+        count = statement.with_only_columns(func.count()).select_from(self.obj.__table__).order_by(None)
+        return int(self.session.execute(count).scalar_one())
 
 
 def local_time(value: Any) -> str:

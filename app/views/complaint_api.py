@@ -8,7 +8,6 @@ from flask import abort, current_app, request
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.models.sqla.filters import FilterEqual
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
@@ -27,7 +26,14 @@ from app.models import (
 )
 from app.time_limits import sla
 from app.time_limits.deadlines import STAGES
-from app.views.base import CUSTOMER_SCOPE, CaseApi, as_message_lists, current_viewer, transition_error_response
+from app.views.base import (
+    CUSTOMER_SCOPE,
+    CaseApi,
+    PortalInterface,
+    as_message_lists,
+    current_viewer,
+    transition_error_response,
+)
 from app.views.complaint_common import (
     COMPLAINT_EDIT_COLUMNS,
     attachment_json,
@@ -125,7 +131,7 @@ class ComplaintApi(CaseApi):
     """``/api/v1/complaint/``: the register, the intake and a case's files."""
 
     resource_name = "complaint"
-    datamodel = SQLAInterface(Complaint)
+    datamodel = PortalInterface(Complaint)
     class_permission_name = "Complaint"
     out_of_scope_message = _l("This complaint is outside your scope.")
     base_filters = SCOPED

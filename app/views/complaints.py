@@ -9,7 +9,6 @@ from flask_appbuilder import expose, has_access
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget, DatePickerWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import select
 from wtforms import DateField, DateTimeField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
@@ -31,7 +30,7 @@ from app.models import (
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
 from app.views import case_page
-from app.views.base import PortalModelView, current_viewer, customer_name_cell
+from app.views.base import PortalInterface, PortalModelView, current_viewer, customer_name_cell
 from app.views.complaint_common import (
     COMPLAINT_EDIT_COLUMNS,
     COMPLAINT_LABELS,
@@ -154,7 +153,7 @@ def _case_fields() -> dict[str, Any]:
 class ComplaintView(PortalModelView):
     """The complaint register: list, case page, intake form."""
 
-    datamodel = SQLAInterface(Complaint)
+    datamodel = PortalInterface(Complaint)
     class_permission_name = "Complaint"
     base_filters = SCOPED
     list_title = _l("Complaints")

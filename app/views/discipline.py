@@ -35,6 +35,7 @@ from app.timeutil import format_local, utcnow
 from app.views import case_page
 from app.views.base import (
     DISCIPLINE_PERMS,
+    PortalInterface,
     PortalModelView,
     choice_field,
     error_messages,
@@ -244,7 +245,7 @@ def _penalty_form_fields() -> dict[str, Any]:
 class PenaltyView(PortalModelView):
     """Penalty cases: list, case page with the approval chain, the opening form."""
 
-    datamodel = SQLAInterface(Penalty)
+    datamodel = PortalInterface(Penalty)
     class_permission_name = "Penalty"
     method_permission_name = DISCIPLINE_PERMS
     base_filters = SCOPED

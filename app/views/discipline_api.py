@@ -32,6 +32,7 @@ from app.views.base import (
     ApiConventions,
     CaseApi,
     PortalApi,
+    PortalInterface,
     ValidatingApi,
     pdf_response,
     transition_error_response,
@@ -164,7 +165,7 @@ class PenaltyApi(CaseApi):
     """``/api/v1/penalty/``: penalty cases, their chain, timeline and notice."""
 
     resource_name = "penalty"
-    datamodel = SQLAInterface(Penalty)
+    datamodel = PortalInterface(Penalty)
     class_permission_name = "Penalty"
     out_of_scope_message = _l("This penalty is outside your scope.")
     method_permission_name = DISCIPLINE_PERMS
