@@ -49,10 +49,21 @@ def default_path(instance_dir: str, backend: str) -> str:
     return os.path.join(instance_dir, "backups", f"complaints-{stamp}.{suffix}")
 
 
+def _private_file(path: str) -> None:
+    """Create ``path`` (or take an existing one) with mode 0600 before any byte is written, so the
+    dump is never readable by others, not even while it is being written."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 def backup(url: str, target: str) -> dict[str, Any]:
-    """Write a consistent copy of the database at ``url`` to ``target``."""
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    """Write a consistent copy of the database at ``url`` to ``target``, readable by its owner only
+    (it holds every customer's data and the password hashes)."""
+    os.makedirs(os.path.dirname(os.path.abspath(target)), mode=0o700, exist_ok=True)
     backend = make_url(url).get_backend_name()
+    if backend not in ("postgresql", "sqlite"):
+        raise BackupError(f"unsupported database: {backend}")
+    _private_file(target)
     if backend == "postgresql":
         _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={target}", _libpq_url(url)])
     elif backend == "sqlite":
@@ -64,8 +75,7 @@ def backup(url: str, target: str) -> dict[str, Any]:
             destination.close()
         finally:
             source.close()
-    else:
-        raise BackupError(f"unsupported database: {backend}")
+    os.chmod(target, 0o600)
     return {"backend": backend, "file": target, "bytes": os.path.getsize(target), "sha256": _digest(target)}
 
 
@@ -101,6 +111,7 @@ def restore(url: str, source: str) -> dict[str, Any]:
             backup_db.close()
     else:
         raise BackupError(f"unsupported database: {backend}")
+    os.chmod(target, 0o600)
     return {"backend": backend, "restored_from": source, "sha256": _digest(source)}
 
 
