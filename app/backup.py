@@ -122,7 +122,6 @@ def restore(url: str, source: str) -> dict[str, Any]:
             backup_db.close()
     else:
         raise BackupError(f"unsupported database: {backend}")
-    os.chmod(target, 0o600)
     return {"backend": backend, "restored_from": source, "sha256": _digest(source)}
 
 
