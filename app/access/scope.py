@@ -182,9 +182,10 @@ def _staff_department(column: Any, p: Principal) -> ColumnElement[bool]:
 
 
 def _account(p: Principal) -> ColumnElement[bool]:
-    """Login accounts (a choice in forms, e.g. a department's supervising leader): Admin links any
-    account; everybody else chooses among the accounts of the staff it may see."""
-    if ADMIN in p.roles:
+    """Login accounts (a choice in forms, e.g. a department's supervising leader): Admin and the
+    company-wide roles, who keep the organisation, choose any account; everybody else chooses
+    among the accounts of the staff it may see."""
+    if ADMIN in p.roles or p.is_company_wide:
         return true()
     staff = _staff(p)
     if isinstance(staff, False_):
