@@ -122,7 +122,12 @@ def test_notification_cannot_be_readdressed_or_rewritten(app, web, api, org, mak
     mine = db.session.get(Notification, mine.id)
     after = (mine.user_id, mine.title, mine.body, mine.link, mine.complaint_id, mine.dedup_key, mine.created_at)
     assert after == before
-    assert db.session.scalar(select(func.count()).where(Notification.user_id == gm.id, Notification.title == forgery["title"])) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).where(Notification.user_id == gm.id, Notification.title == forgery["title"])
+        )
+        == 0
+    )
     # _info lists no form, hence no complaint numbers or accounts.
     info = body_text(head.get("/api/v1/notification/_info"))
     assert "add_columns" not in info and "edit_columns" not in info
@@ -188,7 +193,9 @@ def test_department_may_be_corrected_before_dispatch(app, api, org, make_complai
 def test_penalty_info_offers_only_the_heads_staff_and_complaints(app, api, org, make_complaint):
     own = make_complaint(department="GC")
     foreign = make_complaint(department="BA")
-    info = api("zhuguan_a").get("/api/v1/penalty/_info?q=(add_columns:(staff:(page_size:100),complaint:(page_size:100)))")
+    info = api("zhuguan_a").get(
+        "/api/v1/penalty/_info?q=(add_columns:(staff:(page_size:100),complaint:(page_size:100)))"
+    )
     assert info.status_code == 200
     fields = {f["name"]: f for f in info.json["add_columns"]}
     staff = {v["value"] for v in fields["staff"]["values"]}
