@@ -167,6 +167,13 @@ class PortalModelView(ModelView):
             **(type(self).formatters_columns or {}),
         }
 
+    def get_in_scope(self, pk: Any) -> Any:
+        """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        return item
+
     def _init_properties(self) -> None:
         super()._init_properties()
         model = self.datamodel.obj
@@ -181,13 +188,6 @@ class PortalModelView(ModelView):
         self.search_form_query_rel_fields = scoped_relations(
             self.datamodel, self.search_columns, self.search_form_query_rel_fields
         )
-
-    def get_in_scope(self, pk: Any) -> Any:
-        """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is None:
-            abort(404)
-        return item
 
     def take_step_from_form(self, case: Any, step: Callable[..., Any], label_of: Callable[[str], str]) -> Any:
         """A case page's action form (complaints and penalties alike): take the step with the form's
