@@ -49,24 +49,45 @@ def default_path(instance_dir: str, backend: str) -> str:
     return os.path.join(instance_dir, "backups", f"complaints-{stamp}.{suffix}")
 
 
+def _private_file(path: str) -> None:
+    """Create ``path`` empty with mode 0600 before any byte is written, so the dump is never
+    readable by others, not even while it is being written."""
+    if os.path.exists(path):
+        os.unlink(path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def backup(url: str, target: str) -> dict[str, Any]:
-    """Write a consistent copy of the database at ``url`` to ``target``."""
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    """Write a consistent copy of the database at ``url`` to ``target``, readable by its owner only
+    (it holds every customer's data and the password hashes). The copy is written beside the
+    target and moved into place when complete: a failed backup leaves an earlier one intact."""
+    os.makedirs(os.path.dirname(os.path.abspath(target)), mode=0o700, exist_ok=True)
     backend = make_url(url).get_backend_name()
-    if backend == "postgresql":
-        _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={target}", _libpq_url(url)])
-    elif backend == "sqlite":
-        source = sqlite3.connect(_sqlite_path(url))
-        try:
-            destination = sqlite3.connect(target)
-            with destination:
-                source.backup(destination)
-            destination.close()
-        finally:
-            source.close()
-    else:
+    if backend not in ("postgresql", "sqlite"):
         raise BackupError(f"unsupported database: {backend}")
+    partial = target + ".partial"
+    _private_file(partial)
+    try:
+        if backend == "postgresql":
+            _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={partial}", _libpq_url(url)])
+        else:
+            _sqlite_copy(_sqlite_path(url), partial)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    os.replace(partial, target)
     return {"backend": backend, "file": target, "bytes": os.path.getsize(target), "sha256": _digest(target)}
+
+
+def _sqlite_copy(source_path: str, target: str) -> None:
+    source = sqlite3.connect(source_path)
+    try:
+        destination = sqlite3.connect(target)
+        with destination:
+            source.backup(destination)
+        destination.close()
+    finally:
+        source.close()
 
 
 def restore(url: str, source: str) -> dict[str, Any]:

@@ -1544,3 +1544,172 @@ class Cluster(Model):
 
     def __repr__(self) -> str:
         return f"#{self.id} {self.department.name if self.department else ''}"
+
+
+# --- System-managed columns and immutable records ---------------------------------------------
+
+#: Columns only the application writes (numbers, hashes, versions, issuers, recipients, owners,
+#: timestamps, dedup keys, status and the stamps of lifecycle steps). They carry
+#: ``info["system"] = True``; the base screen and REST classes (app/views/base.py) drop them from
+#: every add and edit form and schema, so a new column listed here is protected everywhere.
+SYSTEM_MANAGED: dict[type, tuple[str, ...]] = {
+    Setting: ("updated_at",),
+    Customer: ("created_at", "anonymised_at"),
+    Complaint: (
+        "number",
+        "registered_at",
+        "first_responder_id",
+        "status",
+        "validity",
+        "judged_at",
+        "dispatched_at",
+        "escalated_to_head_office_at",
+        "escalated_to_head_office_by_id",
+        "signed_at",
+        "investigation_started_at",
+        "planned_at",
+        "replied_at",
+        "fed_back_at",
+        "followed_up_at",
+        "closed_at",
+        "archived_at",
+        "anonymised_at",
+        "investigate_due",
+        "reply_due",
+        "follow_up_due",
+        "next_due_at",
+        "overdue",
+        "warned",
+        "supervised",
+        "is_repeat",
+        "repeat_of_id",
+        "reopen_count",
+        "paused_since",
+        "case_type",
+        "original_id",
+        "customer_informed_at",
+        "customer_informed_by_id",
+        "updated_at",
+        "version",
+    ),
+    Attachment: ("size", "sha256", "data", "uploaded_by_id", "uploaded_at"),
+    CalendarOverride: ("updated_at",),
+    SlaRule: ("updated_at",),
+    Extension: ("requested_by_id", "requested_at", "status", "decided_by_id", "decided_at", "old_due_at", "new_due_at"),
+    ClockPause: ("requested_by_id", "approved_by_id", "decided_at", "state", "working_minutes", "natural_minutes"),
+    Dispute: ("objected_by_id", "at", "state", "ruled_by_id", "ruled_at"),
+    Notification: ("user_id", "kind", "title", "body", "complaint_id", "link", "created_at", "read_at", "dedup_key"),
+    FollowUp: ("called_by_id", "department_id"),
+    PenaltyRule: ("updated_at",),
+    Penalty: (
+        "number",
+        "department_id",
+        "source",
+        "source_key",
+        "subject_is_head",
+        "status",
+        "created_by_id",
+        "created_at",
+        "proposed_by_id",
+        "proposed_at",
+        "reviewed_by_id",
+        "reviewed_at",
+        "decided_by_id",
+        "decided_at",
+        "issued_at",
+        "revoked_at",
+        "updated_at",
+        "version",
+    ),
+    Appeal: ("recorded_by_id", "recorded_at", "decided_by_id", "decided_at", "previous_terms"),
+    Commendation: ("department_id", "evidence", "recorded_by_id", "recorded_at"),
+    Document: (
+        "kind",
+        "number",
+        "year",
+        "seq",
+        "penalty_id",
+        "complaint_id",
+        "filename",
+        "content_type",
+        "size",
+        "sha256",
+        "content",
+        "version",
+        "supersedes_id",
+        "superseded_at",
+        "issued_by_id",
+        "issued_at",
+    ),
+    Report: (
+        "document_id",
+        "xlsx",
+        "xlsx_size",
+        "xlsx_sha256",
+        "summary",
+        "generated_at",
+        "generated_by_id",
+        "sent_at",
+    ),
+    DepartmentMeasure: ("author_id", "updated_at"),
+    GradingRun: ("status", "opened_at", "gm_notified_at", "confirmed_by_id", "confirmed_at", "circular_id"),
+    DepartmentGrade: (
+        "score",
+        "components",
+        "grade",
+        "capped_by",
+        "objected_by_id",
+        "objected_at",
+        "decided_by_id",
+        "decided_at",
+    ),
+    ServicePhrase: ("updated_at",),
+    CorrectiveAction: (
+        "state",
+        "created_by_id",
+        "created_at",
+        "done_at",
+        "verified_at",
+        "verified_by_id",
+        "overdue_at",
+        "escalated_at",
+    ),
+    Grievance: ("number", "registered_at", "recorded_by_id", "complaint_id", "converted_at"),
+    Cluster: ("key", "first_seen", "last_seen", "status", "created_at", "created_by_id", "replied_at"),
+}
+
+#: Records nobody edits through a generic screen or resource: issued documents, timelines,
+#: notifications (their recipients; marking read is its own endpoint), the access log and other
+#: audit trails. The base classes give them no generic add, edit or delete.
+IMMUTABLE_RECORDS: tuple[type, ...] = (
+    Document,
+    ComplaintEvent,
+    PenaltyEvent,
+    Notification,
+    AccessLog,
+    PhraseHit,
+    Delivery,
+)
+
+for _model, _names in SYSTEM_MANAGED.items():
+    for _name in _names:
+        _model.__table__.columns[_name].info["system"] = True
+for _model in IMMUTABLE_RECORDS:
+    for _column in _model.__table__.columns:
+        _column.info["system"] = True
+
+
+def system_managed(model: type) -> frozenset[str]:
+    """The attribute names of ``model`` that only the application writes: its system columns,
+    its binary contents, and the relationships whose foreign keys are system columns."""
+    table = model.__table__
+    names = {
+        prop.key
+        for prop in model.__mapper__.column_attrs
+        if any(c.info.get("system") or isinstance(c.type, LargeBinary) for c in prop.columns if c.table is table)
+    }
+    for rel in model.__mapper__.relationships:
+        local = [c for c in rel.local_columns if c.table is table]
+        if local and all(c.info.get("system") for c in local):
+            names.add(rel.key)
+    return frozenset(names)

@@ -108,6 +108,10 @@ def security_headers(response: Any) -> Any:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if response.headers.get("Content-Disposition"):
+        # Every download (PDFs, workbooks, attachments, evidence) may hold personal data: no
+        # browser or proxy cache keeps a copy, whatever the sending view chose.
+        response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -58,6 +58,7 @@ from app.models import (
     SlaRule,
     Staff,
     Unit,
+    User,
 )
 
 
@@ -180,6 +181,18 @@ def _staff_department(column: Any, p: Principal) -> ColumnElement[bool]:
     return false()
 
 
+def _account(p: Principal) -> ColumnElement[bool]:
+    """Login accounts (a choice in forms, e.g. a department's supervising leader): Admin and the
+    company-wide roles, who keep the organisation, choose any account; everybody else chooses
+    among the accounts of the staff it may see."""
+    if ADMIN in p.roles or p.is_company_wide:
+        return true()
+    staff = _staff(p)
+    if isinstance(staff, False_):
+        return false()
+    return User.id.in_(select(Staff.user_id).where(Staff.user_id.is_not(None), staff))
+
+
 def _reference(p: Principal) -> ColumnElement[bool]:
     return true() if (p.staff_id is not None and p.roles & set(BUSINESS_ROLES)) or ADMIN in p.roles else false()
 
@@ -296,6 +309,7 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     DepartmentGrade: lambda p: _staff_department(DepartmentGrade.department_id, p),
     Grievance: _grievance,
     Cluster: lambda p: _staff_department(Cluster.department_id, p),
+    User: _account,
 }
 
 

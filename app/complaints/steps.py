@@ -33,6 +33,13 @@ from app.models import (
 from app.time_limits import sla
 from app.timeutil import as_utc, to_local, utcnow
 
+# Before dispatch the department is part of the intake; from dispatch on only the dispatch step moves it.
+DEPARTMENT_EDITABLE = ("registered", "judged")
+DEPARTMENT_BY_DISPATCH_ONLY = _l(
+    "The department of a dispatched case cannot be changed by editing it: use the dispatch step "
+    "(the department objects to the dispatch, and the ruling reassigns the case)."
+)
+
 EDIT_AUDITED = (
     "received_at",
     "channel",
@@ -49,11 +56,18 @@ EDIT_AUDITED = (
 def after_case_edit(
     session: Session, complaint: Complaint, actor_id: Optional[int], now: Optional[datetime] = None
 ) -> None:
-    """Record an edit of the intake on the timeline, and move the clocks it affects."""
+    """Record an edit of the intake on the timeline, and move the clocks it affects.
+
+    Raises ``ValidationFailed`` when the edit moves a dispatched case to another department:
+    that goes through the dispatch step (objection and ruling), with its timeline, clocks and
+    notifications, never through a plain edit.
+    """
     now = now or utcnow()
     changed = [name for name in EDIT_AUDITED if attributes.get_history(complaint, name).has_changes()]
     if not changed:
         return
+    if "department" in changed and lifecycle.value_of(complaint.status) not in DEPARTMENT_EDITABLE:
+        raise lifecycle.ValidationFailed({"department": [str(DEPARTMENT_BY_DISPATCH_ONLY)]})
     record_event(
         complaint, "edit", actor_id, note="、".join(str(_l_field(n)) for n in changed), data={"fields": changed}, at=now
     )

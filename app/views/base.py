@@ -17,7 +17,7 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
-from marshmallow import RAISE
+from marshmallow import RAISE, Schema
 from sqlalchemy import Boolean, func, or_, select
 from sqlalchemy.orm import lazyload
 from wtforms import BooleanField, SelectField
@@ -28,11 +28,13 @@ from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
 from app.models import (
+    IMMUTABLE_RECORDS,
     UTCDateTime,
+    system_managed,
 )
 from app.timeutil import format_local
 from app.views.errors import outage_or_500
-from app.views.security import SCOPED, current_principal, current_user
+from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
 
 # FAB method name -> permission (can_<perm> on the resource's class_permission_name).
 MODEL_PERMS = {
@@ -129,8 +131,39 @@ def datetime_formatters(model: type) -> dict[str, Any]:
     return {col.key: local_time for col in model.__table__.columns if isinstance(col.type, UTCDateTime)}
 
 
+def without_system_columns(model: type, columns: Optional[list[str]]) -> list[str]:
+    """``columns`` less those only the application writes (``app.models.SYSTEM_MANAGED``)."""
+    hidden = system_managed(model)
+    return [name for name in columns or [] if name not in hidden]
+
+
+def scoped_relations(
+    datamodel: Any, columns: Optional[list[str]], declared: Optional[dict[str, Any]]
+) -> dict[str, Any]:
+    """The choices of every relation among ``columns``: the declared filters plus the caller's row
+    scope of the related model (``ScopeFilter`` reads the principal when the choices are queried,
+    so one declaration serves every request)."""
+    filters = dict(declared or {})
+    for name in columns or []:
+        if not datamodel.is_relation(name) or datamodel.get_related_model(name) not in scope.RULES:
+            continue
+        current = list(filters.get(name) or [])
+        if not any(len(f) > 1 and f[1] is ScopeFilter for f in current):
+            filters[name] = [*SCOPED, *current]
+    return filters
+
+
+def immutable(model: type) -> bool:
+    """Records without generic add, edit or delete (``app.models.IMMUTABLE_RECORDS``)."""
+    return model in IMMUTABLE_RECORDS
+
+
 class PortalModelView(ModelView):
-    """Base screen: resource permissions, local times, 25 rows a page."""
+    """Base screen: resource permissions, local times, 25 rows a page.
+
+    System-managed columns never reach an add or edit form, every relation's choices are the
+    caller's scope, and immutable records get no add, edit or delete page.
+    """
 
     method_permission_name = MODEL_PERMS
     page_size = PAGE_SIZE
@@ -142,6 +175,8 @@ class PortalModelView(ModelView):
         cls = type(self)
         self.add_form_extra_fields = {**boolean_fields(cls, cls.add_columns), **(cls.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**boolean_fields(cls, cls.edit_columns), **(cls.edit_form_extra_fields or {})}
+        if immutable(cls.datamodel.obj):
+            self.exclude_route_methods = {*(cls.exclude_route_methods or ()), "add", "edit", "delete"}
         super().__init__(**kwargs)
         blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
         self.formatters_columns = {
@@ -167,6 +202,21 @@ class PortalModelView(ModelView):
         if item is None:
             abort(404)
         return item
+
+    def _init_properties(self) -> None:
+        super()._init_properties()
+        model = self.datamodel.obj
+        self.add_columns = without_system_columns(model, self.add_columns)
+        self.edit_columns = without_system_columns(model, self.edit_columns)
+        self.add_form_query_rel_fields = scoped_relations(
+            self.datamodel, self.add_columns, self.add_form_query_rel_fields
+        )
+        self.edit_form_query_rel_fields = scoped_relations(
+            self.datamodel, self.edit_columns, self.edit_form_query_rel_fields
+        )
+        self.search_form_query_rel_fields = scoped_relations(
+            self.datamodel, self.search_columns, self.search_form_query_rel_fields
+        )
 
     def take_step_from_form(self, case: Any, step: Callable[..., Any], label_of: Callable[[str], str]) -> Any:
         """A case page's action form (complaints and penalties alike): take the step with the form's
@@ -261,7 +311,11 @@ class ApiConventions:
 
 
 class PortalApi(ApiConventions, ModelRestApi):
-    """Base REST resource: same permissions as the screens, session or JWT auth."""
+    """Base REST resource: same permissions as the screens, session or JWT auth.
+
+    As on the screens: no system-managed column in an add or edit schema, relation choices
+    (``_info``) from the caller's scope, no generic POST, PUT or DELETE of immutable records.
+    """
 
     method_permission_name = MODEL_PERMS
     allow_browser_login = True
@@ -270,6 +324,19 @@ class PortalApi(ApiConventions, ModelRestApi):
     # Fields searched by the ``lookup`` endpoint of relation pickers.
     lookup_columns: tuple[str, ...] = ("name",)
     lookup_order: str = "name"
+
+    def __init__(self) -> None:
+        if immutable(type(self).datamodel.obj):
+            self.exclude_route_methods = {*(type(self).exclude_route_methods or ()), "post", "put", "delete"}
+        super().__init__()
+
+    def _init_properties(self) -> None:
+        super()._init_properties()
+        model = self.datamodel.obj
+        self.add_columns = without_system_columns(model, self.add_columns)
+        self.edit_columns = without_system_columns(model, self.edit_columns)
+        self.add_query_rel_fields = scoped_relations(self.datamodel, self.add_columns, self.add_query_rel_fields)
+        self.edit_query_rel_fields = scoped_relations(self.datamodel, self.edit_columns, self.edit_query_rel_fields)
 
     def post_headless(self) -> Any:
         refused = self._refuse_malformed_relations(self.add_columns)
@@ -296,6 +363,11 @@ class PortalApi(ApiConventions, ModelRestApi):
 
     def _init_model_schemas(self) -> None:
         super()._init_model_schemas()
+        # FAB makes a schema of every column from an empty list: nothing to write is nothing.
+        if not self.add_columns:
+            self.add_model_schema = Schema()
+        if not self.edit_columns:
+            self.edit_model_schema = Schema()
         # An unknown field in a body is the caller's mistake (422), not a crash of the model.
         for schema in (self.add_model_schema, self.edit_model_schema):
             if schema is not None:
@@ -307,10 +379,15 @@ class PortalApi(ApiConventions, ModelRestApi):
         # who may add or edit.
         if getattr(func, "__name__", "") == "info":
             sm = self.appbuilder.sm
-            if not sm.has_access("can_add", self.class_permission_name):
+            if not (self.routed("post") and sm.has_access("can_add", self.class_permission_name)):
                 response.pop("add_columns", None)
-            if not sm.has_access("can_edit", self.class_permission_name):
+            if not (self.routed("put") and sm.has_access("can_edit", self.class_permission_name)):
                 response.pop("edit_columns", None)
+
+    def routed(self, method: str) -> bool:
+        """Whether FAB registered the endpoint ``method`` (``post``, ``put`` …) of this resource."""
+        included = self.include_route_methods is None or method in self.include_route_methods
+        return included and method not in (self.exclude_route_methods or ())
 
     def _get_field_info(self, field: Any, filter_rel_field: Any, page: Any = None, page_size: Any = None) -> Any:
         info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)

@@ -231,6 +231,9 @@ class ComplaintApi(CaseApi):
         except StaleDataError:
             db.session.rollback()
             return self.response(409, message=_("Someone else changed this case meanwhile; reload and try again."))
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()
+            return self.response_422(message=as_message_lists(exc.errors))
 
     def pre_update(self, item: Complaint) -> None:
         user = current_user()

@@ -30,7 +30,7 @@ from app.models import (
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
 from app.views import case_page
-from app.views.base import PortalInterface, PortalModelView, current_viewer, customer_name_cell
+from app.views.base import PortalInterface, PortalModelView, current_viewer, customer_name_cell, error_messages
 from app.views.complaint_common import (
     COMPLAINT_EDIT_COLUMNS,
     COMPLAINT_LABELS,
@@ -436,7 +436,11 @@ class ComplaintView(PortalModelView):
         if item.is_archived:
             raise ValueError(str(_l("The case is archived and can no longer be changed.")))
         user = current_user()
-        services.after_case_edit(db.session, item, user.id if user else None)
+        try:
+            services.after_case_edit(db.session, item, user.id if user else None)
+        except lifecycle.ValidationFailed as exc:
+            db.session.rollback()  # FAB only flashes the message; nothing of the edit may stay
+            raise ValueError(" ".join(error_messages(exc))) from exc
 
     def pre_delete(self, item: Complaint) -> None:
         raise ValueError(str(_l("Complaints are never deleted; close and archive them instead.")))

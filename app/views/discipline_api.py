@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import abort, request, send_file
+from flask import abort, request
 from flask_appbuilder.api import BaseApi, safe
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -37,6 +36,7 @@ from app.views.base import (
     pdf_response,
     transition_error_response,
     wants_inline,
+    xlsx_response,
 )
 from app.views.discipline import PENALTY_RULE_FORM_COLUMNS, check_rule_row, penalty_step_options, rule_in_use
 from app.views.documents import document_json, send_document
@@ -512,10 +512,4 @@ class LedgerApi(ApiConventions, BaseApi):
         except ValueError as exc:
             return self.response_400(message=str(exc))
         data = ledger.ledger(db.session, month, current_principal())
-        return send_file(
-            io.BytesIO(ledger.ledger_xlsx(data)),
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            as_attachment=True,
-            download_name=f"处罚台账-{month:%Y-%m}.xlsx",
-            max_age=0,
-        )
+        return xlsx_response(ledger.ledger_xlsx(data), f"处罚台账-{month:%Y-%m}.xlsx")

@@ -8,8 +8,11 @@ from typing import Any
 
 from flask import flash, redirect, url_for
 from flask_appbuilder import expose, has_access
+from flask_appbuilder.api import expose as api_expose
+from flask_appbuilder.api import safe
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name, protect
 from sqlalchemy import update as sa_update
 from wtforms import TextAreaField
 
@@ -266,12 +269,14 @@ class SettingView(PortalModelView):
 
 
 class InboxView(PortalModelView):
-    """My notifications (every user sees only their own)."""
+    """My notifications (every user sees only their own). Messages are written by the application
+    only (no add or edit page: recipients, titles and links are never forged); opening one, or
+    "mark all read", marks it read."""
 
     datamodel = SQLAInterface(Notification)
     class_permission_name = "Inbox"
     base_filters = SCOPED
-    base_permissions = ["can_read", "can_edit"]
+    base_permissions = ["can_read"]
     list_title = _l("My inbox")
     show_title = _l("Message")
     list_columns = ["created_at", "title", "complaint", "read_at"]
@@ -303,14 +308,19 @@ class InboxView(PortalModelView):
     @expose("/read_all", methods=["POST"])
     @has_access
     def read_all(self) -> Any:
-        user = current_user()
-        db.session.execute(
-            sa_update(Notification)
-            .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-            .values(read_at=utcnow())
-        )
-        db.session.commit()
+        mark_all_read(current_user().id)
         return redirect(url_for("InboxView.list"))
+
+
+def mark_all_read(user_id: int) -> int:
+    """Mark every unread message of the user read; commits. Returns how many."""
+    result = db.session.execute(
+        sa_update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount or 0
 
 
 class ExtensionView(PortalModelView):
@@ -412,17 +422,53 @@ class CalendarOverrideApi(RecomputeOnChange, PortalApi):
 
 
 class NotificationApi(PortalApi):
-    """``/api/v1/notification/``: the caller's own inbox."""
+    """``/api/v1/notification/``: the caller's own inbox; read-only but for marking messages read."""
 
     resource_name = "notification"
     datamodel = SQLAInterface(Notification)
     class_permission_name = "Inbox"
     base_filters = SCOPED
-    base_permissions = ["can_read", "can_edit"]
+    base_permissions = ["can_read"]
+    include_route_methods = {"get", "get_list", "info", "lookup", "mark_read", "read_all"}
     list_columns = show_columns = ["id", "kind", "title", "body", "complaint_id", "link", "created_at", "read_at"]
-    edit_columns = ["read_at"]
     search_columns = ["kind", "read_at", "complaint_id"]
     order_columns = ["created_at"]
     base_order = ("id", "desc")
     lookup_columns = ("title",)
     lookup_order = "id"
+
+    @api_expose("/<int:pk>/read", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("mark_read")
+    def mark_read(self, pk: int) -> Any:
+        """Mark one of the caller's messages read (the time is the server's).
+        ---
+        post:
+          responses:
+            200:
+              description: The message, read
+            404:
+              description: Not one of the caller's messages
+        """
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            return self.response_404()
+        if item.read_at is None:
+            item.read_at = utcnow()
+            db.session.commit()
+        return self.response(200, id=item.id, result=self.show_model_schema.dump(item))
+
+    @api_expose("/read_all", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("read_all")
+    def read_all(self) -> Any:
+        """Mark every unread message of the caller read.
+        ---
+        post:
+          responses:
+            200:
+              description: How many messages were marked read
+        """
+        return self.response(200, count=mark_all_read(current_user().id))
