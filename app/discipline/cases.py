@@ -18,7 +18,7 @@ from app import settings
 from app.access import scope
 from app.complaints.steps import actor_for
 from app.discipline import liability, penalties
-from app.discipline.notices import chain_documents, issue_chain_notices, issue_notice
+from app.discipline.notices import chain_documents, draft_circular, issue_chain_notices, issue_notice
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import TransitionError, ValidationFailed, record_event, value_of
@@ -317,6 +317,8 @@ def take_step(
             at=now,
             data={"links": [liability.link_json(k) for k in penalty.links]},
         )
+    if action == "issue_notice":
+        draft_circular(session, penalty, now)  # the rule calls for a 通报: 人事行政经理 is asked to issue it
     _flush(session)
     _notify_step(session, penalty, action, after, now)
     if action == "approve":
