@@ -177,7 +177,7 @@ def test_publicity_objection_final_grade_and_confirmation(app, make_complaint, o
     assert {g.department.code: g.final_grade for g in run.grades}["GC"] == "second"
     assert all(g.final_grade == g.grade for g in run.grades if g.department.code != "GC")
     circular = run.circular
-    assert circular.number == "〔2026〕人行通字第001号" and circular.period == "grading-2026-10"
+    assert circular.number == "人行通字〔2026〕1号" and circular.period == "grading-2026-10"
     text = pdf_text(circular.content)
     assert "关于2026年10月各部门服务质量考核定级结果的通报" in text
     assert "经总经理审定由不达标调整为二级" in text and "2026年11月2日至2026年11月9日公示" in text
