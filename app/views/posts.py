@@ -143,6 +143,8 @@ class PostHoldingApi(ValidatingApi, PortalApi):
     search_columns = ["post", "staff", "valid_from", "valid_to"]
     order_columns = ["valid_from", "valid_to"]
     add_query_rel_fields = edit_query_rel_fields = {"post": SCOPED, "staff": SCOPED}
+    lookup_columns = ("note",)
+    lookup_order = "valid_from"
 
     def pre_add(self, item: PostHolding) -> None:
         _checked_holding(item)
