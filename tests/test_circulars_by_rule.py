@@ -147,3 +147,14 @@ def test_rules_stay_editable(discipline_kit):
     db.session.commit()
     penalty = discipline_kit.issued(staff="孙海", clause="第六条第5款A")
     assert penalty.circular_due_at is not None
+
+
+def test_a_revoked_penalty_no_longer_awaits_its_circular(discipline_kit, org):
+    penalty = discipline_kit.issued(staff="刘强", clause="第六条第2款A")
+    today = datetime.now(LOCAL_TZ).date().isoformat()
+    discipline_kit.step(penalty, "serve", "renshi", served_on=today)
+    discipline_kit.step(penalty, "record_appeal", "renshi", filed_on=today, grounds="事实有误")
+    discipline_kit.step(penalty, "decide_appeal", "zongjingli", decision="revoke", reason="经复核，投诉不属实。")
+    assert penalty.circular_due_at is None
+    assert all(t.read_at is not None for t in _tasks(org, penalty))
+    assert notices.circulars_due(db.session, org.principal("renshi")) == []

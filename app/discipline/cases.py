@@ -18,7 +18,7 @@ from app import settings
 from app.access import scope
 from app.complaints.steps import actor_for
 from app.discipline import liability, penalties
-from app.discipline.notices import chain_documents, draft_circular, issue_chain_notices, issue_notice
+from app.discipline.notices import cancel_circular, chain_documents, draft_circular, issue_chain_notices, issue_notice
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import TransitionError, ValidationFailed, record_event, value_of
@@ -418,6 +418,7 @@ def _decide_appeal(
         penalty.served_on = penalty.appeal_deadline = None
     elif decision == "revoke":
         penalty.revoked_at = now
+        cancel_circular(session, penalty, now)  # a revoked penalty is not circulated: its task is void
         data["document"] = issue_notice(session, penalty, user_id, now, "revoked", values["reason"]).number
     return data
 

@@ -325,6 +325,13 @@ def draft_circular(session: Session, penalty: Penalty, now: datetime) -> bool:
     return True
 
 
+def cancel_circular(session: Session, penalty: Penalty, now: datetime) -> None:
+    """The case no longer awaits its 通报 (revoked): clear the mark and close the inbox tasks."""
+    if penalty.circular_due_at is not None:
+        penalty.circular_due_at = None
+        _close_tasks(session, penalty, now)
+
+
 def _task_key(penalty: Penalty) -> str:
     return f"circular_due:{penalty.id}"
 
