@@ -224,7 +224,9 @@ def test_grades_are_scoped_and_steps_go_through_the_api(app, api, web, org):
     assert r.status_code == 422 and "note" in r.json["message"]
     # The screen asks for confirmation showing the circular it will issue (kind, expected number, recipients).
     confirm_page = web("zongjingli").get(f"/gradingrunview/show/{over.id}").get_data(as_text=True)
-    assert 'data-target="#confirm-grades"' in confirm_page and "人行通字〔" in confirm_page and "确认签发" in confirm_page
+    assert (
+        'data-target="#confirm-grades"' in confirm_page and "人行通字〔" in confirm_page and "确认签发" in confirm_page
+    )
     r = gm.post(f"/api/v1/grading/{over.id}/confirm")
     assert r.status_code == 200 and r.json["result"]["status"] == "confirmed"
     assert head.get(f"/api/v1/document/{db.session.get(GradingRun, over.id).circular_id}/download").status_code == 200
