@@ -147,7 +147,7 @@ NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
 # read / add / edit / delete, so one line here grants a resource on every path (list,
 # show, REST, export). What a role may do to a *case* on top of this is decided by the
 # state machine (app/complaints/workflow.py) and which rows it sees by app/access/scope.py.
-_REFERENCE = "Department|Unit|Staff|Channel|Category|Level|ReplyScript|ServicePhrase"
+_REFERENCE = "Department|Unit|Staff|Post|Channel|Category|Level|ReplyScript|ServicePhrase"
 _RULES = "SlaRule|CalendarOverride|Setting"
 _SELF_SERVICE = [
     ["^(UserInfoEditView|ResetMyPasswordView)$", "^can_this_form_(get|post)$"],
@@ -227,6 +227,7 @@ FAB_ROLES = {
             "Service phrases",
             "Complaint handling",
             "Staff",
+            "Posts",
             "Organisation",
             "Follow-up visits",
             "Extension requests",
@@ -274,6 +275,7 @@ FAB_ROLES = {
             "Departments",
             "Units",
             "Staff",
+            "Posts",
             "Channels",
             "Categories",
             "Levels",
@@ -319,6 +321,7 @@ FAB_ROLES = {
             "Departments",
             "Units",
             "Staff",
+            "Posts",
             "Organisation",
             "Rules",
             "SLA rules",
@@ -350,6 +353,7 @@ FAB_ROLES = {
             "Departments",
             "Units",
             "Staff",
+            "Posts",
             "Channels",
             "Categories",
             "Levels",

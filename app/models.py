@@ -210,6 +210,61 @@ class Staff(Model):
         return self.name
 
 
+class Post(Model):
+    """A post (岗位) in the org chart: who it reports to; its holders over time are :class:`PostHolding` rows.
+
+    Chained liability (连带扣分) follows posts, not people: the chain of a case is read from
+    the posts as they were held on the incident date, and a vacant post passes it upward.
+    """
+
+    __tablename__ = "post"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    department: Mapped[Department] = relationship(foreign_keys=[department_id])
+    # The post this one reports to (上级岗位); none at the top of the chart.
+    superior_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("post.id", name="fk_post_superior_id", ondelete="SET NULL"), index=True
+    )
+    superior: Mapped[Optional[Post]] = relationship(remote_side=[id], foreign_keys=[superior_id])
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    sort: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    holdings: Mapped[list[PostHolding]] = relationship(
+        back_populates="post", order_by="PostHolding.valid_from", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"{self.department.name}·{self.name}" if self.department is not None else self.name
+
+
+class PostHolding(Model):
+    """One person holding a post for a period: ``valid_from`` to ``valid_to`` (both days included).
+
+    ``valid_from`` empty: held since before the portal recorded it; ``valid_to`` empty: still
+    held. A move ends one holding and starts another, so the history stays.
+    """
+
+    __tablename__ = "post_holding"
+    __table_args__ = (
+        Index("ix_post_holding_post_from", "post_id", "valid_from"),
+        Index("ix_post_holding_staff_from", "staff_id", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    post: Mapped[Post] = relationship(back_populates="holdings")
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    staff: Mapped[Staff] = relationship(foreign_keys=[staff_id])
+    valid_from: Mapped[Optional[date]] = mapped_column(Date)
+    valid_to: Mapped[Optional[date]] = mapped_column(Date)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"{self.staff.name if self.staff is not None else '—'}@{self.post_id}"
+
+
 # --- Reference data -----------------------------------------------------------------
 
 
@@ -962,6 +1017,8 @@ class Penalty(Model):
     score_deduction: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     withhold_performance_pay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     circular_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Set when the notice is issued and the rule calls for a 通报; cleared when the 通报 is issued.
+    circular_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     # The person sanctioned heads a department: 人事行政经理 proposes, 总经理 decides.
     subject_is_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The department head failed to act: 人事行政经理 proposes instead of the head.

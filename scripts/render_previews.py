@@ -87,7 +87,8 @@ def build(workdir: str) -> dict[str, bytes]:
             ("feed_back", "zhuguan_a", at(17, 11, 0), {"feedback_note": "电梯已修复，客户接受道歉，对处理表示认可。"}),
             ("follow_up", "renshi", at(18, 15, 10), {"satisfaction": "satisfied",
                                                       "follow_up_note": "电话回访陈女士，电梯运行正常，对处理结果满意。"}),
-            ("close", "renshi", at(18, 15, 30), {"close_note": "处理及时，客户满意。责任人已按第六条第2款A提报处罚，予以结案。"}),
+            ("close", "renshi", at(18, 15, 30), {"close_note": "处理及时，客户满意。责任人已按第六条第2款A提报处罚，予以结案。",
+                                                     "customer_informed": "phone"}),
             ("archive", "renshi", at(19, 9, 0), {}),
         ]
         for action, by, when, values in steps:
@@ -120,6 +121,9 @@ def build(workdir: str) -> dict[str, bytes]:
                                         commended_on=date(2026, 11, day), source=source, content=text,
                                         recorded_by_id=who["renshi"].user_id))
         db.session.commit()
+        # Tier 2 calls for a 通报: issuing the notice drafted it; 人事行政经理 issues it.
+        penalty_circular = notices.issue_penalty_circular(db.session, notice_case, who["renshi"], now=at(20, 10))
+        db.session.commit()
         circular = notices.issue_monthly_circular(db.session, date(2026, 11, 1), who["renshi"], now=at(27, 10))
         db.session.commit()
         record, _stored = record_form.record_form_pdf(db.session, complaint, who["renshi"].user_id)
@@ -136,6 +140,7 @@ def build(workdir: str) -> dict[str, bytes]:
         db.session.commit()
         return {
             "penalty_notice": notices.current_notice(db.session, notice_case).content,
+            "penalty_circular": penalty_circular.content,
             "circular": circular.content,
             "record_form": record,
             "analysis": report.document.content,

@@ -8,7 +8,7 @@ import hashlib
 import io
 import logging
 import threading
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from pypdf import PdfReader
@@ -62,7 +62,9 @@ def test_notice_carries_number_name_rule_and_embedded_noto_subsets(discipline_ki
     text = pdf_text(notice.content)
     assert notice.number in text and "刘强" in text and "第六条第2款A" in text
     assert "警告" in text and "贰佰元整" in text and "3个工作" in text
-    assert "二〇" in text  # the date in Chinese numerals
+    issued_on = notice.issued_at.astimezone(LOCAL_TZ).date()
+    # 成文日期 in Arabic numerals without leading zeros (GB/T 9704-2012), not 二〇二六年….
+    assert f"{issued_on.year}年{issued_on.month}月{issued_on.day}日" in text and "二〇" not in text
     fonts = pdf_fonts(notice.content)
     # The portal's cut fonts of the common characters (app/documents/fonts.py), Noto CJK after.
     assert fonts and all(("Noto" in f and "CJK" in f) or "Portal-S" in f for f in fonts)
@@ -86,15 +88,16 @@ def test_hostile_complaint_text_prints_literally_and_fetches_nothing(discipline_
             "change_reason": None,
             "document": {
                 "title": "t",
-                "number": "〔2026〕人行罚字第999号",
-                "issued_date_cn": "二〇二六年十一月二十三日",
+                "number": "人行罚字〔2026〕999号",
+                "issued_date_cn": "2026年11月23日",
+                "issued_on": date(2026, 11, 23),
                 "supersedes_number": None,
                 "supersedes_issued_on": None,
             },
         },
         fetcher,
     )
-    text = pdf_text(pdf)
+    text = pdf_text(pdf).replace("\n", "")  # a line may break inside the hostile text
     assert "<script>alert(1)</script>" in text and 'src="file:///etc/passwd"' in text
     assert "root:" not in text
     assert fetcher.refused == []  # escaped markup never reaches the fetcher

@@ -177,7 +177,7 @@ def test_publicity_objection_final_grade_and_confirmation(app, make_complaint, o
     assert {g.department.code: g.final_grade for g in run.grades}["GC"] == "second"
     assert all(g.final_grade == g.grade for g in run.grades if g.department.code != "GC")
     circular = run.circular
-    assert circular.number == "〔2026〕人行通字第001号" and circular.period == "grading-2026-10"
+    assert circular.number == "人行通字〔2026〕1号" and circular.period == "grading-2026-10"
     text = pdf_text(circular.content)
     assert "关于2026年10月各部门服务质量考核定级结果的通报" in text
     assert "经总经理审定由不达标调整为二级" in text and "2026年11月2日至2026年11月9日公示" in text
@@ -222,6 +222,11 @@ def test_grades_are_scoped_and_steps_go_through_the_api(app, api, web, org):
     assert gm.post(f"/api/v1/grading/{current.id}/confirm").status_code == 409  # still in 公示
     r = gm.post(f"/api/v1/departmentgrade/{old_gc.id}/decide", json={"grade": "third"})
     assert r.status_code == 422 and "note" in r.json["message"]
+    # The screen asks for confirmation showing the circular it will issue (kind, expected number, recipients).
+    confirm_page = web("zongjingli").get(f"/gradingrunview/show/{over.id}").get_data(as_text=True)
+    assert (
+        'data-target="#confirm-grades"' in confirm_page and "人行通字〔" in confirm_page and "确认签发" in confirm_page
+    )
     r = gm.post(f"/api/v1/grading/{over.id}/confirm")
     assert r.status_code == 200 and r.json["result"]["status"] == "confirmed"
     assert head.get(f"/api/v1/document/{db.session.get(GradingRun, over.id).circular_id}/download").status_code == 200

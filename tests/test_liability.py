@@ -193,7 +193,9 @@ def test_chained_persons_in_the_circular_or_their_own_notice(discipline_kit, org
     kit = discipline_kit
     penalty = _approved(kit)
     kit.step(penalty, "issue_notice", "renshi", now=NOV)
-    doc = notice_docs.issue_penalty_circular(db.session, penalty, org.principal("renshi"), now=NOV)
+    doc = notice_docs.issue_penalty_circular(
+        db.session, penalty, org.principal("renshi"), now=NOV, reason="事故标准一级的事故通报全公司以示警示"
+    )
     db.session.commit()
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(doc.content)).pages)
     assert "连带" in text and "周斌" in text and "孙海" in text

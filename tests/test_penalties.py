@@ -158,11 +158,12 @@ def test_head_proposes_hr_reviews_gm_approves_hr_issues_and_serves(discipline_ki
         ("review", "reviewed"),
         ("approve", "approved"),
         ("issue_notice", "issued"),
+        ("circular_drafted", None),  # tier 2 calls for a 通报 (第六条: 并通报全公司)
         ("serve", "served"),
     ]
     assert penalty.proposed_by.username == "zhuguan_a" and penalty.decided_by.username == "zongjingli"
     notice = notices.current_notice(db.session, penalty)
-    assert notice.number == f"〔{today.year}〕人行罚字第001号" and notice.version == 1
+    assert notice.number == f"人行罚字〔{today.year}〕1号" and notice.version == 1
 
 
 @pytest.mark.parametrize(

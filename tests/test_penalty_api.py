@@ -50,7 +50,15 @@ def test_chain_over_the_api_with_codes_for_each_refusal(api, org):
     body = _take(hr, pid, "serve", served_on=datetime.now(LOCAL_TZ).date().isoformat())
     assert body["result"]["status"] == "served" and body["result"]["appeal_deadline"]
     timeline = hr.get(f"/api/v1/penalty/{pid}/timeline").json["result"]
-    assert [e["action"] for e in timeline] == ["open", "propose", "review", "approve", "issue_notice", "serve"]
+    assert [e["action"] for e in timeline] == [
+        "open",
+        "propose",
+        "review",
+        "approve",
+        "issue_notice",
+        "circular_drafted",
+        "serve",
+    ]
     assert timeline[1]["actor"]["username"] == "zhuguan_a"
 
 

@@ -113,7 +113,7 @@ def test_stored_pdf_and_workbook_hold_the_figures(october):
     report = reports.generate(db.session, OCTOBER, now=at(11, 2, 8))
     db.session.commit()
     doc = report.document
-    assert doc.kind.value == "monthly_analysis" and doc.number == "〔2026〕人行析字第001号"
+    assert doc.kind.value == "monthly_analysis" and doc.number == "人行析字〔2026〕1号"
     assert doc.title == "2026年10月客户投诉分析报告" and doc.period == "2026-10"
     text = pdf_text(doc.content)
     for expected in (
@@ -189,7 +189,7 @@ def test_weekly_report_counts_a_make_up_saturday_and_skips_holidays(app, make_co
     assert [d["period"] for d in done["done"]] == ["2026-10-12"]
     report = db.session.scalars(select(Report)).one()
     assert report.label == "2026年10月12日至10月18日" and report.summary["received"] == 1
-    assert report.document.number == "〔2026〕人行周析字第001号"
+    assert report.document.number == "人行周析字〔2026〕1号"
 
 
 def test_a_week_without_working_days_is_reported_with_the_next(app, make_complaint, org):
@@ -210,7 +210,7 @@ def test_the_cli_time_travel_makes_decembers_report_on_the_make_up_sunday(app, m
     assert [d["period"] for d in summary["jobs"]["monthly_report"]["done"]] == ["2025-12"]
     assert [d["period"] for d in summary["jobs"]["monthly_grading"]["done"]] == ["2025-12"]
     report = db.session.scalars(select(Report).where(Report.kind == "month")).one()
-    assert report.summary["received"] == 1 and report.document.number == "〔2026〕人行析字第001号"
+    assert report.summary["received"] == 1 and report.document.number == "人行析字〔2026〕1号"
 
 
 # --- Who sees reports --------------------------------------------------------------------------

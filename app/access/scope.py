@@ -52,6 +52,8 @@ from app.models import (
     PenaltyEvent,
     PenaltyLink,
     PenaltyRule,
+    Post,
+    PostHolding,
     ReplyScript,
     Report,
     ServicePhrase,
@@ -172,6 +174,15 @@ def _staff(p: Principal) -> ColumnElement[bool]:
     return false()
 
 
+def _post(p: Principal) -> ColumnElement[bool]:
+    """Posts (岗位) are read like the roster: company-wide roles and Admin all, a head its departments."""
+    if p.is_company_wide or ADMIN in p.roles:
+        return true()
+    if p.is_department_head:
+        return Post.department_id.in_(sorted(p.department_ids))
+    return false()
+
+
 def _staff_department(column: Any, p: Principal) -> ColumnElement[bool]:
     """Rows about a department: all for company-wide roles, a head's own departments."""
     if p.is_company_wide:
@@ -281,6 +292,8 @@ RULES: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Attachment: _via_complaint(Attachment.complaint_id),
     Customer: _customer,
     Staff: _staff,
+    Post: _post,
+    PostHolding: lambda p: PostHolding.post_id.in_(select(Post.id).where(_post(p))),
     Department: _reference,
     Unit: _reference,
     Channel: _reference,

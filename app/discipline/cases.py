@@ -18,7 +18,7 @@ from app import settings
 from app.access import scope
 from app.complaints.steps import actor_for
 from app.discipline import liability, penalties
-from app.discipline.notices import chain_documents, issue_chain_notices, issue_notice
+from app.discipline.notices import cancel_circular, chain_documents, draft_circular, issue_chain_notices, issue_notice
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import TransitionError, ValidationFailed, record_event, value_of
@@ -317,6 +317,8 @@ def take_step(
             at=now,
             data={"links": [liability.link_json(k) for k in penalty.links]},
         )
+    if action == "issue_notice":
+        draft_circular(session, penalty, now)  # the rule calls for a 通报: 人事行政经理 is asked to issue it
     _flush(session)
     _notify_step(session, penalty, action, after, now)
     if action == "approve":
@@ -416,6 +418,7 @@ def _decide_appeal(
         penalty.served_on = penalty.appeal_deadline = None
     elif decision == "revoke":
         penalty.revoked_at = now
+        cancel_circular(session, penalty, now)  # a revoked penalty is not circulated: its task is void
         data["document"] = issue_notice(session, penalty, user_id, now, "revoked", values["reason"]).number
     return data
 

@@ -8,14 +8,14 @@ case and freezes it as :class:`~app.models.PenaltyLink` rows.
 
 Decisions (documented in README):
 
-- **When the chain is resolved.** On 总经理's approval, from the org chart as it is
-  at that moment (``Staff.superior``, ``Department.head`` of the case's department);
-  the rows are then frozen with the case: a later change of posts does not rewrite
-  them. The portal keeps no history of the org chart, so "as it stood on the day of
-  the event" is approximated by the day of approval, which for a case decided within
-  days of the incident is the same chart.
-- **Vacant links.** A post with nobody in it (or an inactive person) keeps its row
-  with ``vacant`` set and is not deducted; the vacancy is noted on the case timeline.
+- **When the chain is resolved.** On 总经理's approval, from the posts (岗位, see
+  :mod:`app.discipline.posts`) as they were held on the incident date (the approval day
+  when the case has none); the rows are then frozen with the case: a later move does not
+  rewrite them. A person who held no post that day falls back to the staff record's
+  direct superior (``Staff.superior``). The department head is ``Department.head``.
+- **Vacant links.** A post with nobody in it that day (or whose holder has left) keeps
+  its row with ``vacant`` set and is not deducted; the chain passes upward (the post
+  above is still deducted), and the vacancy is noted on the case timeline.
 - **The same person twice.** A person is deducted once, at the higher value: the
   person sanctioned is never also deducted as a chained link (their own deduction is
   the case's terms), and a person in two chained posts (e.g. head and direct
@@ -37,7 +37,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from app import settings
-from app.discipline import penalties
+from app.discipline import penalties, posts
+from app.discipline.posts import Seat
 from app.i18n import _l
 from app.messages import notify
 from app.models import Department, Penalty, PenaltyLink, PenaltyRule, Staff
@@ -96,7 +97,8 @@ def resolve(session: Session, penalty: Penalty, now: datetime) -> list[PenaltyLi
         return []
     responsible = penalty.staff
     department = session.get(Department, penalty.department_id)
-    holders = _post_holders(responsible, department)
+    day = penalty.incident_date or local_date(now)
+    holders = _post_holders(session, responsible, department, day)
     links = [
         PenaltyLink(
             role=RESPONSIBLE,
@@ -118,24 +120,36 @@ def resolve(session: Session, penalty: Penalty, now: datetime) -> list[PenaltyLi
     return links
 
 
-def _post_holders(responsible: Staff, department: Department | None) -> dict[str, Staff | None]:
-    """Who holds each chained post now (None: vacant or inactive)."""
-    superior = responsible.superior
-    superior2 = superior.superior if superior is not None else None
-    return {
-        HEAD_LINK: _holder(department.head if department is not None else None),
-        SUPERIOR: _holder(superior),
-        SUPERIOR2: _holder(superior2),
-    }
+def _post_holders(
+    session: Session, responsible: Staff, department: Department | None, day: date
+) -> dict[str, Staff | Seat | None]:
+    """Who held each chained post on ``day`` (a vacant post as its :class:`Seat` with no holder)."""
+    head = _holder(department.head if department is not None else None)
+    seats = posts.chain_above(session, responsible, day)
+    if seats is None:  # no post recorded for the person: the staff record's superiors, as today
+        superior = responsible.superior
+        superior2 = superior.superior if superior is not None else None
+        return {HEAD_LINK: head, SUPERIOR: _holder(superior), SUPERIOR2: _holder(superior2)}
+    above: list[Staff | Seat | None] = [_holder(seat.holder) or Seat(seat.post, None) for seat in seats]
+    above += [None] * (2 - len(above))
+    return {HEAD_LINK: head, SUPERIOR: above[0], SUPERIOR2: above[1]}
 
 
 def _chained_link(
-    role: str, position: int, terms: tuple[int, int], person: Staff | None, responsible: Staff, now: datetime
+    role: str, position: int, terms: tuple[int, int], person: Staff | Seat | None, responsible: Staff, now: datetime
 ) -> PenaltyLink:
     """One chained post's row: vacant, the person responsible again (not counted), or deducted."""
     points, fine = terms
     link = PenaltyLink(role=role, position=position, points=points, fine=fine, created_at=now)
-    if person is None:
+    if isinstance(person, Seat):
+        link.vacant, link.counted = True, False
+        link.note = str(
+            _l(
+                "Post %(post)s vacant on the incident date: not deducted; the chain passes upward.",
+                post=person.post.name,
+            )
+        )
+    elif person is None:
         link.vacant, link.counted = True, False
         link.note = str(_l("Post vacant: not deducted."))
     else:

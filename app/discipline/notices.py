@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import settings
@@ -22,9 +22,11 @@ from app.discipline.ledger import effective_in
 from app.documents import render as documents
 from app.i18n import _l
 from app.lifecycle import TransitionError, record_event, value_of
+from app.messages import notify
 from app.models import (
     Commendation,
     Document,
+    Notification,
     Penalty,
 )
 from app.timeutil import chinese_date, local_date, utcnow
@@ -195,28 +197,163 @@ def chain_documents(session: Session) -> str:
     return mode if mode in liability.DOCUMENT_MODES else "circular"
 
 
-def issue_penalty_circular(session: Session, penalty: Penalty, principal: Any, now: datetime | None = None) -> Document:
-    """A company-wide 通报 of one penalty, once its notice is issued (a new one supersedes)."""
-    now = now or utcnow()
-    _require_hr(principal)
+def circular_refusal(session: Session, penalty: Penalty, reason: str | None) -> TransitionError | None:
+    """Why a 通报 of this penalty may not be issued now with this reason (None: it may).
+
+    The rule decides: a case whose rule calls for a 通报 gets one plainly; a 通报 for a rule
+    that does not call for one, or a second 通报 of the same case, is deliberate and needs a reason.
+    """
     if value_of(penalty.status) not in CIRCULAR_STATUSES:
-        raise TransitionError("state", str(_l("A penalty is circulated after its notice is issued.")))
+        return TransitionError("state", str(_l("A penalty is circulated after its notice is issued.")))
+    if reason:
+        return None
+    previous = documents.current_document(session, "circular", penalty_id=penalty.id)
+    if previous is not None:
+        return TransitionError(
+            "state",
+            str(
+                _l(
+                    "Circular %(number)s was already issued for this case: a re-issue needs a reason.",
+                    number=previous.number,
+                )
+            ),
+        )
+    if not penalty.circular_required:
+        return TransitionError(
+            "state",
+            str(_l("The rule of this case does not call for a company-wide circular: issuing one needs a reason.")),
+        )
+    return None
+
+
+def circular_context(session: Session, penalty: Penalty) -> tuple[str, dict[str, Any]]:
+    """The heading and template data of a penalty's 通报 (the draft and the issued one are the same)."""
     p = penalty_facts(penalty)
     heading = f"关于对{p['department']}{p['staff_name']}的处罚通报"
+    return heading, {"heading": heading, "penalty": p, "chain_lines": chain_documents(session) == "circular"}
+
+
+NOTICE_STEPS = ("issue_notice", "reissue_notice", "decide_appeal")
+
+
+def issue_previews(session: Session, penalty: Penalty) -> dict[str, dict[str, Any]]:
+    """What each document-issuing action of the case would issue: kind, 文号 preview, recipient.
+
+    Shown in the confirmation before issuing (keys: the step actions and "circular").
+    """
+    notice = {
+        "kind": documents.KIND_NAMES_ZH["penalty_notice"],
+        "number": documents.preview_number(session, "penalty_notice"),
+        "recipient": f"{penalty.staff.name}（{penalty.department.name}）",
+    }
+    previous = documents.current_document(session, "circular", penalty_id=penalty.id)
+    circular = {
+        "kind": documents.KIND_NAMES_ZH["circular"],
+        "number": documents.preview_number(session, "circular"),
+        "recipient": "各部门、全体员工",
+        "required": bool(penalty.circular_required),
+        "previous": previous.number if previous is not None else None,
+        "needs_reason": previous is not None or not penalty.circular_required,
+    }
+    return {**{action: notice for action in NOTICE_STEPS}, "circular": circular}
+
+
+def circular_draft_pdf(session: Session, penalty: Penalty) -> bytes:
+    """The draft of a penalty's 通报: what issuing it now would print, with the 文号 left open."""
+    heading, context = circular_context(session, penalty)
+    return documents.render_draft(session, "circular", heading, context)
+
+
+def issue_penalty_circular(
+    session: Session, penalty: Penalty, principal: Any, now: datetime | None = None, reason: str | None = None
+) -> Document:
+    """A company-wide 通报 of one penalty, once its notice is issued (a re-issue supersedes).
+
+    Refused without a ``reason`` when the rule does not call for a 通报 or one was already issued.
+    Issuing it closes the "通报待签发" task of the case.
+    """
+    now = now or utcnow()
+    _require_hr(principal)
+    reason = (reason or "").strip() or None
+    refusal = circular_refusal(session, penalty, reason)
+    if refusal is not None:
+        raise refusal
+    heading, context = circular_context(session, penalty)
     previous = documents.current_document(session, "circular", penalty_id=penalty.id)
     doc = documents.issue_document(
         session,
         "circular",
         heading,
-        {"heading": heading, "penalty": p, "chain_lines": chain_documents(session) == "circular"},
+        context,
         penalty_id=penalty.id,
+        complaint_id=penalty.complaint_id,
         supersedes=previous,
         issued_by_id=principal.user_id,
+        note=reason,
         now=now,
     )
-    record_event(penalty, "circular", principal.user_id, note=doc.number, at=now, data={"document": doc.number})
+    action = "circular" if previous is None else "reissue_circular"
+    note = doc.number if reason is None else f"{doc.number}：{reason}"
+    record_event(penalty, action, principal.user_id, note=note, at=now, data={"document": doc.number, "reason": reason})
+    penalty.circular_due_at = None
+    _close_tasks(session, penalty, now)
     session.flush()
     return doc
+
+
+def draft_circular(session: Session, penalty: Penalty, now: datetime) -> bool:
+    """The notice of a case whose rule calls for a 通报 was issued: ask 人事行政经理 to issue it.
+
+    The case is marked ``circular_due_at`` (listed under 待签发通报 until the 通报 is issued) and
+    each 人事行政经理 gets a task in the inbox; returns whether a draft was made.
+    """
+    if not penalty.circular_required or penalty.circular_due_at is not None:
+        return False
+    if documents.current_document(session, "circular", penalty_id=penalty.id) is not None:
+        return False
+    penalty.circular_due_at = now
+    record_event(penalty, "circular_drafted", None, note=str(_l("Circular drafted: awaiting issue.")), at=now)
+    notify.notify(
+        session,
+        notify.users_for(session, penalties.HR),
+        "task",
+        str(_l("Penalty %(case)s: review and issue the circular", case=f"{penalty.number} {penalty.staff.name}")),
+        link=f"/penaltyview/show/{penalty.id}",
+        dedup_key=_task_key(penalty),
+        now=now,
+    )
+    return True
+
+
+def cancel_circular(session: Session, penalty: Penalty, now: datetime) -> None:
+    """The case no longer awaits its 通报 (revoked): clear the mark and close the inbox tasks."""
+    if penalty.circular_due_at is not None:
+        penalty.circular_due_at = None
+        _close_tasks(session, penalty, now)
+
+
+def _task_key(penalty: Penalty) -> str:
+    return f"circular_due:{penalty.id}"
+
+
+def _close_tasks(session: Session, penalty: Penalty, now: datetime) -> None:
+    """The 通报 is issued: its inbox tasks are done (marked read for every 人事行政经理)."""
+    session.execute(
+        update(Notification)
+        .where(Notification.dedup_key.like(_task_key(penalty) + ":%"), Notification.read_at.is_(None))
+        .values(read_at=now)
+    )
+
+
+def circulars_due(session: Session, principal: Any) -> list[Penalty]:
+    """The cases in scope whose 通报 awaits issue, oldest first (the 待签发通报 task list)."""
+    return list(
+        session.scalars(
+            select(Penalty)
+            .where(Penalty.circular_due_at.is_not(None), scope.criterion(Penalty, principal))
+            .order_by(Penalty.circular_due_at, Penalty.id)
+        )
+    )
 
 
 def issue_monthly_circular(session: Session, month: date, principal: Any, now: datetime | None = None) -> Document:

@@ -404,6 +404,8 @@ ACTION_LABELS = {
     "open": _l("Case opened"),
     "edit": _l("Case edited"),
     "circular": _l("Circular issued"),
+    "reissue_circular": _l("Circular re-issued"),
+    "circular_drafted": _l("Circular drafted"),
     "chain": _l("Chained liability"),
 }
 

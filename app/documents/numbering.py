@@ -39,8 +39,12 @@ def next_complaint_number(session: Session, day: date) -> str:
 
 
 def document_number(prefix: str, year: int, seq: int) -> str:
-    """``〔2026〕人行罚字第018号``: issuing office prefix, year and sequence."""
-    return f"〔{year}〕{prefix}第{seq:03d}号"
+    """``人行罚字〔2026〕18号`` (GB/T 9704-2012 发文字号): 机关代字, year in 〔〕, number, 号.
+
+    No 第 and no leading zeros. Numbers issued before this format keep their stored text
+    (``〔2026〕人行罚字第004号``): a document's number is written once, never recomputed.
+    """
+    return f"{prefix}〔{year}〕{seq}号"
 
 
 def penalty_number(year: int, seq: int) -> str:

@@ -40,7 +40,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app import settings
 from app.documents import fonts, numbering
-from app.models import Document, DocumentKind
+from app.models import Counter, Document, DocumentKind
 from app.timeutil import chinese_date, format_local, local_date, utcnow
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["cn_date"] = lambda d: chinese_date(d) if d else ""
     env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": format_local(dt, fmt) if dt else ""
-    env.filters["ymd"] = lambda d: f"{d.year}年{d.month}月{d.day}日" if d else ""
+    env.filters["ymd"] = lambda d: written_date(d) if d else ""
     env.filters["md"] = lambda d: f"{d.month}月{d.day}日" if d else ""
     env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
     env.filters["signed_pct"] = lambda v: "—" if v is None else f"{v * 100:+.1f}%"
@@ -283,6 +283,27 @@ def _take_number(session: Session, kind: str, issued_on: date) -> tuple[str | No
     return numbering.document_number(number_prefix(session, kind), year, seq), year, seq
 
 
+def render_draft(session: Session, kind: str, title: str, context: dict[str, Any]) -> bytes:
+    """A document as it would be issued today, marked as a draft: no number is taken, nothing stored."""
+    info = _document_info(kind, "（签发时编号）", title, local_date(utcnow()), 1, None)
+    return render_pdf(TEMPLATES[kind], {**common_context(session), **context, "document": info})
+
+
+def preview_number(session: Session, kind: str, day: date | None = None) -> str | None:
+    """The 文号 the next document of ``kind`` would get (shown before issuing; takes no number).
+
+    A preview only: the number is taken when the document is issued, so a concurrent issue
+    may take this one first.
+    """
+    if kind not in NUMBERED_KINDS:
+        return None
+    day = day or local_date(utcnow())
+    current = session.scalar(
+        select(Counter.value).where(Counter.kind == f"document:{kind}", Counter.period == str(day.year))
+    )
+    return numbering.document_number(number_prefix(session, kind), day.year, int(current or 0) + 1)
+
+
 def _document_info(
     kind: str, number: str | None, title: str, issued_on: date, version: int, supersedes: Document | None
 ) -> dict[str, Any]:
@@ -293,11 +314,16 @@ def _document_info(
         "number": number,
         "title": title,
         "issued_on": issued_on,
-        "issued_date_cn": chinese_date(issued_on),
+        "issued_date_cn": written_date(issued_on),
         "version": version,
         "supersedes_number": supersedes.number if supersedes is not None else None,
         "supersedes_issued_on": local_date(supersedes.issued_at) if supersedes is not None else None,
     }
+
+
+def written_date(day: date) -> str:
+    """成文日期 as GB/T 9704-2012 writes it: Arabic numerals, no leading zeros (2026年12月6日)."""
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def _file_fields(kind: str, number: str | None, title: str, issued_on: date, pdf: bytes) -> dict[str, Any]:
@@ -312,9 +338,11 @@ def _file_fields(kind: str, number: str | None, title: str, issued_on: date, pdf
 
 
 def _filename(kind: str, number: str | None, title: str, issued_on: Any) -> str:
-    label = number or f"{title}-{issued_on:%Y%m%d}"
+    """``<kind>-<number>.pdf``; an unnumbered document is named by its title without the kind again."""
+    kind_name = KIND_NAMES_ZH.get(kind, kind)
+    label = number or title.removeprefix(kind_name).strip(" -－—：:") or f"{issued_on:%Y%m%d}"
     safe = "".join(c for c in label if c not in '\\/:*?"<>|').strip() or "document"
-    return f"{KIND_NAMES_ZH.get(kind, kind)}-{safe}.pdf"[:255]
+    return f"{kind_name}-{safe}.pdf"[:255]
 
 
 def current_document(

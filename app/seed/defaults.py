@@ -99,7 +99,8 @@ _TIERS = {
     2: ("warning", 200, 200, 5, False, True, False),
     3: ("reprimand", 300, 300, 10, False, True, False),
     4: ("major_demerit", 1000, 1000, 0, True, True, False),
-    5: ("dismissal", 0, 0, 0, False, True, True),
+    # Tier 5 (辞退/开除) says nothing of a 通报 in the seed; tiers 2–4 say "并通报全公司".
+    5: ("dismissal", 0, 0, 0, False, False, True),
 }
 _ITEMS = [
     (1, "A", "服务态度不佳，服务效率低下"),

@@ -617,7 +617,7 @@ def _penalty_case(
             "staff": complaint.staff[0],
             "rule": rules[clause],
             "complaint": complaint,
-            "facts": f"经调查核实，{complaint.staff[0].name}在处理投诉{complaint.number}所涉事项时{rules[clause].description}，引发客户投诉。",
+            "facts": f"{complaint.staff[0].name}在处理投诉{complaint.number}所涉事项时{rules[clause].description}，引发客户投诉。",
             "fine_amount": rng.choice([30, 50, 80, 100]) if clause.startswith("第六条第1款") else None,
         },
         now=at,

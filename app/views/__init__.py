@@ -24,6 +24,7 @@ from app.views.documents import ComplaintRecordFormApi, DocumentApi, DocumentVie
 from app.views.home import HomeView
 from app.views.ownership import GrievanceApi, GrievanceView, MyRegisteredComplaintView
 from app.views.phrases import ReplyCheckApi, ReplyScriptApi, ReplyScriptView, ServicePhraseApi, ServicePhraseView
+from app.views.posts import PostApi, PostHoldingApi, PostHoldingView, PostView
 from app.views.presets import PolicyPresetApi, PolicyPresetView
 from app.views.quality import (
     DepartmentGradeApi,
@@ -83,12 +84,20 @@ def register(appbuilder: Any) -> None:
     appbuilder.add_view(DashboardView, "Dashboard", icon="fa-bar-chart", label=_l("Dashboard"), href="/dashboard/")
     _quality_menu(appbuilder)
     # Tabs of other screens' show pages.
-    for view in (DepartmentStaffView, UnitDepartmentView, CustomerComplaintView, StaffCommendationView):
+    for view in (
+        DepartmentStaffView,
+        UnitDepartmentView,
+        CustomerComplaintView,
+        StaffCommendationView,
+        PostHoldingView,
+    ):
         appbuilder.add_view_no_menu(view)
     for api in (
         DepartmentApi,
         UnitApi,
         StaffApi,
+        PostApi,
+        PostHoldingApi,
         ChannelApi,
         CategoryApi,
         LevelApi,
@@ -164,6 +173,7 @@ def _organisation_menu(appbuilder: Any) -> None:
         (DepartmentView, "Departments", _l("Departments"), "fa-sitemap"),
         (UnitView, "Units", _l("Units"), "fa-code-fork"),
         (StaffView, "Staff", _l("Staff"), "fa-users"),
+        (PostView, "Posts", _l("Posts"), "fa-sitemap"),
         (AccessLogView, "Access log", _l("Access log"), "fa-user-secret"),
         (CustomerCountView, "Customers served", _l("Customers served"), "fa-users"),
     ):

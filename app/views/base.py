@@ -559,6 +559,7 @@ DISCIPLINE_PERMS = {
     "evidence": "read",
     "download": "read",
     "circular": "read",  # issuing also needs can_add on Document and the HR role (checked inside)
+    "circular_draft": "read",  # the HR role is checked inside
     "monthly_circular": "read",
     "index": "read",
     "ledger": "read",

@@ -9,22 +9,25 @@ from flask_appbuilder import expose, has_access
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWidget, DatePickerWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import DateField, DateTimeField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.validators import Optional as OptionalValidator
 
 from app import labels, lifecycle, validation
-from app.access import privacy
+from app.access import privacy, scope
 from app.complaints import attachments, corrective, intake, policy_rules
 from app.complaints import steps as services
+from app.discipline import penalties as discipline_penalties
 from app.extensions import db
 from app.i18n import _, _l
 from app.models import (
     Complaint,
     ComplaintStatus,
     CorrectiveAction,
+    Document,
     Extension,
+    Penalty,
     Staff,
 )
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
@@ -40,6 +43,7 @@ from app.views.complaint_common import (
     send_attachment,
     transition_options,
 )
+from app.views.documents import DOCUMENT_KINDS as DOCUMENT_KIND_LABELS
 from app.views.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
 from app.views.security import SCOPED, current_principal, current_user
 
@@ -363,12 +367,45 @@ class ComplaintView(PortalModelView):
             attachments=complaint.attachments,
             can_attach=self.appbuilder.sm.has_access("can_add", "Attachment") and not complaint.is_archived,
             **self._corrective_context(complaint, principal),
+            **self._discipline_context(complaint, principal),
             can_edit=self.appbuilder.sm.has_access("can_edit", "Complaint") and not complaint.is_archived,
             status_label=labels.status_label,
             format_local=format_local,
             max_mb=current_app.config["ATTACHMENT_MAX_BYTES"] / 1048576,
             allowed_types=", ".join(sorted(current_app.config["ATTACHMENT_ALLOWED_TYPES"])),
         )
+
+    def _discipline_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
+        """The penalty cases and documents that came from this complaint, as far as the viewer may see them."""
+        sm = self.appbuilder.sm
+        penalties_ = (
+            db.session.scalars(
+                select(Penalty)
+                .where(Penalty.complaint_id == complaint.id, scope.criterion(Penalty, principal))
+                .order_by(Penalty.id)
+            ).all()
+            if sm.has_access("can_read", "Penalty")
+            else []
+        )
+        documents_ = (
+            db.session.scalars(
+                select(Document)
+                .outerjoin(Penalty, Penalty.id == Document.penalty_id)
+                .where(
+                    or_(Document.complaint_id == complaint.id, Penalty.complaint_id == complaint.id),
+                    scope.criterion(Document, principal),
+                )
+                .order_by(Document.issued_at, Document.id)
+            ).all()
+            if sm.has_access("can_read", "Document")
+            else []
+        )
+        return {
+            "complaint_penalties": penalties_,
+            "complaint_documents": documents_,
+            "penalty_status_label": discipline_penalties.status_label,
+            "document_kind_label": lambda v: labels.label(DOCUMENT_KIND_LABELS, v),
+        }
 
     def _corrective_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
         actions = db.session.scalars(

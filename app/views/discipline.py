@@ -456,6 +456,7 @@ class PenaltyView(PortalModelView):
             can_circulate=principal.has_role(roles.HR_MANAGER)
             and self.appbuilder.sm.has_access("can_add", "Document")
             and penalty.status.value in notices.CIRCULAR_STATUSES,
+            previews=notices.issue_previews(db.session, penalty),
             can_edit=self.appbuilder.sm.has_access("can_edit", "Penalty")
             and penalty.status.value in penalties.EDITABLE
             and penalties.proposer_refusal(services.actor_for(principal), discipline.case_facts(penalty)) is None,
@@ -479,13 +480,28 @@ class PenaltyView(PortalModelView):
         if not self.appbuilder.sm.has_access("can_add", "Document"):
             abort(403)
         try:
-            doc = notices.issue_penalty_circular(db.session, penalty, current_principal())
+            doc = notices.issue_penalty_circular(
+                db.session, penalty, current_principal(), reason=request.form.get("reason")
+            )
             db.session.commit()
             flash(_("Circular %(number)s issued.", number=doc.number), "success")
         except lifecycle.TransitionError as exc:
             db.session.rollback()
             flash(exc.message, "danger")
         return redirect(url_for("PenaltyView.show", pk=pk))
+
+    @expose("/circular_draft/<int:pk>", methods=["GET"])
+    @has_access
+    def circular_draft(self, pk: int) -> Any:
+        """The 通报 as it would be issued now, unnumbered and not stored (for review before issue)."""
+        penalty = self.get_in_scope(pk)
+        if not current_principal().has_role(roles.HR_MANAGER):
+            abort(403)
+        if penalty.status.value not in notices.CIRCULAR_STATUSES:
+            abort(409)
+        return pdf_response(
+            notices.circular_draft_pdf(db.session, penalty), f"通报草稿-{penalty.number}.pdf", inline=True
+        )
 
     @expose("/notice/<int:pk>", methods=["GET"])
     @has_access

@@ -416,11 +416,28 @@ class PenaltyApi(CaseApi):
     @permission_name("circular")
     def circular(self, pk: int) -> Any:
         """Issue the company-wide 通报 of this penalty (人事行政经理).
+
+        ``reason`` is required for a re-issue (a 通报 of the case exists) and for a case
+        whose rule does not call for a 通报; without it the answer is 409.
         ---
         post:
+          requestBody:
+            required: false
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    reason:
+                      type: string
+                      description: Why this 通报 is issued although the rule does not call for one, or why it is re-issued
           responses:
             201:
               description: The circular
+            400:
+              description: The body is not a JSON object
+            409:
+              description: Not issued yet, or a reason is required
         """
         penalty, error = self._case(pk)
         if error is not None:
@@ -428,7 +445,13 @@ class PenaltyApi(CaseApi):
         if not self.appbuilder.sm.has_access("can_add", "Document"):
             return self.response_403()
         try:
-            doc = notices.issue_penalty_circular(db.session, penalty, current_principal())
+            body = request.get_json(silent=True)
+            if body is not None and not isinstance(body, dict):
+                return self.response_400(message=str(_l("The request body must be a JSON object.")))
+            reason = (body or {}).get("reason")
+            if reason is not None and not isinstance(reason, str):
+                return self.response_400(message={"reason": [str(_l("The reason must be text."))]})
+            doc = notices.issue_penalty_circular(db.session, penalty, current_principal(), reason=reason)
             db.session.commit()
         except lifecycle.TransitionError as exc:
             db.session.rollback()

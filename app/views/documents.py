@@ -60,6 +60,7 @@ class DocumentView(PortalModelView):
     base_filters = SCOPED
     base_permissions = ["can_read", "can_add"]
     list_template = "document/list.html"
+    show_template = "document/show.html"
     list_title = _l("Issued documents")
     show_title = _l("Issued document")
     list_columns = ["kind", "number", "title", "version", "issued_at", "issued_by", "superseded_at"]
@@ -109,6 +110,9 @@ class DocumentView(PortalModelView):
                 "can_add", "Document"
             )
             kwargs["default_month"] = format_local(utcnow(), "%Y-%m")
+            kwargs["circular_number"] = documents.preview_number(db.session, "circular")
+        if template == self.show_template and kwargs.get("pk") is not None:
+            kwargs["document"] = self.get_in_scope(kwargs["pk"])
         return super().render_template(template, **kwargs)
 
     @expose("/download/<int:pk>", methods=["GET"])

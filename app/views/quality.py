@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app import labels, lifecycle
 from app.access import roles, scope
+from app.documents import render as documents
 from app.extensions import db
 from app.i18n import _, _l
 from app.models import (
@@ -569,6 +570,11 @@ class GradingRunView(PortalModelView):
             and principal.has_role(roles.GENERAL_MANAGER)
             and run.status == assessment.PUBLICITY
             and now >= run.publicity_until,
+            circular_preview={
+                "kind": _("Circular"),
+                "number": documents.preview_number(db.session, "circular"),
+                "recipient": "各部门、全体员工",
+            },
             format_local=format_local,
         )
 

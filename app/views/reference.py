@@ -70,7 +70,10 @@ class StaffView(PortalModelView):
         "active": _l("Active"),
     }
     description_columns = {
-        "superior": _l("Chained liability (连带扣分) follows this line: direct superior, then the superior's superior.")
+        "superior": _l(
+            "Chained liability (连带扣分) follows the posts (岗位) held on the incident date; "
+            "this line (direct superior, then the superior's superior) is used for staff who hold no post."
+        )
     }
     add_form_query_rel_fields = edit_form_query_rel_fields = search_form_query_rel_fields = {
         "department": SCOPED,
