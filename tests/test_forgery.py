@@ -26,9 +26,10 @@ def _documents() -> int:
 
 
 def _next_number(number: str) -> str:
-    """``〔2026〕人行罚字第001号`` → ``〔2026〕人行罚字第002号``."""
-    seq = int(re.search(r"第(\d+)号", number).group(1))
-    return re.sub(r"第\d+号", f"第{seq + 1:03d}号", number)
+    """``人行罚字〔2026〕1号`` → ``人行罚字〔2026〕2号`` (GB/T 9704; the old ``第001号`` form too)."""
+    match = re.search(r"(第?)(\d+)号$", number)
+    seq, width = int(match.group(2)), len(match.group(2)) if match.group(1) else 0
+    return number[: match.start(2)] + f"{seq + 1:0{width}d}" + "号"
 
 
 # --- 1. Issued documents cannot be forged ---------------------------------------------------
