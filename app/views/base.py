@@ -29,6 +29,7 @@ from app.models import (
     UTCDateTime,
 )
 from app.timeutil import format_local
+from app.views import masked_search
 from app.views.errors import outage_or_500
 from app.views.security import SCOPED, current_principal, current_user
 
@@ -125,12 +126,25 @@ class PortalModelView(ModelView):
         self.add_form_extra_fields = {**boolean_fields(cls, cls.add_columns), **(cls.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**boolean_fields(cls, cls.edit_columns), **(cls.edit_form_extra_fields or {})}
         super().__init__(**kwargs)
+        self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
         blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
         self.formatters_columns = {
             **blank,
             **datetime_formatters(self.datamodel.obj),
             **(type(self).formatters_columns or {}),
         }
+
+    def _list(self, **kwargs: Any) -> Any:
+        """The list; masked columns are searched by exact match only, each search logged."""
+        if not self._masked_columns:
+            return super()._list(**kwargs)
+        refused, searches = masked_search.screen_filters(self._masked_columns)
+        if refused:
+            abort(400, description=refused)
+        widgets = super()._list(**kwargs)
+        pks = widgets["list"].template_args.get("pks") or []
+        masked_search.log_searches(searches, [int(pk) for pk in pks], "list screen")
+        return widgets
 
     def get_in_scope(self, pk: Any) -> Any:
         """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
@@ -242,6 +256,20 @@ class PortalApi(ApiConventions, ModelRestApi):
     lookup_columns: tuple[str, ...] = ("name",)
     lookup_order: str = "name"
 
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
+
+    def get_list_headless(self, **kwargs: Any) -> Any:
+        """The list; masked columns are searched by exact match only, each search logged."""
+        refused, searches = masked_search.api_filters(kwargs.get("rison"), self._masked_columns)
+        if refused:
+            return self.response_400(message=refused)
+        response = super().get_list_headless(**kwargs)
+        if searches and response.status_code == 200:
+            masked_search.log_searches(searches, list(response.get_json().get("ids") or []), "REST filter")
+        return response
+
     def post_headless(self) -> Any:
         refused = self._refuse_malformed_relations(self.add_columns)
         return refused if refused is not None else super().post_headless()
@@ -317,8 +345,7 @@ class PortalApi(ApiConventions, ModelRestApi):
             page = 1
         stmt = select(model).where(scope.criterion(model, current_principal()))
         if text:
-            like = f"%{text}%"
-            stmt = stmt.where(or_(*[getattr(model, c).ilike(like) for c in self.lookup_columns]))
+            stmt = stmt.where(or_(*self.lookup_criteria(text)))
         stmt = self.lookup_filter(stmt)
         stmt = stmt.order_by(getattr(model, self.lookup_order)).offset((page - 1) * 20).limit(21)
         rows = list(db.session.scalars(stmt))
@@ -327,6 +354,11 @@ class PortalApi(ApiConventions, ModelRestApi):
             results=[{"id": r.id, "text": self.lookup_text(r)} for r in rows[:20]],
             pagination={"more": len(rows) > 20},
         )
+
+    def lookup_criteria(self, text: str) -> list[Any]:
+        """What ``lookup`` matches: the text within any of ``lookup_columns``."""
+        like = f"%{text}%"
+        return [getattr(self.datamodel.obj, c).ilike(like) for c in self.lookup_columns]
 
     def lookup_filter(self, stmt: Any) -> Any:
         return stmt
