@@ -6,7 +6,7 @@ the reason; every failure, the lock and an administrator's unlock are in the acc
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from http_clients import PASSWORD, Client
 from sqlalchemy import select
@@ -141,3 +141,12 @@ def test_unknown_user_failures_are_logged(app):
     assert _api_login(app, "nobody", "whatever1").status_code == 401
     rows = _log("login_failed")
     assert [(r.username, r.user_id) for r in rows] == [("nobody", None)]
+
+
+def test_locked_until_is_always_iso_8601_in_beijing_time(app):
+    for _ in range(4):
+        _api_login(app, "kefu", "wrong-password")
+    first = _api_login(app, "kefu", "wrong-password").json["locked_until"]
+    later = _api_login(app, "kefu", PASSWORD).json["locked_until"]
+    assert first.endswith("+08:00") and later.endswith("+08:00")
+    assert datetime.fromisoformat(first) == datetime.fromisoformat(later)

@@ -27,7 +27,7 @@ from app.access.roles import DEPARTMENT_HEAD
 from app.extensions import db
 from app.i18n import _, _l
 from app.models import AccessLog, Department, Staff
-from app.timeutil import format_local, utcnow
+from app.timeutil import format_local, to_local, utcnow
 from app.views.errors import outage_or_500
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class PortalSecurityApi(SecurityApi):
         # A locked account is refused with the reason (403), not a bare 401.
         until = g.get("_login_locked_until")
         if until is not None:
-            return self.response(403, message=lock_message(until), locked_until=until.isoformat())
+            return self.response(403, message=lock_message(until), locked_until=to_local(until).isoformat())
         return super().response_401()
 
     def response_500(self, message: Optional[str] = None) -> Any:
