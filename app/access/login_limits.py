@@ -155,6 +155,8 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
 def issued_before_cutoff(session: Session, user_id: Any, issued_at: Optional[float]) -> bool:
     """Whether a session or token issued at ``issued_at`` (epoch seconds; None: unknown, as for
     sessions older than this check) was ended by a lock-out of the user."""
+    if not str(user_id or "").isdigit():
+        return False
     not_before = session.scalar(select(SessionCutoff.not_before).where(SessionCutoff.user_id == int(user_id)))
     if not_before is None:
         return False
