@@ -299,3 +299,42 @@ def test_dashboard_reads_never_fail_while_complaints_are_registered_and_refreshe
     db.session.expire_all()
     registered = db.session.scalar(select(func.count()).select_from(Complaint))
     assert data["kpis"]["received"] == registered, data["kpis"]
+
+
+def test_a_registration_committed_while_the_refresh_computes_is_not_lost(pg_app, monkeypatch):
+    """The refresh takes the day's dirty mark before it computes: a case registered meanwhile
+    marks the day again and the next refresh counts it (was: the mark was removed after the
+    computation, and the new case was never counted)."""
+    first = register_case(pg_app, received_at=RECEIVED, now=RECEIVED)
+    dept = first.department_id
+    real_compute = stats.compute
+    writers: list[threading.Thread] = []
+
+    def register_meanwhile() -> None:
+        with pg_app.app_context():
+            register_case(pg_app, received_at=RECEIVED, now=RECEIVED)
+            db.session.remove()
+
+    def compute_while_someone_registers(*args: Any, **kw: Any) -> Any:
+        computed = real_compute(*args, **kw)
+        if not writers:
+            writers.append(threading.Thread(target=register_meanwhile))
+            writers[0].start()
+            writers[0].join(2)  # done at once, or waiting for this refresh to commit
+        return computed
+
+    monkeypatch.setattr(stats, "compute", compute_while_someone_registers)
+    with Session(db.engine) as refresher:
+        stats.refresh(refresher, now=RECEIVED)
+        refresher.commit()
+    writers[0].join(30)
+    assert not writers[0].is_alive()
+    monkeypatch.setattr(stats, "compute", real_compute)
+    with Session(db.engine) as refresher:
+        stats.refresh(refresher, now=RECEIVED)
+        refresher.commit()
+    db.session.expire_all()
+    received = db.session.scalar(
+        select(func.sum(stats.StatDaily.received)).where(stats.StatDaily.department_id == dept)
+    )
+    assert received == 2
