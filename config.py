@@ -74,13 +74,19 @@ REMEMBER_COOKIE_SAMESITE = "Lax"
 PREFERRED_URL_SCHEME = "https" if SESSION_COOKIE_SECURE else "http"
 MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 # Passwords set through the user screens and API: at least 8 characters with letters
-# and digits (app/views/security.py); logins are rate limited per client address.
+# and digits (app/views/security.py).
 FAB_PASSWORD_COMPLEXITY_ENABLED = True
 FAB_PASSWORD_COMPLEXITY_VALIDATOR = "app.views.security.password_policy"
-AUTH_RATE_LIMITED = True
+# Sign-ins are limited per name typed and client address, with a looser ceiling per address
+# (app/views/security.py LOGIN_LIMITS, declared on the login form and the JWT login; FAB's
+# own per-address limit stays off). The counts live in the database, which every worker
+# shares (portaldb://, app/access/login_limits.py); RATELIMIT_STORAGE_URI=redis://host:6379
+# uses Redis instead (needs the `redis` package).
+AUTH_RATE_LIMITED = False
 AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
+AUTH_RATE_LIMIT_PER_ADDRESS = os.environ.get("AUTH_RATE_LIMIT_PER_ADDRESS", "300 per minute")
 RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
-RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "portaldb://")
 RATELIMIT_HEADERS_ENABLED = True
 
 # --- Database -----------------------------------------------------------------------

@@ -57,6 +57,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(ROOT_DIR, "migrations"))
 
     from app import models  # noqa: F401  (registers the tables on the metadata)
+    from app.access import login_limits  # noqa: F401  (registers the portaldb:// rate-limit storage)
 
     connect_receivers()
 

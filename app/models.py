@@ -1406,6 +1406,27 @@ class AccessLog(Model):
         return f"{self.action}@{self.at:%Y-%m-%d %H:%M}"
 
 
+class RateLimitCounter(Model):
+    """Counters shared by every worker: Flask-Limiter's login limits (``portaldb://`` storage)
+    and the failed sign-ins of names that are no account. A counter ends at ``expires_at``
+    (seconds since the epoch, as the ``limits`` library counts)."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionCutoff(Model):
+    """Sessions and JWTs of the user issued before ``not_before`` are refused (set by a lock-out)."""
+
+    __tablename__ = "session_cutoff"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # --- Service phrases: 服务忌语 and 文明用语 ------------------------------------------------------
 
 

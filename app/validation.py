@@ -90,3 +90,57 @@ def check_batch_no(value: Optional[str]) -> Optional[str]:
     if value is not None and len(str(value).strip()) > 64:
         return str(_l("At most %(n)d characters.", n=64))
     return None
+
+
+# --- Maximum lengths of text fields ------------------------------------------------------------
+# Documented in README (输入长度上限 / Input length limits). Free text of any kind (complaint
+# content, notes, replies, findings …) is at most TEXT_MAX characters; a field stored in a
+# sized column is at most that size; a few fields have their own limit. Requests carrying a
+# longer value are refused before anything is parsed or stored (app/views/lengths.py).
+TEXT_MAX = 5000
+FIELD_MAX = {
+    "content": 5000,  # 投诉内容
+    "customer_demand": 2000,
+    "subject": 200,
+    "customer_name": 64,
+    "customer_phone": 32,
+    "customer_email": 120,
+    "customer_address": 255,
+    "username": 100,
+    "password": 256,
+    "value": 20000,  # a setting's JSON value
+}
+_column_max: dict[str, int] = {}
+
+
+def max_length(field: str) -> int:
+    """The maximum number of characters of a text field given by its name in a form or body."""
+    if field in FIELD_MAX:
+        return FIELD_MAX[field]
+    if not _column_max:
+        _column_max.update(_sized_columns())
+    return _column_max.get(field, TEXT_MAX)
+
+
+def _sized_columns() -> dict[str, int]:
+    """Field name -> the largest size of a text column of that name in the schema (TEXT_MAX
+    for an unsized one)."""
+    from sqlalchemy import String
+
+    from app.models import Model
+
+    sizes: dict[str, int] = {}
+    for table in Model.metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, String):
+                size = column.type.length or TEXT_MAX
+                sizes[column.name] = max(sizes.get(column.name, 0), size)
+    return sizes
+
+
+def check_length(field: str, value: Optional[str], label: Optional[str] = None) -> Optional[str]:
+    """``None`` when ``value`` fits the field's maximum, else the message (never the value)."""
+    limit = max_length(field)
+    if value is None or len(value) <= limit:
+        return None
+    return str(_l("%(field)s cannot be longer than %(n)d characters.", field=label or field, n=limit))

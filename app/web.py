@@ -21,6 +21,7 @@ from app.messages import notify
 from app.time_limits import sla
 from app.time_limits.calendar import uncovered_years
 from app.timeutil import format_local, local_date, utcnow
+from app.views import lengths
 from app.views.errors import database_unavailable_response, is_outage
 from app.views.security import current_user
 
@@ -179,6 +180,7 @@ def init_app(app: Flask) -> None:
     check_production_settings(app)
     csrf.init_app(app)
     app.before_request(_refuse_impossible_input)
+    app.before_request(lengths.refuse_overlong_input)
     app.before_request(_check_csrf)
     app.after_request(security_headers)
     app.jinja_env.globals["csp_nonce"] = _csp_nonce

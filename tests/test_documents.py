@@ -8,6 +8,7 @@ import hashlib
 import io
 import logging
 import threading
+import time
 from datetime import date, datetime
 
 import pytest
@@ -20,7 +21,7 @@ from app.complaints import steps as services
 from app.discipline import notices
 from app.documents import record_form
 from app.documents import render as documents
-from app.lifecycle import TransitionError
+from app.lifecycle import TransitionError, record_event
 from app.models import Commendation, Document, DocumentKind
 from app.timeutil import LOCAL_TZ
 
@@ -269,3 +270,40 @@ def test_document_numbers_are_gap_free_under_concurrent_issuing(pg_app):
     seqs = sorted(r.seq for r in rows)
     assert seqs == list(range(1, len(seqs) + 1)) == sorted(kept)
     assert len({r.number for r in rows}) == len(rows)
+
+
+# --- Bounded printing (issue 13, item 7) --------------------------------------------------------
+
+
+def test_record_form_of_a_case_with_maximum_length_fields_prints_within_seconds(app, make_complaint):
+    from http_clients import Client
+
+    complaint = make_complaint(content="空调不制冷，" * 833 + "请尽快")  # 5,000 characters
+    complaint.subject, complaint.customer_demand = "题" * 200, "求" * 2000
+    db.session.commit()
+    hr = Client(app, "renshi", api=True)
+    started = time.monotonic()
+    r = hr.get(f"/api/v1/complaint/{complaint.id}/record_form.pdf")
+    assert r.status_code == 200 and r.data[:4] == b"%PDF"
+    assert time.monotonic() - started < 8
+
+
+def test_text_stored_before_the_limits_is_clipped_when_printed_and_a_huge_form_is_refused(app, make_complaint):
+    from http_clients import Client
+
+    complaint = make_complaint()
+    complaint.content = "长" * 1_048_576  # stored before the input limits existed
+    db.session.commit()
+    hr = Client(app, "renshi", api=True)
+    started = time.monotonic()
+    r = hr.get(f"/api/v1/complaint/{complaint.id}/record_form.pdf")
+    assert r.status_code == 200 and time.monotonic() - started < 8
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.data)).pages).replace("\n", "")
+    assert "以下内容过长，从略" in text
+    # Text the clipping cannot bound (every field at its maximum, many times over) is refused in Chinese.
+    complaint.customer_demand = complaint.findings = complaint.reply_text = "长" * 5000
+    for _n in range(6):
+        record_event(complaint, "remind", None, note="记" * 5000, at=datetime.now(LOCAL_TZ))
+    db.session.commit()
+    refused = hr.get(f"/api/v1/complaint/{complaint.id}/record_form.pdf")
+    assert refused.status_code == 413 and refused.json["message"].startswith("文书内容过长")

@@ -376,3 +376,24 @@ def test_staff_named_at_intake_are_saved_with_the_case(app, org, intake):
     assert sorted(s.id for s in complaint.staff) == sorted(people)
     assert all(isinstance(s, Staff) and s.department_id == org.dept("GC").id for s in complaint.staff)
     assert isinstance(complaint.department, Department)
+
+
+# --- Maximum lengths (issue 13, item 7) ----------------------------------------------------------
+
+
+def test_overlong_content_is_refused_in_chinese_without_echo_and_nothing_is_saved(app, org, intake, intake_form):
+    before = counts()
+    huge = "长" * 1_048_576
+    r = Client(app, "kefu", api=True).post("/api/v1/complaint/", json={**intake, "content": huge})
+    assert r.status_code == 400 and r.json == {"message": "投诉内容不能超过 5000 个字符"}
+    form = Client(app, "kefu").post("/complaintview/add", data={**intake_form, "content": huge})
+    assert form.status_code == 400 and "投诉内容不能超过 5000 个字符" in form.get_data(as_text=True)
+    assert len(form.get_data()) < 2000
+    phone = Client(app, "kefu", api=True).post("/api/v1/complaint/", json={**intake, "customer_phone": "1" * 100_000})
+    assert phone.status_code == 400 and len(phone.get_data()) < 1000 and "32" in phone.json["message"]
+    assert counts() == before
+    # Exactly at the limit is accepted.
+    ok = Client(app, "kefu", api=True).post("/api/v1/complaint/", json={**intake, "content": "长" * 5000})
+    assert ok.status_code == 201, ok.json
+    edit = Client(app, "renshi", api=True).put(f"/api/v1/complaint/{ok.json['id']}", json={"subject": "题" * 201})
+    assert edit.status_code == 400 and edit.json["message"] == "主题不能超过 200 个字符"

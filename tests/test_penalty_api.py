@@ -289,3 +289,16 @@ def test_put_changes_a_draft_and_refuses_after_proposal(api, org):
     _take(head, pid, "propose")
     assert head.put(f"/api/v1/penalty/{pid}", json={"facts": "y"}).status_code == 409
     assert api("zhuguan_b").put(f"/api/v1/penalty/{pid}", json={"facts": "y"}).status_code == 403
+
+
+def test_ledger_workbook_writes_names_starting_with_formula_signs_as_text(api, org, discipline_kit):
+    liu = org.staff("刘强")
+    liu.name, liu.employee_no = '=HYPERLINK("http://evil.example/","x")', "@SUM(1)"
+    db.session.commit()
+    discipline_kit.issued(staff=liu.name)
+    month = datetime.now(LOCAL_TZ).strftime("%Y-%m")
+    book = load_workbook(io.BytesIO(api("renshi").get(f"/api/v1/penalty/ledger.xlsx?month={month}").data))
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    staff_rows = list(book.worksheets[0].iter_rows(min_row=3, values_only=True))
+    assert ("'@SUM(1)", '\'=HYPERLINK("http://evil.example/","x")') in [(r[0], r[1]) for r in staff_rows]

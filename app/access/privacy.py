@@ -110,6 +110,42 @@ def mask_customer_json(data: Any, mode: str = MASKED) -> None:
             data[key] = fn(data[key])
 
 
+# Masked columns: shown masked everywhere, so searched only by their full value (an exact
+# match); a prefix or substring search would rebuild them a character at a time.
+MASKED_COLUMNS: dict[type, tuple[str, ...]] = {Customer: ("phone", "email", "address")}
+MASKERS = {"phone": mask_phone, "email": mask_email, "address": mask_address}
+
+
+def masked_columns(model: Any) -> tuple[str, ...]:
+    """The masked personal columns of a model (none for most models)."""
+    return MASKED_COLUMNS.get(model, ())
+
+
+def log_exact_search(
+    session: Session,
+    column: str,
+    value: Any,
+    matches: list[int],
+    *,
+    user_id: Optional[int] = None,
+    username: Optional[str] = None,
+    ip: Optional[str] = None,
+    source: str = "search",
+) -> AccessLog:
+    """Log an exact-match search of a masked customer field like a reveal: a match shows the
+    caller the full value. The searched value is logged masked; the matched customers by id."""
+    shown = MASKERS.get(column, mask_phone)(str(value))
+    return log_access(
+        session,
+        "reveal",
+        user_id=user_id,
+        username=username,
+        target=("customer", matches[0]) if len(matches) == 1 else None,
+        ip=ip,
+        detail=f"{source}: {column}={shown}; matches: {','.join(map(str, matches[:20])) or '-'}",
+    )
+
+
 # --- Complainant protection (保密) ----------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.access import scope
 from app.complaints import phrases
 from app.discipline import liability, penalties
+from app.documents.spreadsheet import append_row
 from app.i18n import _, _l
 from app.models import (
     Department,
@@ -306,12 +307,12 @@ Sheet = tuple[str, list[str], list[list[Any]]]  # title, header, rows
 def _write_sheet(sheet: Any, title: str, month: str, header: list[str], rows: list[list[Any]]) -> None:
     """The month on the first line, a bold header, the rows; frozen header, widths from the content."""
     sheet.title = f"{title}"[:31]
-    sheet.append([_("Month"), month])
-    sheet.append(header)
+    append_row(sheet, [_("Month"), month])
+    append_row(sheet, header)
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append(row)
+        append_row(sheet, row)
     sheet.freeze_panes = "A3"
     for column in sheet.columns:
         width = max(len(str(c.value or "")) for c in column)

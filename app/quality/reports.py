@@ -25,6 +25,7 @@ from app import labels, settings
 from app.complaints import clusters, corrective
 from app.discipline import ledger, penalties
 from app.documents import render as documents
+from app.documents.spreadsheet import append_row
 from app.i18n import _, _l
 from app.lifecycle import Errors, TransitionError
 from app.messages import notify
@@ -311,18 +312,20 @@ def _write_summary(first: Any, data: dict[str, Any]) -> None:
     ]
     first.title = _("Summary")[:31]
     for label, value, fmt in summary:
-        first.append([label, value])
+        append_row(first, [label, value])
         if fmt:
             first.cell(row=first.max_row, column=2).number_format = fmt
-    first.append([])
-    first.append(
-        [_("Rate"), _("This period"), _("Numerator"), _("Denominator"), _("Previous period"), _("Change (points)")]
+    append_row(first, [])
+    append_row(
+        first,
+        [_("Rate"), _("This period"), _("Numerator"), _("Denominator"), _("Previous period"), _("Change (points)")],
     )
     for cell in first[first.max_row]:
         cell.font = Font(bold=True)
     for r in data["rates"]:
         current = r["current"]
-        first.append(
+        append_row(
+            first,
             [
                 r["label"],
                 _ratio(current["value"]),
@@ -330,7 +333,7 @@ def _write_summary(first: Any, data: dict[str, Any]) -> None:
                 current["denominator"],
                 _ratio(r["previous"]["value"]),
                 _ratio(r["points"]),
-            ]
+            ],
         )
         for column in (2, 5):
             first.cell(row=first.max_row, column=column).number_format = PERCENT
@@ -339,11 +342,11 @@ def _write_summary(first: Any, data: dict[str, Any]) -> None:
 
 def _write_table(sheet: Any, header: list[str], rows: list[list[Any]], formats: dict[int, str]) -> None:
     """A bold frozen header, the rows with their number formats, widths from the content."""
-    sheet.append(header)
+    append_row(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for values in rows:
-        sheet.append(values)
+        append_row(sheet, values)
         for column, fmt in formats.items():
             sheet.cell(row=sheet.max_row, column=column).number_format = fmt
     sheet.freeze_panes = "A2"

@@ -350,7 +350,12 @@ def _store(
 
 
 def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None) -> int:
-    """Recompute the rows waiting in ``stat_dirty``; returns how many pairs were done."""
+    """Recompute the rows waiting in ``stat_dirty``; returns how many pairs were done.
+
+    The marks are taken (deleted) before the computation: a case saved meanwhile marks its
+    day again (waiting for this transaction on PostgreSQL) and the next refresh counts it;
+    removing them afterwards would drop a mark set while this refresh was computing.
+    """
     now = now or utcnow()
     pairs = [
         (as_date(d), dep)
@@ -360,6 +365,10 @@ def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None)
     ]
     if not pairs:
         return 0
+    table = StatDirty.__table__
+    conditions = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in sorted(pairs)]
+    for i in range(0, len(conditions), 400):
+        session.execute(delete(table).where(or_(*conditions[i : i + 400])))
     by_day: dict[date, set[int]] = defaultdict(set)
     for d, dep in pairs:
         by_day[d].add(dep)
@@ -376,10 +385,6 @@ def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None)
             computed.update(compute(session, run[0], run[-1], deps, now))
         run = [d] if d is not None else []
     _store(session, set(pairs), computed, now)
-    table = StatDirty.__table__
-    conditions = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs]
-    for i in range(0, len(conditions), 400):
-        session.execute(delete(table).where(or_(*conditions[i : i + 400])))
     return len(pairs)
 
 

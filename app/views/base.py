@@ -33,6 +33,7 @@ from app.models import (
     system_managed,
 )
 from app.timeutil import format_local
+from app.views import masked_search
 from app.views.errors import outage_or_500
 from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
 
@@ -178,6 +179,7 @@ class PortalModelView(ModelView):
         if immutable(cls.datamodel.obj):
             self.exclude_route_methods = {*(cls.exclude_route_methods or ()), "add", "edit", "delete"}
         super().__init__(**kwargs)
+        self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
         blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
         self.formatters_columns = {
             **blank,
@@ -194,6 +196,18 @@ class PortalModelView(ModelView):
         customers = [getattr(row.get("customer"), "id", None) for row in rows if isinstance(row, dict)]
         if any(customers):
             current_viewer().prefetch(customers)
+        return widgets
+
+    def _list(self, **kwargs: Any) -> Any:
+        """The list; masked columns are searched by exact match only, each search logged."""
+        if not self._masked_columns:
+            return super()._list(**kwargs)
+        refused, searches = masked_search.screen_filters(self._masked_columns)
+        if refused:
+            abort(400, description=refused)
+        widgets = super()._list(**kwargs)
+        pks = widgets["list"].template_args.get("pks") or []
+        masked_search.log_searches(searches, [int(pk) for pk in pks], "list screen")
         return widgets
 
     def get_in_scope(self, pk: Any) -> Any:
@@ -325,10 +339,11 @@ class PortalApi(ApiConventions, ModelRestApi):
     lookup_columns: tuple[str, ...] = ("name",)
     lookup_order: str = "name"
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs: Any):
         if immutable(type(self).datamodel.obj):
             self.exclude_route_methods = {*(type(self).exclude_route_methods or ()), "post", "put", "delete"}
-        super().__init__()
+        super().__init__(**kwargs)
+        self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
 
     def _init_properties(self) -> None:
         super()._init_properties()
@@ -337,6 +352,16 @@ class PortalApi(ApiConventions, ModelRestApi):
         self.edit_columns = without_system_columns(model, self.edit_columns)
         self.add_query_rel_fields = scoped_relations(self.datamodel, self.add_columns, self.add_query_rel_fields)
         self.edit_query_rel_fields = scoped_relations(self.datamodel, self.edit_columns, self.edit_query_rel_fields)
+
+    def get_list_headless(self, **kwargs: Any) -> Any:
+        """The list; masked columns are searched by exact match only, each search logged."""
+        refused, searches = masked_search.api_filters(kwargs.get("rison"), self._masked_columns)
+        if refused:
+            return self.response_400(message=refused)
+        response = super().get_list_headless(**kwargs)
+        if searches and response.status_code == 200:
+            masked_search.log_searches(searches, list(response.get_json().get("ids") or []), "REST filter")
+        return response
 
     def post_headless(self) -> Any:
         refused = self._refuse_malformed_relations(self.add_columns)
@@ -423,8 +448,7 @@ class PortalApi(ApiConventions, ModelRestApi):
             page = 1
         stmt = select(model).where(scope.criterion(model, current_principal()))
         if text:
-            like = f"%{text}%"
-            stmt = stmt.where(or_(*[getattr(model, c).ilike(like) for c in self.lookup_columns]))
+            stmt = stmt.where(or_(*self.lookup_criteria(text)))
         stmt = self.lookup_filter(stmt)
         stmt = stmt.order_by(getattr(model, self.lookup_order)).offset((page - 1) * 20).limit(21)
         rows = list(db.session.scalars(stmt))
@@ -433,6 +457,11 @@ class PortalApi(ApiConventions, ModelRestApi):
             results=[{"id": r.id, "text": self.lookup_text(r)} for r in rows[:20]],
             pagination={"more": len(rows) > 20},
         )
+
+    def lookup_criteria(self, text: str) -> list[Any]:
+        """What ``lookup`` matches: the text within any of ``lookup_columns``."""
+        like = f"%{text}%"
+        return [getattr(self.datamodel.obj, c).ilike(like) for c in self.lookup_columns]
 
     def lookup_filter(self, stmt: Any) -> Any:
         return stmt

@@ -26,6 +26,7 @@ from app.models import (
 )
 from app.time_limits import sla
 from app.time_limits.deadlines import STAGES
+from app.views import masked_search
 from app.views.base import (
     CUSTOMER_SCOPE,
     CaseApi,
@@ -304,24 +305,23 @@ class ComplaintApi(CaseApi):
         if message:
             return self.response_400(message={"phone": [message]})
         rows = intake.earlier_complaints(db.session, phone)
-        return self.response(
-            200,
-            phone=validation.normalize_phone(phone),
-            count=len(rows),
-            result=[
-                {
-                    "id": c.id,
-                    "number": c.number,
-                    "received_at": c.received_at.isoformat(),
-                    "status": c.status.value,
-                    "status_label": labels.status_label(c.status),
-                    "subject": c.subject,
-                    "department": c.department.name,
-                    "category": c.category.name,
-                }
-                for c in rows
-            ],
-        )
+        result = [
+            {
+                "id": c.id,
+                "number": c.number,
+                "received_at": c.received_at.isoformat(),
+                "status": c.status.value,
+                "status_label": labels.status_label(c.status),
+                "subject": c.subject,
+                "department": c.department.name,
+                "category": c.category.name,
+            }
+            for c in rows
+        ]
+        # An exact search of a masked field: logged like a reveal.
+        customers = sorted({c.customer_id for c in rows})
+        masked_search.log_searches([("phone", validation.normalize_phone(phone))], customers, "caller history")
+        return self.response(200, phone=validation.normalize_phone(phone), count=len(result), result=result)
 
     @api_expose("/<int:pk>/attachments", methods=["GET", "POST"])
     @protect()

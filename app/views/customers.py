@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy import select
 
 from app import labels, lifecycle, validation
 from app.access import privacy
@@ -15,6 +16,7 @@ from app.models import (
     Complaint,
     Customer,
 )
+from app.views import masked_search
 from app.views.base import CUSTOMER_SCOPE, PortalApi, PortalModelView, blank_if_none
 from app.views.complaint_common import COMPLAINT_LABELS
 from app.views.forms import RuleValidator
@@ -53,6 +55,8 @@ class CustomerView(PortalModelView):
     add_columns = edit_columns = CUSTOMER_FORM_COLUMNS
     show_columns = ["name", "phone", "email", "address", "note", "created_at"]
     search_columns = CUSTOMER_SEARCH_COLUMNS
+    # Sorting by a masked column would tell its order: only by name and date.
+    order_columns = ["name", "created_at"]
     base_order = ("id", "desc")
     related_views = [CustomerComplaintView]
     label_columns = {
@@ -98,8 +102,19 @@ class CustomerApi(PortalApi):
     add_columns = edit_columns = CUSTOMER_FORM_COLUMNS
     search_columns = CUSTOMER_SEARCH_COLUMNS
     order_columns = ["name", "created_at"]
-    lookup_columns = ("name", "phone")
     lookup_order = "id"
+
+    def lookup_criteria(self, text: str) -> list[Any]:
+        """The name contains the text, or the phone or e-mail is exactly it (a masked field is
+        never matched by a part of it); an exact phone or e-mail search is logged."""
+        criteria = super().lookup_criteria(text)
+        column, value = _exact_contact(text)
+        if column is None:
+            return criteria
+        exact = getattr(Customer, column) == value
+        matches = list(db.session.scalars(select(Customer.id).where(exact).order_by(Customer.id).limit(20)))
+        masked_search.log_searches([(column, value)], matches, "lookup")
+        return [*criteria, exact]
 
     def lookup_text(self, row: Customer) -> str:
         return f"{row.name} {privacy.mask_phone(row.phone) or ''}".strip()
@@ -134,6 +149,15 @@ class CustomerApi(PortalApi):
     def pre_get_list(self, data: dict[str, Any]) -> None:
         for row in data.get("result") or []:
             privacy.mask_customer_json(row)
+
+
+def _exact_contact(text: str) -> tuple[Any, Any]:
+    """(column, value) when the search text is a whole phone number or e-mail address."""
+    if "@" in text:
+        return (None, None) if validation.check_email(text) else ("email", text.strip())
+    if any(c.isdigit() for c in text) and validation.check_phone(text) is None:
+        return "phone", validation.normalize_phone(text)
+    return None, None
 
 
 def _check_customer(item: Customer) -> None:

@@ -277,7 +277,13 @@ class ComplaintRecordFormApi(ApiConventions, BaseApi):
             return error
         user = current_user()
         hide = current_viewer().mode(complaint.customer_id) == privacy.HIDE
-        pdf, stored = record_form.record_form_pdf(db.session, complaint, user.id if user else None, hide_customer=hide)
+        try:
+            pdf, stored = record_form.record_form_pdf(
+                db.session, complaint, user.id if user else None, hide_customer=hide
+            )
+        except documents.DocumentTooLarge as exc:
+            db.session.rollback()
+            return self.response(413, message=str(exc))
         name = stored.filename if stored is not None else f"客户投诉记录表-{complaint.number}.pdf"
         return pdf_response(pdf, name, inline=wants_inline(), sha256=stored.sha256 if stored is not None else None)
 

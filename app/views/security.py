@@ -7,10 +7,22 @@ Role permissions are declared in ``config.FAB_ROLES``; row scope lives in
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from flask import current_app, flash, g, has_request_context, redirect, request, url_for
+from flask import (
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    jsonify,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_appbuilder.actions import action
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_appbuilder.models.filters import BaseFilter
@@ -19,16 +31,17 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.limit import Limit
 from flask_limiter.util import get_remote_address
+from flask_login import user_logged_in
 from sqlalchemy import exists, func, inspect, select
 from sqlalchemy.orm import aliased, joinedload
 
 from app import settings
-from app.access import privacy, scope, units
+from app.access import login_limits, privacy, scope, units
 from app.access.roles import DEPARTMENT_HEAD
 from app.extensions import db
 from app.i18n import _, _l
 from app.models import AccessLog, Department, Staff, Unit
-from app.timeutil import format_local, utcnow
+from app.timeutil import format_local, to_local, utcnow
 from app.views.errors import outage_or_500
 
 log = logging.getLogger(__name__)
@@ -40,8 +53,39 @@ def password_policy(password: str) -> None:
         raise PasswordComplexityValidationError(_("A password needs at least 8 characters, with letters and digits."))
 
 
+# --- Sign-in rate limits ------------------------------------------------------------------------
+# Counted in shared storage (the database, or Redis: RATELIMIT_STORAGE_URI, see
+# app/access/login_limits.py), per name typed and client address, with a looser ceiling per
+# address: the employees of an office behind one address do not lock each other out.
+
+
 def _login_limit() -> str:
     return current_app.config.get("AUTH_RATE_LIMIT", "10 per minute")
+
+
+def _address_login_limit() -> str:
+    return current_app.config.get("AUTH_RATE_LIMIT_PER_ADDRESS", "300 per minute")
+
+
+def _login_name() -> str:
+    """The user name a sign-in request carries (JSON body or form), normalised."""
+    body = request.get_json(silent=True) if request.is_json else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return str(name or "").strip().lower()[:100]
+
+
+def _name_and_address() -> str:
+    return f"{_login_name()}|{get_remote_address()}"
+
+
+def _too_many_sign_ins() -> str:
+    return _("Too many sign-in attempts. Please wait a minute and try again.")
+
+
+LOGIN_LIMITS = [
+    Limit(_login_limit, key_func=_name_and_address, methods=("POST",), error_message=_too_many_sign_ins),
+    Limit(_address_login_limit, key_func=get_remote_address, methods=("POST",), error_message=_too_many_sign_ins),
+]
 
 
 # --- Account lock-out ------------------------------------------------------------------------
@@ -104,6 +148,8 @@ def unlock_account(user: Any, actor: Optional[Any] = None) -> bool:
 class PortalAuthDBView(AuthDBView):
     """The login form, telling a locked-out user why and until when."""
 
+    limits = LOGIN_LIMITS
+
     @property
     def invalid_login_message(self) -> Any:  # type: ignore[override]
         until = g.get("_login_locked_until")
@@ -139,13 +185,13 @@ class PortalSecurityApi(SecurityApi):
     """FAB's JWT login API, answering 503 (not 500) while the database is unreachable."""
 
     # The JWT login is rate limited like the login form.
-    limits = [Limit(_login_limit, key_func=get_remote_address, methods=("POST",))]
+    limits = LOGIN_LIMITS
 
     def response_401(self) -> Any:
         # A locked account is refused with the reason (403), not a bare 401.
         until = g.get("_login_locked_until")
         if until is not None:
-            return self.response(403, message=lock_message(until), locked_until=until.isoformat())
+            return self.response(403, message=lock_message(until), locked_until=to_local(until).isoformat())
         return super().response_401()
 
     def response_500(self, message: Optional[str] = None) -> Any:
@@ -167,31 +213,66 @@ class PortalSecurityManager(SecurityManager):
         return self.session.get(model, pk, options=[joinedload(model.roles), joinedload(model.groups)])
 
     def auth_user_db(self, username: Any, password: Any) -> Any:
-        """FAB's password check, refusing a locked account and logging every failure."""
+        """FAB's password check, refusing a locked account and logging every failure.
+
+        A name that is no account (or an inactive one) is counted and locked exactly like an
+        account, so neither the status nor the message tells which names exist.
+        """
         now = utcnow()
         user = None
         if username:
             user = self.find_user(username=username) or self.find_user(email=username)
-        if user is not None:
-            until = locked_until(user, now)
-            if until is not None:
-                g._login_locked_until = until
-                self._log_login("login_failed", user, username, "account locked")
-                db.session.commit()
-                return None
-            attempts, _minutes = _lockout_policy()
-            if attempts > 0 and (user.fail_login_count or 0) >= attempts:
-                user.fail_login_count = 0  # the lock has run out: a fresh set of attempts
+        account = user if user is not None and user.is_active else None
+        until = locked_until(account, now) if account is not None else self._unknown_locked_until(username, now)
+        if until is not None:
+            g._login_locked_until = until
+            self._log_login("login_failed", user, username, "account locked")
+            db.session.commit()
+            return None
+        attempts, minutes = _lockout_policy()
+        if account is not None and attempts > 0 and (account.fail_login_count or 0) >= attempts:
+            account.fail_login_count = 0  # the lock has run out: a fresh set of attempts
         result = super().auth_user_db(username, password)
         if result is not None or not username:
             return result
         self._log_login("login_failed", user, username, None)
-        attempts, minutes = _lockout_policy()
-        if user is not None and attempts > 0 and (user.fail_login_count or 0) >= attempts:
-            self._log_login("account_locked", user, username, f"{user.fail_login_count} failures", now)
+        if account is not None and attempts > 0 and (account.fail_login_count or 0) >= attempts:
+            self._log_login("account_locked", user, username, f"{account.fail_login_count} failures", now)
+            login_limits.end_sessions(db.session, account.id, now)
             g._login_locked_until = now + timedelta(minutes=minutes)
+        elif account is None and password:
+            # Counted like an account's failure (FAB counts none for an empty password).
+            until = login_limits.unknown_failed(db.session, str(username), attempts, minutes, now)
+            if until is not None:
+                self._log_login("account_locked", user, username, f"{attempts} failures", now)
+                g._login_locked_until = until
         db.session.commit()
         return None
+
+    @staticmethod
+    def _unknown_locked_until(username: Any, now: datetime) -> Optional[datetime]:
+        return login_limits.unknown_locked_until(db.session, str(username), now) if username else None
+
+    # --- A lock-out ends the account's sessions and tokens ---------------------------------------
+
+    def create_login_manager(self, app: Any) -> Any:
+        lm = super().create_login_manager(app)
+        lm.user_loader(self.load_user_session)
+        user_logged_in.connect(_stamp_session)
+        return lm
+
+    def load_user_session(self, pk: Any) -> Any:
+        """The user of a session cookie, unless a lock-out ended the session after it began."""
+        user = self.load_user(pk)
+        if user is not None and login_limits.issued_before_cutoff(db.session, user.id, session.get("_signed_in_at")):
+            return None
+        return user
+
+    def create_jwt_manager(self, app: Any) -> Any:
+        jwt_manager = super().create_jwt_manager(app)
+        jwt_manager.token_in_blocklist_loader(_token_ended)
+        jwt_manager.revoked_token_loader(_token_ended_response)
+        return jwt_manager
 
     def _log_login(
         self, action_: str, user: Any, username: Any, detail: Optional[str], now: Optional[datetime] = None
@@ -227,6 +308,20 @@ class PortalSecurityManager(SecurityManager):
         for name in [*self.builtin_roles, self.auth_role_public]:
             if self.find_role(name) is None:
                 self.add_role(name)
+
+
+def _stamp_session(_app: Any, user: Any = None, **_kw: Any) -> None:
+    """Remember when the session signed in (a later lock-out of the account ends it)."""
+    session["_signed_in_at"] = time.time()
+
+
+def _token_ended(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """A JWT (access or refresh) issued before a lock-out of its user is refused."""
+    return login_limits.issued_before_cutoff(db.session, payload.get("sub"), payload.get("iat"))
+
+
+def _token_ended_response(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
+    return make_response(jsonify(message=_("Your sign-in has ended. Please sign in again.")), 401)
 
 
 def principal_for_user(user: Any) -> scope.Principal:
