@@ -29,7 +29,8 @@ from app.models import (
     UTCDateTime,
 )
 from app.timeutil import format_local
-from app.views.errors import outage_or_500
+from app.views.errors import outage_or_500, readable_400
+from app.views.filter_values import clean_filters
 from app.views.security import SCOPED, current_principal, current_user
 
 # FAB method name -> permission (can_<perm> on the resource's class_permission_name).
@@ -230,6 +231,9 @@ class ApiConventions:
     def response_500(self, message: Optional[str] = None) -> Any:
         return outage_or_500(super().response_500, message)  # type: ignore[misc]
 
+    def response_400(self, message: Optional[str] = None) -> Any:
+        return super().response_400(message=readable_400(message))  # type: ignore[misc]
+
 
 class PortalApi(ApiConventions, ModelRestApi):
     """Base REST resource: same permissions as the screens, session or JWT auth."""
@@ -264,6 +268,11 @@ class PortalApi(ApiConventions, ModelRestApi):
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
                 errors[name] = [str(_l("Give the id of the related record."))]
         return self.response_422(message=errors) if errors else None
+
+    def _handle_filters_args(self, rison_args: dict[str, Any]) -> Any:
+        # Values of the column's type, or a 400 (FilterRefused) before FAB applies them.
+        filters = clean_filters(self, rison_args.get("filters", []))
+        return super()._handle_filters_args({**rison_args, "filters": filters})
 
     def _init_model_schemas(self) -> None:
         super()._init_model_schemas()
