@@ -178,7 +178,7 @@ def _refuse_unreadable_json() -> Any:
     if not raw.strip():
         return _refusal(400, _("The request body is empty: send JSON."))
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _refusal(400, _("The request body is not valid JSON (UTF-8)."))
     stack = [(body, 1)]
@@ -193,6 +193,10 @@ def _refuse_unreadable_json() -> Any:
         elif isinstance(value, str) and not _is_valid_unicode(value):
             return _refusal(400, _("The text holds an invalid character (a lone surrogate)."))
     return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python accepts them, JSON does not
 
 
 def _is_valid_unicode(text: str) -> bool:

@@ -144,6 +144,47 @@ def readable_error(status: int, message: str) -> str:
     return str(ERROR_MESSAGES.get(status) or ERROR_TITLES.get(status) or _l("The request is not valid."))
 
 
+# marshmallow's (and FAB's generated schemas') English field messages, by pattern.
+FIELD_MESSAGES = (
+    (r"Not a valid date\.", _l("Not a valid date (YYYY-MM-DD).")),
+    (r"Not a valid datetime\.", _l("Not a valid date and time (ISO 8601, e.g. 2026-09-30T15:00:00+08:00).")),
+    (r"Not a valid (integer|number)\.|cannot convert float .*", _l("Give a number.")),
+    (r"Not a valid (string|email address|URL)\.", _l("Not a valid value.")),
+    (r"Not a valid boolean\.", _l("Give true or false.")),
+    (r"Not a valid list\.|Invalid input type\.|Not a valid mapping type\.", _l("Not a valid value.")),
+    (r"Missing data for required field\.|Field may not be null\.", _l("This field is required.")),
+    (r"Unknown field\.", _l("This field is not accepted here.")),
+    (r"Longer than maximum length (?P<n>\d+)\.", _l("At most %(n)s characters.")),
+    (r"Shorter than minimum length (?P<n>\d+)\.", _l("At least %(n)s characters.")),
+    (r"Must be one of: .*", _l("Not one of the allowed values.")),
+    (
+        r"Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\.",
+        _l("Between %(min)s and %(max)s."),
+    ),
+    (r"Must be greater than or equal to (?P<min>\S+)\.", _l("At least %(min)s.")),
+    (r"Must be less than or equal to (?P<max>\S+)\.", _l("At most %(max)s.")),
+)
+MAX_MESSAGE = 300
+
+
+def readable_field_errors(errors: Any) -> Any:
+    """Field messages in the caller's language, never quoting a huge value back whole."""
+    if isinstance(errors, dict):
+        return {key: readable_field_errors(value) for key, value in errors.items()}
+    if isinstance(errors, (list, tuple)):
+        return [readable_field_errors(value) for value in errors]
+    if not isinstance(errors, str) and not errors.__class__.__name__ == "LazyString":
+        return errors
+    text = str(errors)
+    if not HAN.search(text):
+        for pattern, readable in FIELD_MESSAGES:
+            match = re.fullmatch(pattern, text)
+            if match:
+                text = str(readable) % match.groupdict() if match.groupdict() else str(readable)
+                break
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+
+
 def json_error(status: int, message: str) -> Any:
     response = jsonify(message=message)
     response.status_code = status
