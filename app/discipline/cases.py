@@ -504,9 +504,11 @@ def check_commendation(item: Commendation) -> None:
         errors.setdefault("source", []).append(
             str(
                 _l(
-                    "“%(value)s” is not one of: %(choices)s.",
-                    value=item.source,
-                    choices=", ".join(penalties.COMMENDATION_SOURCES),
+                    "Please choose “%(field)s” (%(choices)s).",
+                    field=_l("Source"),
+                    choices="/".join(
+                        str(penalties.COMMENDATION_SOURCE_LABELS[c]) for c in penalties.COMMENDATION_SOURCES
+                    ),
                 )
             )
         )
