@@ -32,7 +32,7 @@ def _followed_up(make_complaint: Any, org: Any) -> Any:
 
 
 def _flashes(html: str) -> str:
-    return " ".join(re.findall(r'alert-danger[^>]*>(.*?)</div>', html, re.DOTALL))
+    return " ".join(re.findall(r"alert-danger[^>]*>(.*?)</div>", html, re.DOTALL))
 
 
 def test_closing_before_the_customer_was_told_names_the_step_in_chinese(
