@@ -258,6 +258,24 @@ def init_app(app: Flask) -> None:
         return format_local(value, fmt)
 
     _register_error_handlers(app)
+    _register_jwt_refusals(app)
+
+
+def _register_jwt_refusals(app: Flask) -> None:
+    """flask-jwt-extended answers ``{"msg": "Missing Authorization Header"}``: say it in the user's language."""
+    jwt = app.appbuilder.sm.jwt_manager
+    if jwt is None:
+        return
+
+    def not_logged_in(_reason: str) -> Any:
+        return jsonify(message=_("Please log in first (a session or a JWT from /api/v1/security/login).")), 401
+
+    def expired(_header: Any, _payload: Any) -> Any:
+        return jsonify(message=_("Your login has expired: please log in again.")), 401
+
+    jwt.unauthorized_loader(not_logged_in)
+    jwt.invalid_token_loader(not_logged_in)
+    jwt.expired_token_loader(expired)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -170,6 +170,13 @@ def test_anonymous_api_post_is_a_chinese_401_not_a_csrf_400(app: Flask) -> None:
         r = session.post("/api/v1/reply-check", json={"text": "你好"})
         assert r.status_code == 400, r.get_data(as_text=True)[:200]
         _assert_refusal_is_chinese(r, "csrf")
+        # Reading without credentials: 401 in Chinese too (FAB says "Not authorized").
+        r = Client(app).get("/api/v1/complaint/")
+        assert r.status_code == 401
+        _assert_refusal_is_chinese(r, "anonymous get")
+        r = jwt.get("/api/v1/complaint/999999")
+        assert r.status_code == 404
+        _assert_refusal_is_chinese(r, "missing row")
         # A JWT needs none.
         assert jwt.post("/api/v1/reply-check", json={"text": "你好"}).status_code == 200
     finally:

@@ -29,7 +29,7 @@ from app.models import (
     UTCDateTime,
 )
 from app.timeutil import format_local
-from app.views.errors import outage_or_500, readable_400, readable_field_errors
+from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
 from app.views.security import SCOPED, current_principal, current_user
 
@@ -233,6 +233,15 @@ class ApiConventions:
 
     def response_400(self, message: Optional[str] = None) -> Any:
         return super().response_400(message=readable_400(message))  # type: ignore[misc]
+
+    def response_401(self) -> Any:
+        return self.response(401, message=_("Please log in first (a session or a JWT from /api/v1/security/login)."))  # type: ignore[attr-defined]
+
+    def response_403(self) -> Any:
+        return self.response(403, message=str(ERROR_MESSAGES[403]))  # type: ignore[attr-defined]
+
+    def response_404(self) -> Any:
+        return self.response(404, message=str(ERROR_MESSAGES[404]))  # type: ignore[attr-defined]
 
     def response_422(self, message: Any = None) -> Any:
         return super().response_422(message=readable_field_errors(message))  # type: ignore[misc]
