@@ -66,3 +66,10 @@ def test_api_keeps_json_errors_in_chinese(app: Flask) -> None:
     r = Client(app, "renshi", api=True).get("/api/v1/no-such-resource/")
     assert r.status_code == 404 and r.is_json
     assert "不存在" in r.json["message"]
+
+
+def test_missing_csrf_token_on_a_screen_is_a_chinese_page(app: Flask, monkeypatch: Any) -> None:
+    hr = Client(app, "renshi")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    html = _assert_portal_page(hr.post("/complaintview/add", data={"content": "x"}), 400)
+    assert "安全令牌" in html and "CSRF token" not in html
