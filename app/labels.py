@@ -213,6 +213,18 @@ FOLLOW_UP_METHOD = {
     "in_person": _l("Face to face"),
 }
 
+# Decisions offered by step forms (extensions, disputes).
+DECISION = {
+    "approve": _l("Approve"),
+    "refuse": _l("Refuse"),
+    "uphold": _l("Uphold: the department keeps the case"),
+    "reassign": _l("Reassign to another department"),
+}
+
+# Every closed set a step form offers as a choice (the clock units add theirs where they are known).
+STEP_CHOICE = {**SATISFACTION, **FOLLOW_UP_METHOD, **DECISION}
+
+
 CASE_TYPE = {
     "complaint": _l("Complaint (投诉)"),
     "escalated": _l("Escalated re-complaint (升级投诉)"),

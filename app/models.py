@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from app.timeutil import LOCAL_TZ, UTC, as_utc, utcnow
+from app.timeutil import LOCAL_TZ, UTC, as_utc, to_local, utcnow
 
 
 class UTCDateTime(TypeDecorator):
@@ -63,7 +63,7 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(LOCAL_TZ)
+        return to_local(value)
 
 
 def _enum(enum_cls: type[enum.Enum], length: int = 24) -> Enum:

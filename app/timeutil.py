@@ -7,11 +7,14 @@ here, at the edge.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 UTC = UTC
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+# Before 1901 the tz database gives Shanghai its local mean time (+08:05:43); the portal means
+# China Standard Time at every date.
+CST = timezone(timedelta(hours=8), "CST")
 
 _CN_DIGITS = "〇一二三四五六七八九"
 
@@ -26,7 +29,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=LOCAL_TZ)
+        value = value.replace(tzinfo=LOCAL_TZ if value.year > 1901 else CST)
     return value.astimezone(UTC)
 
 
@@ -36,7 +39,8 @@ def to_local(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(LOCAL_TZ)
+    local = value.astimezone(LOCAL_TZ)
+    return local if local.year > 1901 else value.astimezone(CST)
 
 
 def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Optional
 
 from app.i18n import _l
-from app.timeutil import as_utc, local_date, utcnow
+from app.timeutil import UTC, as_utc, local_date, utcnow
 
 # Mobile: 1[3-9] + 9 digits. Landline: area code 0xx/0xxx + 7–8 digits (+ extension).
 # Service numbers 400/800 + 7 digits.
@@ -22,6 +22,16 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # A received time may run a little ahead of the server clock (a caller's watch).
 CLOCK_SKEW = timedelta(minutes=5)
+# The earliest time a complaint (or an incident) may be dated: older dates are typing mistakes.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# Values echoed in a message are cut to this many characters.
+SHOWN = 40
+
+
+def shown(value: object) -> str:
+    """A value as a message may quote it: never a huge input back whole."""
+    text = str(value)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "…"
 
 
 def normalize_phone(value: Optional[str]) -> str:
@@ -44,7 +54,7 @@ def check_phone(value: Optional[str], required: bool = True) -> Optional[str]:
     return str(
         _l(
             "“%(phone)s” is not a Chinese mobile or landline number (e.g. 13800138000 or 010-88886666).",
-            phone=phone,
+            phone=shown(phone),
         )
     )
 
@@ -54,7 +64,7 @@ def check_email(value: Optional[str]) -> Optional[str]:
         return None
     if _EMAIL.match(value.strip()) and len(value) <= 120:
         return None
-    return str(_l("“%(email)s” is not a valid e-mail address.", email=value))
+    return str(_l("“%(email)s” is not a valid e-mail address.", email=shown(value)))
 
 
 def check_required_text(value: Optional[str], message: str, max_length: Optional[int] = None) -> Optional[str]:
@@ -71,6 +81,8 @@ def check_received_at(value: Optional[datetime], now: Optional[datetime] = None)
     now = now or utcnow()
     if as_utc(value) > now + CLOCK_SKEW:
         return str(_l("The time received cannot be in the future."))
+    if as_utc(value) < EARLIEST:
+        return str(_l("The time received cannot be before %(day)s.", day="2000-01-01"))
     return None
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
 
 import prison
 from flask import Flask, current_app, g, jsonify, redirect, request
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app import jobs
 from app.access.roles import ADMIN, HR_MANAGER
@@ -22,7 +23,7 @@ from app.time_limits import sla
 from app.time_limits.calendar import uncovered_years
 from app.timeutil import format_local, local_date, utcnow
 from app.views import lengths
-from app.views.errors import database_unavailable_response, is_outage
+from app.views.errors import HAN, database_unavailable_response, error_page, is_outage, readable_error
 from app.views.security import current_user
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,19 @@ csrf = CSRFProtect()
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _check_csrf() -> None:
-    if request.method not in UNSAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
-        return
+def _check_csrf() -> Any:
+    if request.method not in UNSAFE_METHODS:
+        return None
     if request.path.startswith("/api/"):
         if request.headers.get("Authorization", "").startswith("Bearer "):
-            return  # a JWT is not sent by browsers on their own: no CSRF exposure
+            return None  # a JWT is not sent by browsers on their own: no CSRF exposure
         if request.path.rstrip("/") in ("/api/v1/security/login", "/api/v1/security/refresh"):
-            return
-    csrf.protect()
+            return None
+        if current_user() is None:  # no session and no JWT: say so, not "CSRF token missing"
+            return _refusal(401, _("Please log in first (a session or a JWT from /api/v1/security/login)."))
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+    return None
 
 
 def _unread() -> int:
@@ -150,12 +155,61 @@ def _refuse_impossible_input() -> Any:
             isinstance(body.get(k), str) and body.get(k) for k in ("username", "password", "provider")
         ):
             return _refusal(400, _('Log in with JSON: username, password and provider ("db").'))
-    if request.path.startswith("/api/") and "q" in request.args:
+    if request.path.startswith("/api/") and "q" in request.args and not _takes_search_text():
         try:
             prison.loads(request.args["q"])
         except Exception:  # prison raises several kinds for malformed input
             return _refusal(400, _("The q argument is not valid rison."))
     return None
+
+
+# Endpoints whose ``q`` is the text typed into a search box, not rison.
+SEARCH_TEXT_ENDPOINTS = ("/lookup",)
+
+
+def _takes_search_text() -> bool:
+    return request.path.rstrip("/").endswith(SEARCH_TEXT_ENDPOINTS)
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_unreadable_json() -> Any:
+    """A JSON body that is empty, not UTF-8, not JSON, nested too deep or holding lone
+    surrogates is refused in the caller's language before any endpoint reads it."""
+    if request.method not in UNSAFE_METHODS or not request.is_json:
+        return None
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return _refusal(400, _("The request body is empty: send JSON."))
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _refusal(400, _("The request body is not valid JSON (UTF-8)."))
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return _refusal(400, _("The JSON body is nested too deeply."))
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in [*value.keys(), *value.values()])
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str) and not _is_valid_unicode(value):
+            return _refusal(400, _("The text holds an invalid character (a lone surrogate)."))
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python accepts them, JSON does not
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _strings(value: Any) -> list[str]:
@@ -179,6 +233,7 @@ def _refusal(status: int, message: str) -> Any:
 def init_app(app: Flask) -> None:
     check_production_settings(app)
     csrf.init_app(app)
+    app.before_request(_refuse_unreadable_json)
     app.before_request(_refuse_impossible_input)
     app.before_request(lengths.refuse_overlong_input)
     app.before_request(_check_csrf)
@@ -208,13 +263,37 @@ def init_app(app: Flask) -> None:
     def localtime_filter(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return format_local(value, fmt)
 
+    _register_error_handlers(app)
+    _register_jwt_refusals(app)
+
+
+def _register_jwt_refusals(app: Flask) -> None:
+    """flask-jwt-extended answers ``{"msg": "Missing Authorization Header"}``: say it in the user's language."""
+    jwt = app.appbuilder.sm.jwt_manager
+    if jwt is None:
+        return
+
+    def not_logged_in(_reason: str) -> Any:
+        return jsonify(message=_("Please log in first (a session or a JWT from /api/v1/security/login).")), 401
+
+    def expired(_header: Any, _payload: Any) -> Any:
+        return jsonify(message=_("Your login has expired: please log in again.")), 401
+
+    jwt.unauthorized_loader(not_logged_in)
+    jwt.invalid_token_loader(not_logged_in)
+    jwt.expired_token_loader(expired)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """JSON for the API, the portal's own pages for the screens, in the user's language."""
+
     @app.errorhandler(413)
     def too_large(exc: HTTPException) -> Any:
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
         message = _("The upload is too large (at most %(mb)d MB).", mb=limit // 1048576)
         if request.path.startswith("/api/"):
             return jsonify(message=message), 413
-        return message, 413
+        return error_page(413, message)
 
     @app.errorhandler(DBAPIError)
     def database_unavailable(exc: DBAPIError) -> Any:
@@ -222,8 +301,25 @@ def init_app(app: Flask) -> None:
             raise exc
         return database_unavailable_response(exc)
 
-    @app.errorhandler(HTTPException)
-    def api_http_error(exc: HTTPException) -> Any:
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc: CSRFError) -> Any:
+        message = _("The page has expired or its security token is missing. Reload the page and try again.")
         if request.path.startswith("/api/"):
-            return jsonify(message=exc.description or exc.name), exc.code
-        return exc
+            return jsonify(message=message), 400
+        return error_page(400, message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        message = exc.description or ""
+        if request.path.startswith("/api/"):
+            return jsonify(message=readable_error(exc.code, message)), exc.code
+        return error_page(exc.code, message if HAN.search(message) else None)
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError) -> Any:
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            return jsonify(message=_("An unexpected error occurred. It has been logged.")), 500
+        return error_page(500)

@@ -771,8 +771,9 @@ def check(action: str, actor: Actor, case: CaseFacts, values: Mapping[str, Any])
             "state",
             str(
                 _l(
-                    "The case cannot be closed yet: the first responder (or 人事行政经理) must first confirm that "
-                    "the customer was told the result (首问负责制)."
+                    "The case cannot be closed yet: please first confirm that the customer was told the result "
+                    "(how: %(methods)s).",
+                    methods="/".join(str(labels.FOLLOW_UP_METHOD[m]) for m in INFORM_METHODS),
                 )
             ),
         )
@@ -884,10 +885,11 @@ def _check_fields(t: Transition, case: CaseFacts, values: Mapping[str, Any]) -> 
 
 def _field_problem(t: Transition, f: Field, value: Any, case: CaseFacts, values: Mapping[str, Any]) -> Optional[str]:
     """What is wrong with one field's value (None: nothing)."""
-    if f.required and (value is None or (isinstance(value, str) and not value.strip())):
-        return str(_l("Please fill in “%(field)s”.", field=f.label))
-    if f.kind == "choice" and value is not None and value not in f.choices:
-        return str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(f.choices)))
+    if _empty(value):
+        return str(_l("Please fill in “%(field)s”.", field=f.label)) if f.required else None
+    if f.kind == "choice" and value not in f.choices:
+        shown = "/".join(str(labels.STEP_CHOICE.get(c, c)) for c in f.choices)
+        return str(_l("Please choose “%(field)s” (%(choices)s).", field=f.label, choices=shown))
     if f.kind == "stage" and value is not None and value not in case.extendable_stages:
         return str(_l("No running time limit “%(value)s” can be extended.", value=value))
     if f.kind == "int" and value is not None and not _positive_int(value):
@@ -907,6 +909,8 @@ def apply(complaint: Any, t: Transition, values: Mapping[str, Any], now: datetim
     for f in t.fields:
         if f.target and f.name in values and values[f.name] is not None:
             value = values[f.name]
+            if f.kind == "choice" and _empty(value):
+                continue  # an optional choice left empty keeps what the case has
             setattr(complaint, f.target, value.strip() if isinstance(value, str) else value)
     if t.stamp:
         setattr(complaint, t.stamp, now)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import settings
+from app import settings, validation
 from app.access import scope
 from app.complaints.steps import actor_for
 from app.discipline import liability, penalties
@@ -124,6 +124,24 @@ def _check_fields(data: dict[str, Any], penalty: Penalty | None, errors: dict[st
     facts = data.get("facts")
     if not isinstance(facts, str) or not facts.strip():
         errors.setdefault("facts", []).append(str(_l("Please describe the facts.")))
+    message = _incident_date_refusal(data.get("incident_date"))
+    if message:
+        errors.setdefault("incident_date", []).append(message)
+
+
+def _incident_date_refusal(value: Any) -> str | None:
+    """A real calendar day, not in the future and not before 2000 (older dates are typing mistakes)."""
+    if value is None or value == "":
+        return None
+    try:
+        day = penalties.parse_date(value)
+    except ValueError as exc:
+        return str(exc)
+    if day > local_date(utcnow()):
+        return str(_l("The incident date cannot be in the future."))
+    if day < validation.EARLIEST.date():
+        return str(_l("The incident date cannot be before %(day)s.", day="2000-01-01"))
+    return None
 
 
 def _check_complaint(
@@ -489,9 +507,11 @@ def check_commendation(item: Commendation) -> None:
         errors.setdefault("source", []).append(
             str(
                 _l(
-                    "“%(value)s” is not one of: %(choices)s.",
-                    value=item.source,
-                    choices=", ".join(penalties.COMMENDATION_SOURCES),
+                    "Please choose “%(field)s” (%(choices)s).",
+                    field=_l("Source"),
+                    choices="/".join(
+                        str(penalties.COMMENDATION_SOURCE_LABELS[c]) for c in penalties.COMMENDATION_SOURCES
+                    ),
                 )
             )
         )

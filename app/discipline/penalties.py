@@ -491,9 +491,11 @@ def _convert(f: Field, value: Any) -> Any:
     if f.kind == "bool":
         return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on", "是"}
     if f.kind == "choice" and value not in f.choices:
-        raise ValueError(str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(f.choices))))
+        shown = "/".join(str(APPEAL_DECISION_LABELS.get(c, c)) for c in f.choices)
+        raise ValueError(str(_l("Please choose “%(field)s” (%(choices)s).", field=f.label, choices=shown)))
     if f.kind == "sanction" and value not in SANCTIONS:
-        raise ValueError(str(_l("“%(value)s” is not one of: %(choices)s.", value=value, choices=", ".join(SANCTIONS))))
+        shown = "/".join(sanction_label(c) for c in SANCTIONS)
+        raise ValueError(str(_l("Please choose “%(field)s” (%(choices)s).", field=f.label, choices=shown)))
     return value
 
 

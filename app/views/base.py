@@ -34,7 +34,8 @@ from app.models import (
 )
 from app.timeutil import format_local
 from app.views import masked_search
-from app.views.errors import outage_or_500
+from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
+from app.views.filter_values import clean_filters
 from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
 
 # FAB method name -> permission (can_<perm> on the resource's class_permission_name).
@@ -323,6 +324,21 @@ class ApiConventions:
     def response_500(self, message: Optional[str] = None) -> Any:
         return outage_or_500(super().response_500, message)  # type: ignore[misc]
 
+    def response_400(self, message: Optional[str] = None) -> Any:
+        return super().response_400(message=readable_400(message))  # type: ignore[misc]
+
+    def response_401(self) -> Any:
+        return self.response(401, message=_("Please log in first (a session or a JWT from /api/v1/security/login)."))  # type: ignore[attr-defined]
+
+    def response_403(self) -> Any:
+        return self.response(403, message=str(ERROR_MESSAGES[403]))  # type: ignore[attr-defined]
+
+    def response_404(self) -> Any:
+        return self.response(404, message=str(ERROR_MESSAGES[404]))  # type: ignore[attr-defined]
+
+    def response_422(self, message: Any = None) -> Any:
+        return super().response_422(message=readable_field_errors(message))  # type: ignore[misc]
+
 
 class PortalApi(ApiConventions, ModelRestApi):
     """Base REST resource: same permissions as the screens, session or JWT auth.
@@ -385,6 +401,11 @@ class PortalApi(ApiConventions, ModelRestApi):
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
                 errors[name] = [str(_l("Give the id of the related record."))]
         return self.response_422(message=errors) if errors else None
+
+    def _handle_filters_args(self, rison_args: dict[str, Any]) -> Any:
+        # Values of the column's type, or a 400 (FilterRefused) before FAB applies them.
+        filters = clean_filters(self, rison_args.get("filters", []))
+        return super()._handle_filters_args({**rison_args, "filters": filters})
 
     def _init_model_schemas(self) -> None:
         super()._init_model_schemas()

@@ -178,15 +178,7 @@ def transition_options(complaint: Complaint, t: workflow.Transition) -> dict[str
     options: dict[str, list[tuple[Any, str]]] = {}
     for f in t.fields:
         if f.kind == "choice":
-            mapping = {
-                **labels.SATISFACTION,
-                **labels.FOLLOW_UP_METHOD,
-                **UNIT_LABELS,
-                "approve": _l("Approve"),
-                "refuse": _l("Refuse"),
-                "uphold": _l("Uphold: the department keeps the case"),
-                "reassign": _l("Reassign to another department"),
-            }
+            mapping = {**labels.STEP_CHOICE, **UNIT_LABELS}
             options[f.name] = [(c, str(mapping.get(c, c))) for c in f.choices]
         elif f.kind == "stage":
             running = sla.extendable_stages(complaint, utcnow())

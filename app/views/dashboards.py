@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 from typing import Any, Optional
 
 from flask import request
@@ -67,6 +68,29 @@ def dashboard_scope(principal: scope.Principal) -> tuple[Optional[list[int]], li
     if principal.is_department_head:
         return sorted(principal.department_ids), UNIT_HEAD_CHARTS if principal.unit_ids else DEPARTMENT_CHARTS
     return [], []
+
+
+# Years a report or dashboard may ask for: the portal holds no case before 2000.
+REPORT_YEARS = range(2000, 2101)
+
+
+def period_refusal(at: Optional[str]) -> Optional[str]:
+    """Why ``at`` (2026, 2026-11 or 2026-11-23) names no period a dashboard can show; None if it does."""
+    text = (at or "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text[:10])
+    try:
+        valid = bool(match) and date(int(match[1]), int(match[2] or 1), int(match[3] or 1)) is not None
+    except ValueError:
+        valid = False
+    if not valid or int(match[1]) not in REPORT_YEARS:
+        return _(
+            "Give the period as a year, month or day between %(first)d and %(last)d, e.g. 2026, 2026-11 or 2026-11-23.",
+            first=REPORT_YEARS[0],
+            last=REPORT_YEARS[-1],
+        )
+    return None
 
 
 def dashboard_payload(args: Any) -> dict[str, Any]:
@@ -163,6 +187,9 @@ class DashboardApi(ApiConventions, BaseApi):
             200:
               description: KPIs with numerators and denominators, and chart series
         """
+        refused = period_refusal(request.args.get("at"))
+        if refused:
+            return self.response_400(message=refused)
         return self.response(200, **dashboard_payload(request.args))
 
 

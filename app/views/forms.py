@@ -19,6 +19,16 @@ from app.access import scope
 from app.extensions import db
 from app.i18n import _l
 
+# select2's own texts (its zh-CN file is not among FAB's static files), read by static/js/portal.js.
+PICKER_TEXTS = {
+    "loading": _l("Searching…"),
+    "loading-more": _l("Loading more results…"),
+    "no-results": _l("No matching records"),
+    "error": _l("The results could not be loaded."),
+    "input-too-short": _l("Please enter more characters"),
+    "remove-all": _l("Remove all items"),
+}
+
 
 class AjaxSelectWidget:
     """A ``<select>`` enhanced by select2 with remote search (see static/js/portal.js)."""
@@ -35,6 +45,7 @@ class AjaxSelectWidget:
             "class": "form-control ajax-select " + kwargs.pop("class", ""),
             "data-url": self.url,
             "data-placeholder": str(_l("Type to search…")),
+            **{f"data-text-{key}": str(text) for key, text in PICKER_TEXTS.items()},
         }
         if self.depends:
             attrs["data-depends"] = self.depends

@@ -31,6 +31,7 @@ from app.quality import analytics
 from app.timeutil import parse_iso, utcnow
 from app.views.base import PortalApi, PortalModelView, current_user_id, error_messages, form_errors
 from app.views.complaints import ComplaintView, intake_fields
+from app.views.dashboards import REPORT_YEARS
 from app.views.security import SCOPED, current_principal
 from app.views.time_limits import sla_local_tz
 
@@ -331,5 +332,9 @@ class GrievanceApi(PortalApi):
             year = int(request.args.get("year") or utcnow().astimezone(sla_local_tz()).year)
         except ValueError:
             return self.response_400(message=_("Please give the year as a number, e.g. 2026."))
+        if year not in REPORT_YEARS:
+            return self.response_400(
+                message=_("Give a year between %(first)d and %(last)d.", first=REPORT_YEARS[0], last=REPORT_YEARS[-1])
+            )
         criterion = scope.criterion(Grievance, current_principal())
         return self.response(200, year=year, result=analytics.monthly_grievances(db.session, year, criterion))

@@ -32,6 +32,8 @@ class _Ref(fields.Integer):
         self.model = model
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid")  # level 1.5 is no level (int() would make it 1)
         pk = super()._deserialize(value, attr, data, **kwargs)
         obj = db.session.get(self.model, pk)
         if obj is None:

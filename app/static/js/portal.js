@@ -5,7 +5,16 @@
   function initAjaxSelect(el) {
     var $el = $(el);
     var depends = $el.data("depends");
+    function text(key) { return function () { return $el.attr("data-text-" + key) || ""; }; }
     $el.select2({
+      language: {
+        searching: text("loading"),
+        loadingMore: text("loading-more"),
+        noResults: text("no-results"),
+        errorLoading: text("error"),
+        inputTooShort: text("input-too-short"),
+        removeAllItems: text("remove-all")
+      },
       theme: "bootstrap",
       width: "100%",
       allowClear: !$el.prop("multiple"),
@@ -27,6 +36,11 @@
           return { results: data.results || [], pagination: data.pagination || { more: false } };
         }
       }
+    });
+    // select2 4.0 with jQuery 3.6 opens without focusing its search box: typing went nowhere.
+    $el.on("select2:open", function () {
+      var box = document.querySelector(".select2-container--open .select2-search__field");
+      if (box) { box.focus(); }
     });
   }
 

@@ -1,0 +1,75 @@
+"""The portal's own error pages: 403, 404, 409, 500 and 503 in Chinese, with the menu and a way
+home; the REST API keeps answering JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, abort
+from http_clients import Client
+from sqlalchemy.exc import OperationalError
+
+MENU = 'class="navbar'
+
+
+def _add_failing_routes(app: Flask) -> None:
+    if "test_fail" in app.view_functions:
+        return
+
+    @app.route("/test-only/fail/<int:code>")
+    def test_fail(code: int) -> Any:
+        if code == 500:
+            raise RuntimeError("boom")
+        if code == 503:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        abort(code)
+
+
+@pytest.fixture
+def failing(app: Flask) -> Flask:
+    # Routes may only be added before the first request of an app; the test app has served many.
+    app._got_first_request = False
+    _add_failing_routes(app)
+    return app
+
+
+def _assert_portal_page(r: Any, status: int) -> str:
+    html = r.get_data(as_text=True)
+    assert r.status_code == status, html[:300]
+    assert MENU in html, html[:500]  # the portal's layout with its menu
+    assert 'href="/"' in html or "返回首页" in html
+    assert "Not Found" not in html and "Internal Server Error" not in html and "please check" not in html
+    return html
+
+
+def test_out_of_scope_complaint_is_the_portals_404(app: Flask, make_complaint: Any) -> None:
+    complaint = make_complaint(department="GC")
+    html = _assert_portal_page(Client(app, "zhuguan_b").get(f"/complaintview/show/{complaint.id}"), 404)
+    assert "页面不存在" in html and "返回首页" in html
+
+
+@pytest.mark.parametrize("status,text", [(403, "无权访问"), (409, "操作冲突"), (500, "系统出错了")])
+def test_error_pages_are_chinese_with_the_menu(failing: Flask, status: int, text: str, monkeypatch: Any) -> None:
+    monkeypatch.setitem(failing.config, "PROPAGATE_EXCEPTIONS", False)
+    html = _assert_portal_page(Client(failing, "renshi").get(f"/test-only/fail/{status}"), status)
+    assert text in html
+
+
+def test_database_outage_is_a_chinese_503_page(failing: Flask) -> None:
+    r = Client(failing, "renshi").get("/test-only/fail/503")
+    assert r.status_code == 503
+    assert "暂时" in r.get_data(as_text=True)
+
+
+def test_api_keeps_json_errors_in_chinese(app: Flask) -> None:
+    r = Client(app, "renshi", api=True).get("/api/v1/no-such-resource/")
+    assert r.status_code == 404 and r.is_json
+    assert "不存在" in r.json["message"]
+
+
+def test_missing_csrf_token_on_a_screen_is_a_chinese_page(app: Flask, monkeypatch: Any) -> None:
+    hr = Client(app, "renshi")
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    html = _assert_portal_page(hr.post("/complaintview/add", data={"content": "x"}), 400)
+    assert "安全令牌" in html and "CSRF token" not in html
