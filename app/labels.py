@@ -247,6 +247,9 @@ UNIT_KIND = {
 
 EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
 
+# Inbox messages: 待办 asks the recipient to act, 知会 reports progress.
+NOTIFICATION_CATEGORY = {"todo": _l("To do (待办)"), "info": _l("For information (知会)")}
+
 
 def action_label(action: str) -> str:
     """The translated name of a timeline line's action (the raw code only if unknown)."""
