@@ -35,6 +35,7 @@ from app.time_limits.deadlines import ROLE_TOKENS, STAGES, UNIT_LABELS
 from app.timeutil import LOCAL_TZ, utcnow
 from app.views.base import PortalApi, PortalModelView, ValidatingApi, choice_field
 from app.views.errors import json_error
+from app.views.lists import complaint_link
 from app.views.security import SCOPED, current_user
 
 # Column lists that the screen and the REST resource of a model share.
@@ -283,7 +284,10 @@ class InboxView(PortalModelView):
     search_form_extra_fields = {
         "category": choice_field(_l("Message type"), list(labels.NOTIFICATION_CATEGORY.items())),
     }
-    formatters_columns = {"category": lambda value: labels.label(labels.NOTIFICATION_CATEGORY, value)}
+    formatters_columns = {
+        "category": lambda value: labels.label(labels.NOTIFICATION_CATEGORY, value),
+        "complaint": complaint_link,
+    }
     base_order = ("id", "desc")
     label_columns = {
         "category": _l("Message type"),
@@ -385,6 +389,7 @@ class ExtensionView(PortalModelView):
         "consent_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "unit": lambda v: str(UNIT_LABELS.get(v, v)),
         "deadline": lambda d: str(STAGES[d.stage].label) if d is not None else "",
+        "complaint": complaint_link,
     }
 
 
