@@ -34,6 +34,7 @@ class CustomerComplaintView(PortalModelView):
     base_filters = SCOPED
     list_columns = ["number", "received_at", "subject", "department", "status"]
     list_widget = ComplaintListWidget
+    list_title = _l("Complaints")
     label_columns = COMPLAINT_LABELS
     formatters_columns = {"status": labels.status_label}
     base_permissions = ["can_read"]
