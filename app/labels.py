@@ -93,7 +93,7 @@ ACTION = {
     "reject_pause": _l("Reject the long pause (the clock resumes)"),
     # Lines the system and the other features record.
     "edit": _l("Intake corrected"),
-    "register": _l("Registered"),
+    "register": _l("Registration"),
     "attach": _l("File attached"),
     "warning": _l("Deadline warning"),
     "overdue": _l("Deadline missed"),
