@@ -91,3 +91,32 @@ def test_the_top_menu_fits_one_row_at_1366(server, browser, username):
         )
     finally:
         visit.close()
+
+
+def test_dashboard_counts_are_whole_numbers_and_hours_read_in_chinese(server, browser):
+    visit = Visit(browser)
+    page = visit.page
+    try:
+        visit.login(server, "zongjingli")
+        _open(visit, server, "/dashboard/?period=month")
+        page.wait_for_selector('#dashboard[data-ready="1"]', timeout=30_000)
+        axes = page.evaluate(
+            """() => [...document.querySelectorAll('#charts .chart')].map(el => {
+                 const option = echarts.getInstanceByDom(el).getOption();
+                 const series = option.series || [];
+                 const counts = series.every(s => (s.data || []).every(v => v === null || v === undefined
+                   || Number.isInteger(typeof v === 'object' ? v.value : v)));
+                 const axis = [].concat(option.yAxis || []).concat(option.xAxis || []).find(a => a.type === 'value');
+                 return [el.dataset.chart, counts, axis ? axis.minInterval : null, option.legend[0].show,
+                         series.length];
+               })"""
+        )
+        for name, counts, min_interval, legend, series in axes:
+            if counts and min_interval is not None:
+                assert min_interval == 1, f"{name}: an axis of counts shows fractions"
+            assert legend is not False or series == 1, name
+        cards = page.locator("#kpi-cards").inner_text()
+        assert " h " not in cards and "— (" not in cards, cards
+    finally:
+        visit.close()
+    assert not visit.errors, visit.errors
