@@ -10,17 +10,28 @@ export FLASK_APP := app
 PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: install system-packages run serve scheduler test test-fast lint format translations-extract bench clean
+.PHONY: install install-dev system-packages system-packages-test run serve scheduler test test-fast lint format translations-extract bench clean
 
-## install: system packages (when root), virtualenv, Python deps, compiled translations (idempotent)
+## install: what running the portal needs: runtime system packages (when root: CJK fonts, HarfBuzz, Pango,
+## PostgreSQL client), virtualenv, requirements.txt, compiled translations (idempotent). No test tools.
 install: system-packages $(VENV)/.installed $(MO_FILES)
 
-system-packages:
-	@scripts/ensure-system-packages.sh
+## install-dev: install plus the test tools: requirements-dev.txt and Chromium (for Playwright)
+install-dev: install system-packages-test $(VENV)/.installed-dev
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+system-packages:
+	@scripts/ensure-system-packages.sh runtime
+
+system-packages-test:
+	@scripts/ensure-system-packages.sh test
+
+$(VENV)/.installed: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
@@ -51,21 +62,21 @@ scheduler: install
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-test: install
+test: install-dev
 	$(BIN)/ruff check app tests bench config.py run.py
 	$(BIN)/lint-imports
 	$(PYTEST)
 
-test-fast: install
+test-fast: install-dev
 	$(PYTEST) -m "not browser and not slow"
 
 ## lint: ruff (style and complexity) and import-linter (the layers and no cycles in pyproject.toml)
-lint: install
+lint: install-dev
 	$(BIN)/ruff check app tests bench config.py run.py
 	$(BIN)/ruff format --check app tests bench config.py run.py
 	$(BIN)/lint-imports
 
-format: install
+format: install-dev
 	$(BIN)/ruff format app tests bench config.py run.py
 
 translations-extract: install

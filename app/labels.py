@@ -93,7 +93,7 @@ ACTION = {
     "reject_pause": _l("Reject the long pause (the clock resumes)"),
     # Lines the system and the other features record.
     "edit": _l("Intake corrected"),
-    "register": _l("Registered"),
+    "register": _l("Registration"),
     "attach": _l("File attached"),
     "warning": _l("Deadline warning"),
     "overdue": _l("Deadline missed"),
@@ -267,6 +267,9 @@ UNIT_KIND = {
 }
 
 EXTENSION_STATUS = {"pending": _l("Pending"), "approved": _l("Approved"), "refused": _l("Refused")}
+
+# Inbox messages: 待办 asks the recipient to act, 知会 reports progress.
+NOTIFICATION_CATEGORY = {"todo": _l("To do (待办)"), "info": _l("For information (知会)")}
 
 
 def action_label(action: str) -> str:

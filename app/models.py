@@ -788,12 +788,17 @@ class Notification(Model):
     """An in-app message to one user (the inbox); e-mail and webhooks go through deliveries."""
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notification_user_unread", "user_id", "read_at"),
+        Index("ix_notification_user_category", "user_id", "category", "read_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
     user: Mapped[User] = relationship(User)
     kind: Mapped[str] = mapped_column(String(32))
+    # todo (待办: the recipient must act) or info (知会: progress of a case one owns or follows).
+    category: Mapped[str] = mapped_column(String(8), default="todo", server_default="todo")
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[Optional[str]] = mapped_column(Text)
     complaint_id: Mapped[Optional[int]] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), index=True)

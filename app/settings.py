@@ -53,6 +53,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "notify.wecom_webhook": (os.environ.get("WEBHOOK_WECOM_URL", ""), _l("企业微信 group robot webhook URL")),
     "notify.dingtalk_webhook": (os.environ.get("WEBHOOK_DINGTALK_URL", ""), _l("钉钉 group robot webhook URL")),
     "notify.email_enabled": (True, _l("Send notifications by e-mail when an SMTP server is configured")),
+    "notify.digest_minutes": (10, _l("Minutes within which a repeat of the same message is merged into the first")),
     "company.name": ("", _l("Company name printed on formal documents")),
     "documents.issuer": ("人事行政部", _l("Issuing office printed on penalty notices and circulars")),
     "documents.number_prefixes": (

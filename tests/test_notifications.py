@@ -281,3 +281,109 @@ def test_notification_job_with_nothing_to_send(app):
     port = free_port()  # a closed port: no server was ever there
     with config(app, MAIL_SERVER="127.0.0.1", MAIL_PORT=port):
         assert travel(app, utcnow(), only=["deliver_notifications"])["jobs"]["deliver_notifications"]["sent"] == 0
+
+
+# --- Who must act (待办), who is told (知会), stage and deadline, digest window, bulk read -----------
+
+
+def _walk_to_feedback(api, cid):
+    hr, head = api("renshi"), api("zhuguan_a")
+    take(hr, cid, "judge_valid", validity_reason="属实")
+    take(hr, cid, "dispatch")
+    take(head, cid, "start_investigation")
+    take(head, cid, "propose_plan", findings="属实", resolution_plan="维修")
+    take(head, cid, "reply", reply_text="已安排维修，感谢您的耐心")
+    take(head, cid, "feed_back", feedback_note="客户认可")
+
+
+def test_customer_service_gets_progress_not_the_department_and_hr_tasks(app, api, make_complaint):
+    c = make_complaint(department="GC", by="kefu")
+    _walk_to_feedback(api, c.id)
+    kefu = _inbox(api("kefu"), complaint_id=c.id)
+    assert {"dispatch", "feed_back"} <= {n["kind"] for n in kefu}, "首问责任人 follows every stage"
+    assert {n["category"] for n in kefu} == {"info"}, kefu
+    titles = " ".join(n["title"] for n in kefu)
+    assert "转派至贵部门" not in titles and "安排回访" not in titles, titles
+    assert "您登记的投诉" in titles
+    # The task goes to whoever must act on it.
+    [dispatched] = _inbox(api("zhuguan_a"), complaint_id=c.id, kind="dispatch")
+    assert dispatched["category"] == "todo" and "转派至贵部门" in dispatched["title"]
+    [fed_back] = _inbox(api("renshi"), complaint_id=c.id, kind="feed_back")
+    assert fed_back["category"] == "todo" and "回访" in fed_back["title"]
+
+
+def test_every_message_names_the_stage_and_its_deadline(app, api, make_complaint):
+    c = make_complaint(department="GC", by="kefu", received_at=RECEIVED, now=RECEIVED)
+    [new] = _inbox(api("renshi"), complaint_id=c.id, kind="new")
+    assert "环节：开始调查" in new["title"] and "时限：2026-09-30 10:00" in new["title"], new["title"]
+    travel(app, at(2026, 9, 30, 10, 0))  # the investigation is overdue
+    [overdue] = _inbox(api("renshi"), complaint_id=c.id, kind="overdue")
+    assert overdue["title"] == f"[{c.number}] 开始调查已超时（时限：2026-09-30 10:00）"
+    assert overdue["category"] == "todo"
+
+
+def test_repeats_within_the_digest_window_are_merged(app, api, make_complaint, org):
+    c = make_complaint(department="GC", by="kefu")
+    hr = api("renshi")
+    take(hr, c.id, "judge_valid", validity_reason="属实")
+    take(hr, c.id, "dispatch")
+    for _ in range(3):  # three 催办 in the same minute
+        take(hr, c.id, "remind", note="请尽快处理")
+    head_id = org.user("zhuguan_a").id
+    reminders = db.session.scalars(
+        select(Notification).where(
+            Notification.user_id == head_id, Notification.complaint_id == c.id, Notification.kind == "remind"
+        )
+    ).all()
+    assert len(reminders) == 1, [n.title for n in reminders]
+    # After the window (a setting, 10 minutes by default) a repeat is news again.
+    for n in reminders:
+        n.created_at = utcnow() - timedelta(minutes=11)
+    db.session.commit()
+    take(hr, c.id, "remind", note="请尽快处理")
+    assert len(_inbox(api("zhuguan_a"), complaint_id=c.id, kind="remind")) == 2
+    settings.put(db.session, "notify.digest_minutes", 0)
+    db.session.commit()
+    take(hr, c.id, "remind", note="请尽快处理")
+    assert len(_inbox(api("zhuguan_a"), complaint_id=c.id, kind="remind")) == 3
+
+
+def test_inbox_filters_todo_and_info_and_marks_read_in_bulk(app, api, web, make_complaint):
+    c = make_complaint(department="GC", by="renshi")  # HR owns the case and must act on it
+    _walk_to_feedback(api, c.id)
+    hr = api("renshi")
+    rows = _inbox(hr, complaint_id=c.id)
+    assert {n["category"] for n in rows} == {"todo", "info"}
+    # Who must act and owns the case gets the task once, not the progress note as well.
+    assert [n["category"] for n in rows if n["kind"] == "feed_back"] == ["todo"]
+    todo = hr.get("/api/v1/notification/?q=(filters:!((col:category,opr:eq,value:todo)),page_size:100)").json
+    assert todo["count"] == sum(1 for n in _inbox(hr) if n["category"] == "todo")
+    # The screen: 待办 / 知会 tabs and 全部标为已读.
+    browser = web("renshi")
+    page = browser.get("/inboxview/list/").get_data(as_text=True)
+    assert "待办" in page and "知会" in page and "全部标为已读" in page and "标为已读" in page
+    r = browser.post("/inboxview/read_all", data={"category": "info"})
+    assert r.status_code == 302
+    db.session.expire_all()
+    after = _inbox(hr, complaint_id=c.id)
+    assert all(n["read_at"] for n in after if n["category"] == "info")
+    assert not any(n["read_at"] for n in after if n["category"] == "todo")
+    # The list action: the selected rows, and only the caller's own.
+    todo_ids = [n["id"] for n in after if n["category"] == "todo"]
+    someone_elses = _inbox(api("zhuguan_a"), complaint_id=c.id)[0]
+    r = browser.post(
+        "/inboxview/action_post",
+        data={"action": "mark_read", "rowid": [todo_ids[0], someone_elses["id"]]},
+    )
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert _inbox(hr, id=todo_ids[0])[0]["read_at"]
+    assert _inbox(api("zhuguan_a"), id=someone_elses["id"])[0]["read_at"] is None
+    # REST: by ids (another user's are ignored), or all.
+    assert hr.post("/api/v1/notification/read", json={"ids": [someone_elses["id"]]}).json["marked"] == 0
+    assert hr.post("/api/v1/notification/read", json={"ids": "all"}).status_code == 422
+    assert hr.post("/api/v1/notification/read", json={"all": True, "category": "x"}).status_code == 422
+    unread = [n for n in _inbox(hr) if n["read_at"] is None]
+    assert len(unread) >= len(todo_ids) - 1
+    assert hr.post("/api/v1/notification/read", json={"all": True}).json["marked"] == len(unread)
+    assert not [n for n in _inbox(hr) if n["read_at"] is None]

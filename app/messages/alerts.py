@@ -17,6 +17,7 @@ from app.messages import notify
 from app.models import Complaint, Deadline, SlaRule
 from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN, STAGES
 from app.time_limits.sla import pending_extension
+from app.timeutil import format_local
 
 
 def _send(
@@ -53,38 +54,79 @@ def _title(complaint: Complaint, text: Any) -> str:
 def on_register(complaint: Complaint, *, session: Session, now: datetime, **_: Any) -> None:
     session.flush()  # the case needs its id for links and keys
     body = f"{complaint.department.name}：{complaint.subject or ''}"
+    when = _stage_and_deadline(next_deadline(complaint))
     if complaint.level is not None and complaint.level.is_major:
-        title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name))
+        title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name)) + when
         _send(session, complaint, [HEAD_TOKEN, HR, GM], "major", title, body, now, f"register:{complaint.id}", True)
     else:
-        title = _title(complaint, _l("New complaint to judge"))
+        title = _title(complaint, _l("New complaint to judge")) + when
         _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}")
 
 
-# action -> (recipient tokens, message)
-_ON_ACTION = {
-    "dispatch": ([HEAD_TOKEN], _l("A complaint was dispatched to your department")),
-    "judge_invalid": (["first_responder"], _l("The complaint was judged invalid and closed")),
-    "reply": ([HR], _l("The department replied to the customer")),
-    "feed_back": ([HR], _l("The department fed back: the follow-up visit is due")),
-    "close": (["first_responder"], _l("The complaint you received was closed")),
-    "escalate": ([HEAD_TOKEN, HR, GM], _l("The complaint is now under supervision (督办)")),
-    "escalate_to_head_office": ([HR, GM], _l("A case beyond its unit's authority was escalated to the head office")),
-    "remind": ([], _l("Reminder (催办): please handle this complaint")),
-    "request_extension": ([], _l("An extension was requested")),
-    "decide_extension": ([HEAD_TOKEN], _l("The extension request was decided")),
-    "report_to_leader": ([HR], _l("A major complaint was reported to the leader")),
-    "report_to_gm": ([GM], _l("A major complaint was reported to you")),
-    "submit_written_report": ([HR, GM], _l("The written report of a major complaint was submitted")),
-    "pause": ([HR], _l("The case's clock was paused")),
-    "resume": ([HEAD_TOKEN, HR], _l("The case's clock was resumed")),
-    "approve_pause": ([HEAD_TOKEN, HR], _l("The long pause was approved")),
-    "reject_pause": ([HEAD_TOKEN, HR], _l("The long pause was rejected: the clock runs again")),
-    "confirm_informed": ([HR], _l("The customer was told the result: the case may be closed")),
-    "recomplain": ([HR], _l("The customer complained again: an escalated complaint was opened")),
+# action -> (who must act: 待办, who is told: 知会, message). The first responder (首问责任人) is told
+# the progress of every step of the case they registered (知会), with their own wording, unless they
+# must act themselves.
+_ON_ACTION: dict[str, tuple[list[str], list[str], Any]] = {
+    "dispatch": ([HEAD_TOKEN], [], _l("A complaint was dispatched to your department")),
+    "reply": ([], [HR], _l("The department replied to the customer")),
+    "feed_back": ([HR], [], _l("The department fed back: the follow-up visit is due")),
+    "escalate": ([HEAD_TOKEN], [HR, GM], _l("The complaint is now under supervision (督办)")),
+    "escalate_to_head_office": (
+        [HR, GM],
+        [],
+        _l("A case beyond its unit's authority was escalated to the head office"),
+    ),
+    "remind": ([], [], _l("Reminder (催办): please handle this complaint")),
+    "request_extension": ([], [], _l("An extension was requested")),
+    "decide_extension": ([], [HEAD_TOKEN], _l("The extension request was decided")),
+    "report_to_leader": ([], [HR], _l("A major complaint was reported to the leader")),
+    "report_to_gm": ([GM], [], _l("A major complaint was reported to you")),
+    "submit_written_report": ([], [HR, GM], _l("The written report of a major complaint was submitted")),
+    "pause": ([], [HR], _l("The case's clock was paused")),
+    "resume": ([], [HEAD_TOKEN, HR], _l("The case's clock was resumed")),
+    "approve_pause": ([], [HEAD_TOKEN, HR], _l("The long pause was approved")),
+    "reject_pause": ([], [HEAD_TOKEN, HR], _l("The long pause was rejected: the clock runs again")),
+    "confirm_informed": ([HR], [], _l("The customer was told the result: the case may be closed")),
+    "recomplain": ([HR], [], _l("The customer complained again: an escalated complaint was opened")),
 }
 # Internal steps that the first responder is not told about (a request, a nudge to the handlers).
 _NOT_FOR_OWNER = ("remind", "request_extension", "mark_repeat")
+
+
+def next_deadline(complaint: Complaint) -> Optional[Deadline]:
+    """The case's running time limit that falls due first (None when no clock runs)."""
+    running = [d for d in complaint.deadlines if d.state == "open" and d.due_at is not None]
+    return min(running, key=lambda d: d.due_at) if running else None
+
+
+def _stage_and_deadline(deadline: Optional[Deadline]) -> str:
+    """ "（环节：开始调查，时限：2026-12-06 17:00）" — empty when no clock runs."""
+    if deadline is None:
+        return ""
+    text = _l(
+        "(stage: %(stage)s, due %(due)s)",
+        stage=STAGES[deadline.stage].label,
+        due=format_local(deadline.due_at),
+    )
+    return str(text)
+
+
+def _who_acts_and_who_is_told(
+    session: Session, complaint: Complaint, action: str, after: str
+) -> tuple[list[str], list[str], Any]:
+    todo, info, message = _ON_ACTION.get(action, ([], [], None))
+    if action == "follow_up" and after == "investigating":
+        todo, info, message = [HEAD_TOKEN], [HR], _l("The customer is not satisfied: the case is reopened")
+    elif action == "remind":
+        running = [d.stage for d in complaint.deadlines if d.state == "open"]
+        todo = responsible_tokens(complaint, running[0]) if running else [HEAD_TOKEN]
+    elif action == "request_extension":
+        pending = pending_extension(session, complaint)
+        late = pending is not None and pending.late_request
+        todo = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
+    elif action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
+        todo, info, message = [GM], [HR], _l("A pause longer than the cap awaits your approval")
+    return list(todo), list(info), message
 
 
 @signals.step_taken.connect
@@ -99,36 +141,33 @@ def on_transition(
     values: dict[str, Any],
     **_: Any,
 ) -> None:
+    """Tell who must act on the case now (待办), who follows it (知会), and its first responder."""
     t = transition
-    tokens, message = _ON_ACTION.get(t.action, ([], None))
-    if t.action == "follow_up" and after == "investigating":
-        tokens, message = [HEAD_TOKEN, HR], _l("The customer is not satisfied: the case is reopened")
-    if t.action == "remind":
-        running = [d.stage for d in complaint.deadlines if d.state == "open"]
-        tokens = responsible_tokens(complaint, running[0]) if running else [HEAD_TOKEN]
-    if t.action == "request_extension":
-        pending = pending_extension(session, complaint)
-        late = pending is not None and pending.late_request
-        tokens = [GM] if (late or (complaint.level is not None and complaint.level.rank >= 2)) else [HR]
-    if t.action == "pause" and complaint.pauses and complaint.pauses[-1].state == "awaiting_approval":
-        tokens, message = [GM, HR], _l("A pause longer than the cap awaits your approval")
+    todo, info, message = _who_acts_and_who_is_told(session, complaint, t.action, after)
     body = str(values.get("note") or values.get("reason") or values.get("report") or "") or status_label(after)
-    if message and tokens:
-        if t.action not in _NOT_FOR_OWNER:
-            tokens = [*tokens, FIRST_RESPONDER]  # 首问负责制: the owner follows every stage
-        _send(
-            session,
-            complaint,
-            tokens,
-            t.action,
-            _title(complaint, message),
-            body,
-            now,
-            webhook=t.action in ("escalate", "escalate_to_head_office"),
+    when = _stage_and_deadline(next_deadline(complaint))
+    outbox = notify.Outbox(session, now)
+    acting = outbox.recipients(todo, complaint) if message else []
+    told = outbox.recipients(info, complaint) if message else []
+    owner = []
+    if t.action not in _NOT_FOR_OWNER and (message or before != after or t.kind != "transition"):
+        owner = outbox.recipients([FIRST_RESPONDER], complaint)
+    busy = {user_id for user_id, _ in acting}
+    webhook = t.action in ("escalate", "escalate_to_head_office")
+    if acting:
+        outbox.add(acting, t.action, _title(complaint, message) + when, body, complaint.id, webhook=webhook)
+        webhook = False
+    told = [r for r in told if r[0] not in busy]
+    if told:
+        outbox.add(
+            told, t.action, _title(complaint, message) + when, body, complaint.id, webhook=webhook, category="info"
         )
-    elif t.action not in _NOT_FOR_OWNER and (before != after or t.kind != "transition"):
-        message = _l("The complaint you registered: %(action)s", action=t.label)
-        _send(session, complaint, [FIRST_RESPONDER], t.action, _title(complaint, message), body, now)
+    busy |= {user_id for user_id, _ in told}
+    owner = [r for r in owner if r[0] not in busy]
+    if owner:
+        progress = _l("The complaint you registered: %(action)s", action=t.label)
+        outbox.add(owner, t.action, _title(complaint, progress) + when, body, complaint.id, category="info")
+    outbox.flush()
 
 
 @signals.case_recomplained.connect
@@ -218,25 +257,22 @@ def on_sla_event(
     if "outbox" not in batch:
         batch["outbox"] = notify.Outbox(session, now)
     outbox = batch["outbox"]
-    tokens = responsible_tokens(complaint, d.stage)
+    acting = outbox.recipients(responsible_tokens(complaint, d.stage), complaint)
+    told: list[notify.Recipient] = []
     if kind in ("warning", "overdue") and rule is not None and rule.remind_roles:
-        tokens += rule.remind_roles.split(",")
+        told = outbox.recipients(rule.remind_roles.split(","), complaint)  # 提醒对象 are told, not asked
     if kind == "escalation":
-        tokens = [rule.escalate_role] if rule is not None and rule.escalate_role else [GM]
-    title = {
-        "warning": _l("Deadline approaching"),
-        "overdue": _l("Deadline missed"),
-        "escalation": _l("Escalated: deadline still missed"),
+        acting = outbox.recipients([rule.escalate_role] if rule is not None and rule.escalate_role else [GM], complaint)
+    template = {
+        "warning": _l("%(stage)s: deadline approaching (due %(due)s)"),
+        "overdue": _l("%(stage)s: deadline missed (due %(due)s)"),
+        "escalation": _l("%(stage)s: escalated, deadline still missed (due %(due)s)"),
     }[kind]
-    outbox.add(
-        outbox.recipients(tokens, complaint),
-        kind,
-        _title(complaint, title),
-        note,
-        complaint.id,
-        key,
-        webhook=kind in ("overdue", "escalation"),
-    )
+    title = _title(complaint, template % {"stage": STAGES[d.stage].label, "due": format_local(d.due_at)})
+    webhook = kind in ("overdue", "escalation")
+    outbox.add(acting, kind, title, note, complaint.id, key, webhook=webhook)
+    busy = {user_id for user_id, _ in acting}
+    outbox.add([r for r in told if r[0] not in busy], kind, title, note, complaint.id, key, category="info")
 
 
 @signals.scan_batch_done.connect

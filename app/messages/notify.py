@@ -20,7 +20,7 @@ from typing import Any, Optional
 import requests
 from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import settings
@@ -36,6 +36,9 @@ RETRY_MINUTES = (1, 2, 5, 15, 30, 60)
 
 
 Recipient = tuple[int, Optional[str]]  # user id, e-mail
+
+# Message kinds that ask nobody to act (知会) unless the sender says otherwise.
+INFO_KINDS = frozenset({"digest", "report"})
 
 
 def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
@@ -62,6 +65,9 @@ class Outbox:
         self._roles: dict[str, list[Recipient]] = {}
         self._heads: dict[int, list[Recipient]] = {}
         self._users: dict[int, Recipient] = {}
+        # Repeats of a message (same user, case and title) within the digest window are merged.
+        self.window = timedelta(minutes=int(settings.get(session, "notify.digest_minutes") or 0))
+        self._recent: dict[Optional[int], set[tuple[int, str]]] = {}
         self.email_on = bool(current_app.config.get("MAIL_SERVER")) and bool(
             settings.get(session, "notify.email_enabled")
         )
@@ -135,21 +141,34 @@ class Outbox:
         dedup_key: Optional[str] = None,
         webhook: bool = False,
         link: Optional[str] = None,
+        category: Optional[str] = None,
     ) -> int:
-        """Queue a message for each recipient; ``link`` defaults to the complaint's case page."""
+        """Queue a message for each recipient; ``link`` defaults to the complaint's case page.
+
+        ``category`` is todo (待办, the default) or info (知会; the default for INFO_KINDS). A repeat
+        of a message the user got within the digest window is merged into it (not sent again).
+        """
         if link is None and complaint_id:
             link = f"/complaintview/show/{complaint_id}"
+        category = category or ("info" if kind in INFO_KINDS else "todo")
+        title = title[:200]
+        recent = self._recent_titles(complaint_id)
         seen: set[int] = set()
+        merged = False
         for user_id, email in recipients:
-            if user_id in seen:
+            if (user_id, title) in recent and user_id not in seen:
+                merged = True
+            if user_id in seen or (user_id, title) in recent:
                 continue
             seen.add(user_id)
+            recent.add((user_id, title))
             key = f"{dedup_key}:{user_id}" if dedup_key else None
             self.notifications.append(
                 dict(
                     user_id=user_id,
                     kind=kind,
-                    title=title[:200],
+                    category=category,
+                    title=title,
                     body=body,
                     complaint_id=complaint_id,
                     link=link,
@@ -160,12 +179,27 @@ class Outbox:
             )
             if self.email_on and email:
                 self._delivery("email", email, title, _with_link(body, link), f"{key}:email" if key else None)
-        if webhook:
+        if webhook and not (merged and not seen):  # a repeat within the window goes to the robots once
             for channel, url in self.robots:
                 self._delivery(
                     channel, url, title, _with_link(body, link), f"{dedup_key}:{channel}" if dedup_key else None
                 )
         return len(seen)
+
+    def _recent_titles(self, complaint_id: Optional[int]) -> set[tuple[int, str]]:
+        """(user, title) of the case's messages within the digest window, and those queued since."""
+        if complaint_id is None or not self.window:
+            return set()
+        if complaint_id not in self._recent:
+            rows = self.session.execute(
+                select(Notification.user_id, Notification.title).where(
+                    Notification.complaint_id == complaint_id,
+                    Notification.created_at > self.now - self.window,
+                    Notification.created_at <= self.now,
+                )
+            )
+            self._recent[complaint_id] = {(r.user_id, r.title) for r in rows}
+        return self._recent[complaint_id]
 
     def _delivery(self, channel: str, target: str, subject: str, body: str, key: Optional[str]) -> None:
         self.deliveries.append(
@@ -215,10 +249,12 @@ def notify(
     now: Optional[datetime] = None,
     webhook: bool = False,
     link: Optional[str] = None,
+    category: Optional[str] = None,
 ) -> int:
     """Put a message in each user's inbox and queue its e-mail (and the group robots).
 
-    ``link`` is the page the message opens (default: the complaint's case page).
+    ``link`` is the page the message opens (default: the complaint's case page); ``category``
+    todo (待办) or info (知会), see ``Outbox.add``.
     """
     outbox = Outbox(session, now)
     count = outbox.add(
@@ -230,6 +266,7 @@ def notify(
         dedup_key,
         webhook,
         link=link,
+        category=category,
     )
     outbox.flush()
     return count
@@ -240,6 +277,28 @@ def _with_link(body: str, link: Optional[str]) -> str:
         return body
     base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
     return f"{body}\n{base}{link}" if body else f"{base}{link}"
+
+
+CATEGORIES = ("todo", "info")
+
+
+def mark_read(
+    session: Session,
+    user_id: int,
+    now: datetime,
+    ids: Optional[Iterable[int]] = None,
+    category: Optional[str] = None,
+) -> int:
+    """Mark the user's unread messages read: those of ``ids`` (all when None), of one category if given.
+
+    Only the user's own messages are touched, whatever ids are given. The caller commits.
+    """
+    stmt = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(list(ids)))
+    if category is not None:
+        stmt = stmt.where(Notification.category == category)
+    return int(session.execute(stmt.values(read_at=now), execution_options={"synchronize_session": False}).rowcount)
 
 
 def unread_count(session: Session, user_id: int) -> int:

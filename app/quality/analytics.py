@@ -454,8 +454,9 @@ def _trend_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
         "series": [{"name": str(_l("This period")), "data": _series_by_period(ctx, periods, measure)}],
         "ranges": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in periods],
     }
-    if chart.compare_previous:
-        data["series"].append({"name": str(_l("Previous period")), "data": _series_by_period(ctx, earlier, measure)})
+    previous = _series_by_period(ctx, earlier, measure) if chart.compare_previous else []
+    if any(previous):  # no previous period with data: no "上期" series (and no legend entry without bars)
+        data["series"].append({"name": str(_l("Previous period")), "data": previous})
     return data
 
 

@@ -13,6 +13,7 @@ from flask_appbuilder import ModelRestApi, ModelView, expose
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
+from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -21,6 +22,7 @@ from marshmallow import RAISE, Schema
 from sqlalchemy import Boolean, func, or_, select
 from sqlalchemy.orm import lazyload
 from wtforms import BooleanField, SelectField
+from wtforms.fields.core import UnboundField
 
 from app import lifecycle
 from app.access import privacy, scope
@@ -160,6 +162,19 @@ def immutable(model: type) -> bool:
     return model in IMMUTABLE_RECORDS
 
 
+def _name_the_empty_choice(*forms: Any) -> None:
+    """Relation drop-downs offer "（无）" for no value: WTForms would print FAB's "__None" code."""
+    for form in forms:
+        for field in vars(form).values() if form is not None else ():
+            if isinstance(field, UnboundField) and issubclass(field.field_class, QuerySelectField):
+                field.kwargs.setdefault("blank_text", _l("(none)"))
+
+
+def boolean_formatters(model: type) -> dict[str, Any]:
+    """Show every boolean column of ``model`` as 是 / 否."""
+    return {col.key: yes_no for col in model.__table__.columns if isinstance(col.type, Boolean)}
+
+
 class PortalModelView(ModelView):
     """Base screen: resource permissions, local times, 25 rows a page.
 
@@ -182,9 +197,11 @@ class PortalModelView(ModelView):
         super().__init__(**kwargs)
         self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
         blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
+        _name_the_empty_choice(self.add_form, self.edit_form)
         self.formatters_columns = {
             **blank,
             **datetime_formatters(self.datamodel.obj),
+            **boolean_formatters(self.datamodel.obj),
             **(type(self).formatters_columns or {}),
         }
 
@@ -593,7 +610,10 @@ def phrases_refused_response(api: Any, exc: Any) -> Any:
 
 
 def choice_field(label: Any, choices: list[tuple[str, Any]], description: Any = None) -> Any:
-    return SelectField(label, choices=list(choices), widget=Select2Widget(), description=description)
+    # No description is "", not None (FAB would print "None" under the field).
+    return SelectField(
+        label, choices=list(choices), widget=Select2Widget(), description="" if description is None else description
+    )
 
 
 DISCIPLINE_PERMS = {

@@ -45,6 +45,7 @@ from app.views.complaint_common import (
 )
 from app.views.documents import DOCUMENT_KINDS as DOCUMENT_KIND_LABELS
 from app.views.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
+from app.views.lists import CaseListWidget
 from app.views.security import SCOPED, current_principal, current_user
 
 
@@ -166,6 +167,7 @@ class ComplaintView(PortalModelView):
     edit_title = _l("Edit complaint")
     show_template = "complaint/show.html"
     add_template = "complaint/add.html"
+    list_widget = CaseListWidget
     list_columns = [
         "number",
         "received_at",

@@ -20,6 +20,7 @@ from app.views import masked_search
 from app.views.base import CUSTOMER_SCOPE, PortalApi, PortalModelView, blank_if_none
 from app.views.complaint_common import COMPLAINT_LABELS
 from app.views.forms import RuleValidator
+from app.views.lists import ComplaintListWidget
 from app.views.security import SCOPED, current_principal, current_user
 
 # Column lists that the screen and the REST resource of a model share.
@@ -34,6 +35,8 @@ class CustomerComplaintView(PortalModelView):
     class_permission_name = "Complaint"
     base_filters = SCOPED
     list_columns = ["number", "received_at", "subject", "department", "status"]
+    list_widget = ComplaintListWidget
+    list_title = _l("Complaints")
     label_columns = COMPLAINT_LABELS
     formatters_columns = {"status": labels.status_label}
     base_permissions = ["can_read"]

@@ -30,6 +30,7 @@ from app.quality import analytics, attitude
 from app.quality.analytics import Chart
 from app.timeutil import utcnow
 from app.views.base import ApiConventions, PortalModelView
+from app.views.lists import complaint_link
 from app.views.security import SCOPED, current_principal
 
 COMPANY_CHARTS = [
@@ -219,6 +220,7 @@ class FollowUpView(PortalModelView):
         "method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "satisfaction": lambda v: labels.label(labels.SATISFACTION, v),
         "called_by": lambda u: u.first_name if u is not None else "",
+        "complaint": complaint_link,
     }
 
 

@@ -46,6 +46,7 @@ from app.views.base import (
 )
 from app.views.documents import send_document
 from app.views.forms import AjaxModelField
+from app.views.lists import CaseListWidget
 from app.views.security import SCOPED, current_principal
 
 # Column lists that the screen and the REST resource of a model share.
@@ -255,6 +256,7 @@ class PenaltyView(PortalModelView):
     add_title = _l("Open a penalty case")
     edit_title = _l("Edit penalty case")
     show_template = "penalty/show.html"
+    list_widget = CaseListWidget
     list_columns = [
         "number",
         "staff",

@@ -35,6 +35,7 @@ from app.views.base import (
     transition_error_response,
     wants_inline,
 )
+from app.views.lists import CaseListWidget
 from app.views.security import SCOPED, current_principal, current_user
 
 # Column lists that the screen and the REST resource of a model share.
@@ -61,6 +62,7 @@ class DocumentView(PortalModelView):
     base_permissions = ["can_read", "can_add"]
     list_template = "document/list.html"
     show_template = "document/show.html"
+    list_widget = CaseListWidget
     list_title = _l("Issued documents")
     show_title = _l("Issued document")
     list_columns = ["kind", "number", "title", "version", "issued_at", "issued_by", "superseded_at"]

@@ -32,6 +32,7 @@ from app.timeutil import parse_iso, utcnow
 from app.views.base import PortalApi, PortalModelView, current_user_id, error_messages, form_errors
 from app.views.complaints import ComplaintView, intake_fields
 from app.views.dashboards import REPORT_YEARS
+from app.views.lists import CaseListWidget, complaint_link
 from app.views.security import SCOPED, current_principal
 from app.views.time_limits import sla_local_tz
 
@@ -81,6 +82,7 @@ class GrievanceView(PortalModelView):
     show_title = _l("Dissatisfaction ticket")
     add_title = _l("Record a dissatisfaction ticket")
     show_template = "grievance/show.html"
+    list_widget = CaseListWidget
     list_columns = ["number", "received_at", "customer", "department", "content", "recorded_by", "complaint"]
     show_columns = [
         "number",
@@ -109,7 +111,7 @@ class GrievanceView(PortalModelView):
     search_columns = ["number", "received_at", "department", "channel", "content"]
     base_order = ("received_at", "desc")
     label_columns = _GRIEVANCE_LABELS
-    formatters_columns = {"accepted": lambda v: _("Yes") if v else _("No")}
+    formatters_columns = {"accepted": lambda v: _("Yes") if v else _("No"), "complaint": complaint_link}
     add_form_query_rel_fields = {
         "department": [["active", FilterEqual, True]],
         "channel": [["active", FilterEqual, True]],

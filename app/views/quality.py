@@ -531,6 +531,7 @@ class GradingRunView(PortalModelView):
     base_order = ("period_start", "desc")
     label_columns = {
         "label": _l("Period"),
+        "period_start": _l("Period start"),
         "status": _l("Status"),
         "opened_at": _l("Opened at"),
         "publicity_until": _l("Publicity until"),

@@ -199,6 +199,8 @@ CategoryView = _simple_reference_view(Category, "Category", _l("Categories"), CA
 LevelView = _simple_reference_view(Level, "Level", _l("Levels"), LEVEL_COLUMNS, _REF_LABELS)
 
 
+ACCESS_TARGETS = {"customer": _l("Customer"), "complaint": _l("Complaint")}
+
 ACCESS_ACTIONS = {
     "login_failed": _l("Failed sign-in"),
     "account_locked": _l("Account locked"),
@@ -219,7 +221,10 @@ class AccessLogView(PortalModelView):
     show_columns = list_columns
     search_columns = ["at", "username", "action", "target_type", "target_id", "ip"]
     base_order = ("at", "desc")
-    formatters_columns = {"action": lambda v: str(ACCESS_ACTIONS.get(v, v))}
+    formatters_columns = {
+        "action": lambda v: str(ACCESS_ACTIONS.get(v, v)),
+        "target_type": lambda v: str(ACCESS_TARGETS.get(v, v or "")),
+    }
     label_columns = {
         "at": _l("Time"),
         "username": _l("User"),
@@ -440,6 +445,7 @@ def _unit_kind_choices() -> list[tuple[str, Any]]:
 class UnitDepartmentView(PortalModelView):
     """Departments tab on a unit page."""
 
+    list_title = _l("Departments")
     datamodel = SQLAInterface(Department)
     class_permission_name = "Department"
     base_filters = SCOPED

@@ -6,11 +6,13 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import flash, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_appbuilder.actions import action
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
+from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from sqlalchemy import update as sa_update
@@ -19,6 +21,7 @@ from wtforms import TextAreaField
 from app import labels, lifecycle
 from app.extensions import db
 from app.i18n import _, _l
+from app.messages import notify
 from app.models import (
     CalendarOverride,
     Extension,
@@ -32,6 +35,8 @@ from app.time_limits.calendar import parse_blocks, uncovered_years
 from app.time_limits.deadlines import ROLE_TOKENS, STAGES, UNIT_LABELS
 from app.timeutil import LOCAL_TZ, utcnow
 from app.views.base import PortalApi, PortalModelView, ValidatingApi, choice_field
+from app.views.errors import json_error
+from app.views.lists import complaint_link
 from app.views.security import SCOPED, current_user
 
 # Column lists that the screen and the REST resource of a model share.
@@ -279,11 +284,20 @@ class InboxView(PortalModelView):
     base_permissions = ["can_read"]
     list_title = _l("My inbox")
     show_title = _l("Message")
-    list_columns = ["created_at", "title", "complaint", "read_at"]
-    show_columns = ["created_at", "title", "body", "complaint", "read_at"]
-    search_columns = ["title", "kind", "read_at"]
+    list_template = "inbox/list.html"
+    list_columns = ["created_at", "category", "title", "complaint", "read_at"]
+    show_columns = ["created_at", "category", "title", "body", "complaint", "read_at"]
+    search_columns = ["category", "title", "kind", "read_at"]
+    search_form_extra_fields = {
+        "category": choice_field(_l("Message type"), list(labels.NOTIFICATION_CATEGORY.items())),
+    }
+    formatters_columns = {
+        "category": lambda value: labels.label(labels.NOTIFICATION_CATEGORY, value),
+        "complaint": complaint_link,
+    }
     base_order = ("id", "desc")
     label_columns = {
+        "category": _l("Message type"),
         "created_at": _l("Time"),
         "title": _l("Subject"),
         "body": _l("Message"),
@@ -305,10 +319,34 @@ class InboxView(PortalModelView):
             return redirect(item.link)
         return super().show(pk)
 
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        # The list's 待办 / 知会 tabs filter with FAB's "equal to" on the category.
+        equal = next(
+            i for i, f in enumerate(self._filters.get_search_filters()["category"]) if isinstance(f, FilterEqual)
+        )
+        self.extra_args = {**(self.extra_args or {}), "category_arg": f"_flt_{equal}_category"}
+
     @expose("/read_all", methods=["POST"])
     @has_access
     def read_all(self) -> Any:
-        mark_all_read(current_user().id)
+        """全部标为已读: every unread message of the caller (of one category when the list is filtered)."""
+        category = request.form.get("category") or None
+        if category not in (None, *notify.CATEGORIES):
+            category = None
+        count = notify.mark_read(db.session, current_user().id, utcnow(), category=category)
+        db.session.commit()
+        flash(_("%(n)d messages marked as read.", n=count), "success")
+        return redirect(url_for("InboxView.list", **({self.extra_args["category_arg"]: category} if category else {})))
+
+    @action("mark_read", _l("Mark as read"), None, "fa-check", single=False)
+    def mark_read(self, items: Any) -> Any:
+        """The selected messages (only the caller's own: the list action loads rows in scope)."""
+        items = items if isinstance(items, list) else [items]
+        ids = [i.id for i in items if i is not None]
+        count = notify.mark_read(db.session, current_user().id, utcnow(), ids=ids) if ids else 0
+        db.session.commit()
+        flash(_("%(n)d messages marked as read.", n=count), "success")
         return redirect(url_for("InboxView.list"))
 
 
@@ -369,6 +407,7 @@ class ExtensionView(PortalModelView):
         "consent_method": lambda v: labels.label(labels.FOLLOW_UP_METHOD, v),
         "unit": lambda v: str(UNIT_LABELS.get(v, v)),
         "deadline": lambda d: str(STAGES[d.stage].label) if d is not None else "",
+        "complaint": complaint_link,
     }
 
 
@@ -429,9 +468,19 @@ class NotificationApi(PortalApi):
     class_permission_name = "Inbox"
     base_filters = SCOPED
     base_permissions = ["can_read"]
-    include_route_methods = {"get", "get_list", "info", "lookup", "mark_read", "read_all"}
-    list_columns = show_columns = ["id", "kind", "title", "body", "complaint_id", "link", "created_at", "read_at"]
-    search_columns = ["kind", "read_at", "complaint_id"]
+    include_route_methods = {"get", "get_list", "info", "lookup", "mark_read", "mark_many_read", "read_all"}
+    list_columns = show_columns = [
+        "id",
+        "kind",
+        "category",
+        "title",
+        "body",
+        "complaint_id",
+        "link",
+        "created_at",
+        "read_at",
+    ]
+    search_columns = ["kind", "category", "read_at", "complaint_id"]
     order_columns = ["created_at"]
     base_order = ("id", "desc")
     lookup_columns = ("title",)
@@ -472,3 +521,57 @@ class NotificationApi(PortalApi):
               description: How many messages were marked read
         """
         return self.response(200, count=mark_all_read(current_user().id))
+
+    @api_expose("/read", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("mark_read")
+    def mark_many_read(self) -> Any:
+        """Mark the caller's messages read: those of ``ids``, or ``all`` (of one ``category`` if given).
+        ---
+        post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    ids:
+                      type: array
+                      items: {type: integer}
+                    all: {type: boolean}
+                    category: {type: string, enum: [todo, info]}
+          responses:
+            200:
+              description: How many unread messages were marked read
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      marked: {type: integer}
+            422:
+              description: Neither ids nor all, or a value of the wrong kind
+        """
+        body = request.get_json(silent=True)
+        ids, category, every = _mark_read_request(body)
+        if ids is None and not every:
+            return json_error(422, _("Give the ids of the messages, or all: true."))
+        if category not in (None, *notify.CATEGORIES):
+            return json_error(422, _("The message type is todo or info."))
+        marked = notify.mark_read(db.session, current_user().id, utcnow(), ids=ids, category=category)
+        db.session.commit()
+        return self.response(200, marked=marked)
+
+
+def _mark_read_request(body: Any) -> tuple[Any, Any, bool]:
+    """(ids or None, category or None, all) of a mark-read request; malformed ids count as none."""
+    if not isinstance(body, dict):
+        return None, None, False
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        ids = None
+    elif any(abs(i) > 2**62 for i in ids):
+        ids = [i for i in ids if abs(i) <= 2**62]
+    return ids, body.get("category"), body.get("all") is True

@@ -17,7 +17,10 @@
 
   function rateCard(key, r) {
     if (!r) { return ""; }
-    return card(labels[key], pct(r.value), r.numerator + " / " + r.denominator);
+    // No base to divide by (e.g. no customer count entered): say why there is no rate.
+    var detail = r.denominator ? r.numerator + " / " + r.denominator :
+      (labels["no_base_" + key] || labels.no_base) + "（" + r.numerator + " / " + r.denominator + "）";
+    return card(labels[key], pct(r.value), detail);
   }
 
   function changeBadge(c) {
@@ -37,7 +40,7 @@
     });
     if (k.average_handling_hours) {
       var h = k.average_handling_hours;
-      html += card(labels.average_handling_hours, h.value === null ? "—" : h.value.toFixed(1), h.numerator + " h / " + h.denominator);
+      html += card(labels.average_handling_hours, h.value === null ? "—" : h.value.toFixed(1), h.numerator + " " + labels.hours + " / " + h.denominator + " " + labels.cases);
     }
     $("#kpi-cards").html(html);
   }
@@ -77,11 +80,18 @@
     if (chart.series) {
       // A series may carry its own type ("bar"/"line") and a second value axis (axis: 1).
       var dual = chart.series.some(function (s) { return s.axis === 1; });
+      // Counts are whole numbers: no 0.2, 0.4 ticks on an axis of counts.
+      var counts = function (axis) {
+        return { type: "value", minInterval: chart.series.filter(function (s) { return (s.axis || 0) === axis; })
+          .every(function (s) { return s.data.every(function (v) { return v === null || Number.isInteger(v); }); }) ? 1 : 0 };
+      };
       return {
-        color: palette, tooltip: tooltip, legend: { type: "scroll", bottom: 0 },
-        grid: { left: 40, right: dual ? 56 : 16, top: 16, bottom: 48 },
+        color: palette, tooltip: tooltip,
+        // One series needs no legend (and no "上期" without a previous period).
+        legend: { show: chart.series.length > 1, type: "scroll", bottom: 0 },
+        grid: { left: 40, right: dual ? 56 : 16, top: 16, bottom: chart.series.length > 1 ? 48 : 24 },
         xAxis: { type: "category", data: chart.labels },
-        yAxis: dual ? [{ type: "value" }, { type: "value" }] : { type: "value" },
+        yAxis: dual ? [counts(0), counts(1)] : counts(0),
         series: chart.series.map(function (s) {
           return { name: s.name, type: s.type || (chart.kind === "line" ? "line" : "bar"), yAxisIndex: s.axis || 0,
             data: s.data, connectNulls: true };
@@ -113,7 +123,7 @@
       },
       grid: { left: 90, right: 24, top: 12, bottom: 24 },
       yAxis: { type: "category", data: items.map(function (i) { return i.label; }), inverse: true },
-      xAxis: isRate ? { type: "value", max: 100, axisLabel: { formatter: "{value}%" } } : { type: "value" },
+      xAxis: isRate ? { type: "value", max: 100, axisLabel: { formatter: "{value}%" } } : { type: "value", minInterval: 1 },
       series: [{ type: "bar", data: items.map(function (i) { return isRate ? (i.value === null ? null : +(i.value * 100).toFixed(1)) : i.value; }),
         label: { show: true, position: "right", formatter: function (p) { return p.value === null || p.value === undefined ? "—" : (isRate ? p.value + "%" : p.value); } } }]
     };
