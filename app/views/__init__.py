@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.i18n import _l
+from app.views import choices
 from app.views.clusters import ClusterApi, ClusterView
 from app.views.commendations import CommendationApi, CommendationView, StaffCommendationView
 from app.views.complaint_api import ComplaintApi
@@ -76,6 +77,10 @@ QUALITY = ("Service quality", _l("Service quality"), "fa-line-chart")
 
 def register(appbuilder: Any) -> None:
     """Register every screen and resource, and build the menu (labels are translated)."""
+    app = appbuilder.app
+    app.config.setdefault("CACHE_TYPE", "SimpleCache")
+    app.config.setdefault("CACHE_DEFAULT_TIMEOUT", choices.TIMEOUT)
+    choices.cache.init_app(app)
     _complaint_handling_menu(appbuilder)
     _organisation_menu(appbuilder)
     _rules_menu(appbuilder)

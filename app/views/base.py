@@ -20,7 +20,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import RAISE, Schema
 from sqlalchemy import Boolean, func, or_, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload, lazyload
 from wtforms import BooleanField, SelectField
 from wtforms.fields.core import UnboundField
 
@@ -36,6 +36,7 @@ from app.models import (
 )
 from app.timeutil import format_local
 from app.views import masked_search
+from app.views.choices import cache_search_choices
 from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
 from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
@@ -96,6 +97,17 @@ class PortalInterface(SQLAInterface):
             return super().query_count(query, filters, select_columns)  # a filter joined: FAB's count
         count = statement.with_only_columns(func.count()).select_from(self.obj.__table__).order_by(None)
         return int(self.session.execute(count).scalar_one())
+
+    # Many-to-one relations a screen lists: loaded with the page in one statement (set by
+    # PortalModelView from its list columns), not one lazy load per row and relation.
+    eager: tuple[str, ...] = ()
+
+    def apply_all(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        query = super().apply_all(query, *args, **kwargs)
+        select_columns = kwargs.get("select_columns") if "select_columns" in kwargs else (args[5:6] or [None])[0]
+        if self.eager and not select_columns:
+            query = query.options(*(joinedload(getattr(self.obj, name)) for name in self.eager))
+        return query
 
 
 def local_time(value: Any) -> str:
@@ -196,6 +208,10 @@ class PortalModelView(ModelView):
             self.exclude_route_methods = {*(cls.exclude_route_methods or ()), "add", "edit", "delete"}
         super().__init__(**kwargs)
         self._masked_columns = masked_search.restrict_filters(self._filters, self.datamodel)
+        if isinstance(self.datamodel, PortalInterface):
+            self.datamodel.eager = tuple(
+                name for name in self.list_columns or [] if self.datamodel.is_relation_many_to_one(name)
+            )
         blank = {name: blank_if_none for name in set(self.list_columns or []) | set(self.show_columns or [])}
         _name_the_empty_choice(self.add_form, self.edit_form)
         self.formatters_columns = {
@@ -234,6 +250,10 @@ class PortalModelView(ModelView):
         if item is None:
             abort(404)
         return item
+
+    def _init_forms(self) -> None:
+        super()._init_forms()
+        cache_search_choices(self)
 
     def _init_properties(self) -> None:
         super()._init_properties()
