@@ -158,6 +158,11 @@ def issued_before_cutoff(session: Session, user_id: Any, issued_at: Optional[flo
     if not str(user_id or "").isdigit():
         return False
     not_before = session.scalar(select(SessionCutoff.not_before).where(SessionCutoff.user_id == int(user_id)))
+    return ended(not_before, issued_at)
+
+
+def ended(not_before: Optional[datetime], issued_at: Optional[float]) -> bool:
+    """Whether a session or token issued at ``issued_at`` falls before the cut-off ``not_before``."""
     if not_before is None:
         return False
     return issued_at is None or issued_at < not_before.timestamp()
