@@ -111,25 +111,28 @@ def link(session: Session, cluster: Cluster, cases: Iterable[Complaint], actor_i
         else []
     )
     added = 0
-    for case in cases:
-        if case.id in present:
-            continue
-        present.add(case.id)
-        cluster.complaints.append(case)
-        added += 1
-        case.events.append(
-            ComplaintEvent(
-                action="cluster_linked",
-                actor_id=actor_id,
-                note=str(_l("Linked into cluster #%(id)s (集中性投诉).", id=cluster.id)),
-                data={"cluster": cluster.id},
-                at=now,
+    note = str(_l("Linked into cluster #%(id)s (集中性投诉).", id=cluster.id))
+    with session.no_autoflush:  # one flush at the end, and no case's timeline loaded to add a line to it
+        for case in cases:
+            if case.id in present:
+                continue
+            present.add(case.id)
+            cluster.complaints.append(case)
+            added += 1
+            session.add(
+                ComplaintEvent(
+                    complaint=case,
+                    action="cluster_linked",
+                    actor_id=actor_id,
+                    note=note,
+                    data={"cluster": cluster.id},
+                    at=now,
+                )
             )
-        )
-        if cluster.first_seen is None or case.received_at < cluster.first_seen:
-            cluster.first_seen = case.received_at
-        if cluster.last_seen is None or case.received_at > cluster.last_seen:
-            cluster.last_seen = case.received_at
+            if cluster.first_seen is None or case.received_at < cluster.first_seen:
+                cluster.first_seen = case.received_at
+            if cluster.last_seen is None or case.received_at > cluster.last_seen:
+                cluster.last_seen = case.received_at
     session.flush()
     return added
 
