@@ -1596,10 +1596,11 @@ cluster_complaint = Table(
 
 
 class Cluster(Model):
-    """Complaints about the same department and category bunched in time (集中性投诉), or linked by hand.
+    """Complaints about the same problem (similar texts) against one department within a calendar
+    month (集中性投诉, app/complaints/cluster_scan.py), or linked by hand.
 
-    ``key`` makes a detected cluster unique (department, category, first day): the job
-    that finds it again adds new cases to it instead of creating another.
+    ``key`` makes a detected cluster unique (department, month, first case): the job that finds
+    it again adds new cases to it instead of creating another.
     """
 
     __tablename__ = "cluster"

@@ -144,13 +144,34 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
         _l("Days after archiving after which a customer whose cases are all archived is anonymised"),
     ),
     "cluster.min_complaints": (
-        5,
-        _l("A cluster (集中性投诉) is at least this many complaints about the same department and category"),
+        3,
+        _l(
+            "A cluster (集中性投诉) is at least this many complaints about the same problem (similar texts) "
+            "against one department within a calendar month (seed 004: 3)"
+        ),
     ),
-    "cluster.window_days": (7, _l("… received within this many days")),
+    "cluster.similarity_threshold": (
+        0.3,
+        _l(
+            "Text similarity (TF-IDF cosine, 0–1) from which two complaints are about the same problem: "
+            "clusters, repeat complaints and the similar open cases shown at intake"
+        ),
+    ),
     "cluster.serious_per_month": (
         3,
         _l("The same problem this many times in a calendar month is serious: the level of its open cases rises"),
+    ),
+    "cluster.serious_level": (
+        "major",
+        _l("Code of the level a serious repeated problem rises to (seed 004: 严重; 重大 = major)"),
+    ),
+    "cluster.scan_seconds": (
+        20,
+        _l("Time budget of one pass of the cluster scan in seconds; the next pass resumes where it stopped"),
+    ),
+    "cluster.scan_months": (
+        2,
+        _l("Calendar months the cluster scan looks at (the current one and those before it)"),
     ),
     "cluster.group_complainants": (
         5,
@@ -159,7 +180,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "repeat.window_days": (
         30,
         _l(
-            "A complaint is a repeat when the same customer complains about the same department or category within this many days"
+            "A complaint is a repeat when the same customer complains about the same problem (similar texts) "
+            "within this many days"
         ),
     ),
 }

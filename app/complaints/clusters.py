@@ -1,40 +1,38 @@
-"""Clustered complaints (集中性投诉): detection, linking by hand, the level rule and the unified reply.
+"""Clustered complaints (集中性投诉): reporting, linking by hand, the level rule and the unified reply.
 
-A cluster is at least N complaints (setting ``cluster.min_complaints``) received within
-T days (``cluster.window_days``) about the same department and category. The scan is
-safe to run any number of times: an open cluster of a department and category absorbs
-the new cases instead of a second one being created, and a detected cluster's ``key``
-(department, category, first day) is unique.
+The scan that finds clusters from the complaints' texts is app/complaints/cluster_scan.py.
 
-Seed 004: the same problem 3 or more times in a calendar month is serious — the open
-cases of such a month rise one level (once per case and cluster, recorded on the timeline).
+Seed 004: the same problem 3 or more times in a calendar month is serious — the cases of such
+a month still waiting for their reply rise to the serious level (``cluster.serious_level``,
+重大 by default; once per case and cluster, recorded on the timeline). A case already replied
+to, closed or at that level or above keeps its level. A raised case's new clocks (the 3/5/10
+minute chain of a major case) run from the moment of raising.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import lifecycle, settings
 from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
-from app.complaints import intake
+from app.complaints import intake, similarity
 from app.complaints import steps as services
 from app.i18n import _l
 from app.messages import notify
 from app.models import (
-    OPEN_STATUSES,
     Category,
     Cluster,
     Complaint,
     ComplaintEvent,
     Department,
+    Level,
     cluster_complaint,
 )
 from app.time_limits import sla
@@ -65,130 +63,7 @@ def _status(complaint: Complaint) -> str:
     return getattr(complaint.status, "value", complaint.status)
 
 
-# --- Detection ------------------------------------------------------------------------------------
-
-
-def scan(session: Session, now: datetime) -> dict[str, Any]:
-    """Find clusters at ``now``: new ones are created and reported, open ones absorb new cases."""
-    minimum = _int_setting(session, "cluster.min_complaints", 5)
-    days = _int_setting(session, "cluster.window_days", 7)
-    touched: list[Cluster] = []
-    created, joined = _link_busy_groups(session, now - timedelta(days=days), now, minimum, touched)
-    joined += _absorb_fresh_cases(session, now, days, touched)
-    raised = sum(apply_level_rule(session, cluster, None, now) for cluster in touched)
-    return {"clusters_created": created, "cases_linked": joined, "levels_raised": raised}
-
-
-def _link_busy_groups(
-    session: Session, since: datetime, now: datetime, minimum: int, touched: list[Cluster]
-) -> tuple[int, int]:
-    """Department and category pairs with ``minimum`` cases in the window: their cluster, found or
-    created, takes those cases. Returns (clusters created, cases linked); appends to ``touched``."""
-    groups = session.execute(
-        select(Complaint.department_id, Complaint.category_id, func.count(Complaint.id))
-        .where(Complaint.received_at >= since, Complaint.received_at <= now)
-        .group_by(Complaint.department_id, Complaint.category_id)
-        .having(func.count(Complaint.id) >= minimum)
-    ).all()
-    created, joined = 0, 0
-    for department_id, category_id, _count in groups:
-        cases = _window_cases(session, department_id, category_id, since, now)
-        cluster = _open_cluster(session, department_id, category_id)
-        if cluster is None:
-            cluster = _create_detected(session, department_id, category_id, cases, now)
-            if cluster is None:
-                continue  # another process created it meanwhile; the next run absorbs
-            created += 1
-        joined += link(session, cluster, cases, None, now)
-        touched.append(cluster)
-    return created, joined
-
-
-def _window_cases(
-    session: Session, department_id: int, category_id: Optional[int], since: datetime, now: datetime
-) -> list[Complaint]:
-    """The department's cases of the category received in [since, now], oldest first."""
-    return list(
-        session.scalars(
-            select(Complaint)
-            .where(
-                Complaint.department_id == department_id,
-                Complaint.category_id == category_id,
-                Complaint.received_at >= since,
-                Complaint.received_at <= now,
-            )
-            .order_by(Complaint.received_at, Complaint.id)
-        )
-    )
-
-
-def _absorb_fresh_cases(session: Session, now: datetime, days: int, touched: list[Cluster]) -> int:
-    """Open detected clusters not touched yet take the new cases of their department and category.
-
-    An open cluster keeps absorbing them while they come within the window of its last case,
-    even when the window alone holds fewer than N. Returns the cases linked; appends to ``touched``.
-    """
-    joined = 0
-    for cluster in session.scalars(select(Cluster).where(Cluster.status == "open", Cluster.created_by_id.is_(None))):
-        if cluster in touched or cluster.category_id is None:
-            continue
-        fresh = list(
-            session.scalars(
-                select(Complaint)
-                .where(
-                    Complaint.department_id == cluster.department_id,
-                    Complaint.category_id == cluster.category_id,
-                    Complaint.received_at > cluster.last_seen,
-                    Complaint.received_at <= min(now, cluster.last_seen + timedelta(days=days)),
-                )
-                .order_by(Complaint.received_at, Complaint.id)
-            )
-        )
-        if fresh:
-            joined += link(session, cluster, fresh, None, now)
-            touched.append(cluster)
-    return joined
-
-
-def _open_cluster(session: Session, department_id: int, category_id: Optional[int]) -> Optional[Cluster]:
-    return session.scalars(
-        select(Cluster)
-        .where(
-            Cluster.department_id == department_id,
-            Cluster.category_id == category_id,
-            Cluster.status == "open",
-            Cluster.kind == "concentrated",
-        )
-        .order_by(Cluster.id)
-        .limit(1)
-    ).first()
-
-
-def _create_detected(
-    session: Session, department_id: int, category_id: int, cases: list[Complaint], now: datetime
-) -> Optional[Cluster]:
-    first = cases[0].received_at
-    key = f"auto:{department_id}:{category_id}:{to_local(first).date().isoformat()}"
-    if session.scalars(select(Cluster.id).where(Cluster.key == key)).first() is not None:
-        return None  # detected before and closed since: not again for the same first day
-    cluster = Cluster(
-        kind="concentrated",
-        department_id=department_id,
-        category_id=category_id,
-        key=key,
-        first_seen=first,
-        last_seen=cases[-1].received_at,
-        status="open",
-        created_at=now,
-        created_by_id=None,
-    )
-    try:
-        with session.begin_nested():
-            session.add(cluster)
-    except IntegrityError:
-        return None
-    report_new(session, cluster, len(cases), now)
-    return cluster
+# --- Reporting ------------------------------------------------------------------------------------
 
 
 def report_new(session: Session, cluster: Cluster, count: int, now: datetime) -> int:
@@ -236,25 +111,28 @@ def link(session: Session, cluster: Cluster, cases: Iterable[Complaint], actor_i
         else []
     )
     added = 0
-    for case in cases:
-        if case.id in present:
-            continue
-        present.add(case.id)
-        cluster.complaints.append(case)
-        added += 1
-        case.events.append(
-            ComplaintEvent(
-                action="cluster_linked",
-                actor_id=actor_id,
-                note=str(_l("Linked into cluster #%(id)s (集中性投诉).", id=cluster.id)),
-                data={"cluster": cluster.id},
-                at=now,
+    note = str(_l("Linked into cluster #%(id)s (集中性投诉).", id=cluster.id))
+    with session.no_autoflush:  # one flush at the end, and no case's timeline loaded to add a line to it
+        for case in cases:
+            if case.id in present:
+                continue
+            present.add(case.id)
+            cluster.complaints.append(case)
+            added += 1
+            session.add(
+                ComplaintEvent(
+                    complaint=case,
+                    action="cluster_linked",
+                    actor_id=actor_id,
+                    note=note,
+                    data={"cluster": cluster.id},
+                    at=now,
+                )
             )
-        )
-        if cluster.first_seen is None or case.received_at < cluster.first_seen:
-            cluster.first_seen = case.received_at
-        if cluster.last_seen is None or case.received_at > cluster.last_seen:
-            cluster.last_seen = case.received_at
+            if cluster.first_seen is None or case.received_at < cluster.first_seen:
+                cluster.first_seen = case.received_at
+            if cluster.last_seen is None or case.received_at > cluster.last_seen:
+                cluster.last_seen = case.received_at
     session.flush()
     return added
 
@@ -331,9 +209,20 @@ def create_by_hand(
 # --- Seed 004: the same problem 3 times in a month is serious ----------------------------------------
 
 
+def serious_level(session: Session) -> Optional[Level]:
+    """The level of a serious problem (``cluster.serious_level``, a level code; 重大 by default)."""
+    code = settings.get(session, "cluster.serious_level") or "major"
+    level = session.scalars(select(Level).where(Level.code == code, Level.active.is_(True))).first()
+    return level or intake.lowest_major_level(session)
+
+
 def apply_level_rule(session: Session, cluster: Cluster, actor_id: Optional[int], now: datetime) -> int:
-    """Months in which the cluster holds ``cluster.serious_per_month`` cases: their open cases rise a level."""
+    """Months in which the cluster holds ``cluster.serious_per_month`` cases: their cases still
+    waiting for the reply rise to the serious level; the new clocks run from ``now``."""
     threshold = _int_setting(session, "cluster.serious_per_month", 3)
+    target = serious_level(session)
+    if target is None:
+        return 0
     by_month: dict[str, list[Complaint]] = defaultdict(list)
     for case in cluster.complaints:
         by_month[to_local(case.received_at).strftime("%Y-%m")].append(case)
@@ -342,40 +231,62 @@ def apply_level_rule(session: Session, cluster: Cluster, actor_id: Optional[int]
         if len(cases) < threshold:
             continue
         for case in cases:
-            if case.status not in OPEN_STATUSES or case.level is None:
-                continue
-            key = f"cluster-level:{cluster.id}:{case.id}"
-            if session.scalars(select(ComplaintEvent.id).where(ComplaintEvent.dedup_key == key)).first():
-                continue
-            higher = intake.next_level(session, case.level)
-            if higher is None or higher.id == case.level_id:
-                continue
-            sla.lock_complaint(session, case)
-            old = case.level
-            case.level = higher
-            lifecycle.record_event(
-                case,
-                "cluster_level_raised",
-                actor_id,
-                note=str(
-                    _l(
-                        "The same problem %(n)d times in %(month)s (cluster #%(id)s) is serious: "
-                        "level %(old)s → %(new)s.",
-                        n=len(cases),
-                        month=month,
-                        id=cluster.id,
-                        old=old.name,
-                        new=higher.name,
-                    )
-                ),
-                at=now,
-                data={"cluster": cluster.id, "from_level": old.name, "to_level": higher.name, "month": month},
-                dedup_key=key,
-            )
-            sla.reschedule_case(session, case, now, actor_id, str(_l("Complaint level changed")))
-            raised += 1
+            if _raise(session, cluster, case, target, len(cases), month, actor_id, now):
+                raised += 1
     session.flush()
     return raised
+
+
+def _raise(
+    session: Session,
+    cluster: Cluster,
+    case: Complaint,
+    target: Level,
+    count: int,
+    month: str,
+    actor_id: Optional[int],
+    now: datetime,
+) -> bool:
+    """Raise one case to ``target`` if it still waits for its reply and is below it."""
+    if _status(case) not in UNANSWERED or case.level is None or case.level.rank >= target.rank:
+        return False
+    key = f"cluster-level:{cluster.id}:{case.id}"
+    if session.scalars(select(ComplaintEvent.id).where(ComplaintEvent.dedup_key == key)).first():
+        return False
+    sla.lock_complaint(session, case)
+    if _status(case) not in UNANSWERED:
+        return False  # replied meanwhile
+    old = case.level
+    case.level = target
+    lifecycle.record_event(
+        case,
+        "cluster_level_raised",
+        actor_id,
+        note=str(
+            _l(
+                "The same problem %(n)d times in %(month)s (cluster #%(id)s) is serious: level %(old)s → %(new)s.",
+                n=count,
+                month=month,
+                id=cluster.id,
+                old=old.name,
+                new=target.name,
+            )
+        ),
+        at=now,
+        data={"cluster": cluster.id, "from_level": old.name, "to_level": target.name, "month": month},
+        dedup_key=key,
+    )
+    sla.reschedule_case(session, case, now, actor_id, str(_l("Complaint level changed")), new_clocks_from=now)
+    return True
+
+
+def why_grouped(cluster: Cluster, limit: int = similarity.SHARED_WORDS) -> list[str]:
+    """The key words the cluster's cases have in common (shown as "why grouped")."""
+    cases = list(cluster.complaints)
+    if len(cases) < 2:
+        return []
+    matrix = similarity.Matrix([similarity.case_text(c.subject, c.content) for c in cases])
+    return matrix.shared_words(list(range(len(cases))), limit)
 
 
 # --- The unified reply ---------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import settings, signals, validation
+from app.complaints import similarity
 from app.documents import numbering
 from app.i18n import _l
 from app.lifecycle import Errors, record_event
@@ -319,18 +320,30 @@ def open_escalated_complaint(
 
 
 def detect_repeat(session: Session, complaint: Complaint, window_days: int) -> Optional[Complaint]:
-    """The latest earlier complaint of the same customer about the same department or category."""
+    """The same customer's earlier complaint within the window about the same problem: the one
+    whose text is the most similar, at ``cluster.similarity_threshold`` or more (else None)."""
     if complaint.customer is None or complaint.customer.id is None:
         return None
     since = complaint.received_at - timedelta(days=window_days)
-    return session.scalars(
-        select(Complaint)
-        .where(
-            Complaint.customer_id == complaint.customer.id,
-            Complaint.received_at >= since,
-            Complaint.received_at <= complaint.received_at,
-            or_(Complaint.department_id == complaint.department.id, Complaint.category_id == complaint.category.id),
+    earlier = list(
+        session.scalars(
+            select(Complaint)
+            .where(
+                Complaint.customer_id == complaint.customer.id,
+                Complaint.received_at >= since,
+                Complaint.received_at <= complaint.received_at,
+            )
+            .order_by(Complaint.received_at.desc(), Complaint.id.desc())
+            .limit(50)
         )
-        .order_by(Complaint.received_at.desc())
-        .limit(1)
-    ).first()
+    )
+    earlier = [c for c in earlier if c is not complaint]
+    if not earlier:
+        return None
+    ranked = similarity.rank(
+        similarity.case_text(complaint.subject, complaint.content),
+        [similarity.case_text(c.subject, c.content) for c in earlier],
+        similarity.threshold(session),
+    )
+    # The best match; among equals the latest (``earlier`` is newest first and the sort is stable).
+    return earlier[ranked[0][0]] if ranked else None

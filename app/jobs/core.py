@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from app import settings
 from app.access import privacy
 from app.access.roles import GENERAL_MANAGER, HR_MANAGER
-from app.complaints import clusters, corrective
+from app.complaints import cluster_scan as cluster_detection
+from app.complaints import corrective
 from app.extensions import db, dialect_insert
 from app.i18n import _l
 from app.jobs.registry import heartbeat, job
@@ -52,7 +53,7 @@ def corrective_scan(now: datetime) -> dict[str, Any]:
     "cluster_scan", "Clustered complaints: detect clusters and raise repeated problems", trigger="interval", minutes=10
 )
 def cluster_scan(now: datetime) -> dict[str, Any]:
-    return clusters.scan(db.session, now)
+    return cluster_detection.scan(db.session, now)
 
 
 @job("deliver_notifications", "Send pending e-mail and group-robot messages", trigger="interval", seconds=60)

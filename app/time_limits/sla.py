@@ -228,10 +228,18 @@ def _clock_step(
 
 
 def reschedule_case(
-    session: Session, complaint: Complaint, now: datetime, actor_id: Optional[int], reason: str
+    session: Session,
+    complaint: Complaint,
+    now: datetime,
+    actor_id: Optional[int],
+    reason: str,
+    new_clocks_from: Optional[datetime] = None,
 ) -> list[dict[str, Any]]:
     """After an edit of the receipt time, level or channel: move, start or stop the clocks
-    that registration starts, as if the case had been registered so. Returns the moves."""
+    that registration starts, as if the case had been registered so. Returns the moves.
+
+    A clock the case did not have yet starts at ``new_clocks_from`` when given (a level raised
+    later: its chain runs from the raising), else at the case's receipt."""
     status = getattr(complaint.status, "value", complaint.status)
     if status in (ComplaintStatus.closed.value, ComplaintStatus.archived.value):
         return []
@@ -245,7 +253,7 @@ def reschedule_case(
         first = min(cycles, key=lambda d: d.cycle) if cycles else None
         if first is None:
             if rule is not None:
-                started = _start_one(complaint, stage.code, rule, complaint.received_at, cal, 1)
+                started = _start_one(complaint, stage.code, rule, new_clocks_from or complaint.received_at, cal, 1)
                 moves.append({"stage": stage.code, "from": None, "to": started.due_at.isoformat()})
             continue
         if first.state != "open" or len(cycles) > 1:

@@ -50,6 +50,7 @@ MODEL_PERMS = {
     "info": "read",
     "lookup": "read",
     "lookup_caller": "read",
+    "similar": "read",
     "attachments": "read",
     "attachment": "read",
     "attach": "read",

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from flask import request, url_for
+from flask_appbuilder import expose
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.decorators import permission_name, protect
+from flask_appbuilder.security.decorators import has_access, permission_name, protect
 from markupsafe import Markup
+from marshmallow import Schema, fields, validate
 
 from app import labels
 from app.access import scope
@@ -44,6 +46,24 @@ def _cluster_cases(cases: Any) -> Markup:
     return Markup("<br>").join(links)
 
 
+class ClusterCreateSchema(Schema):
+    """POST /api/v1/cluster/: a cluster made by hand (every field of the request, for the OpenAPI spec)."""
+
+    department = fields.Integer(required=True, metadata={"description": "Id of the complained department"})
+    category = fields.Integer(allow_none=True, metadata={"description": "Id of the complaint category (optional)"})
+    kind = fields.String(
+        validate=validate.OneOf(clusters.KINDS),
+        metadata={"description": "concentrated (集中性投诉, default) or group (群体性投诉)"},
+    )
+    note = fields.String(allow_none=True, metadata={"description": "Why these cases belong together"})
+    complaints = fields.List(
+        fields.Integer(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Ids of the complaints of the cluster (of the same department, in your scope)"},
+    )
+
+
 class ClusterView(PortalModelView):
     """Clusters of complaints: their cases, first and last seen, status."""
 
@@ -53,6 +73,7 @@ class ClusterView(PortalModelView):
     base_permissions = ["can_read"]
     list_title = _l("Clustered complaints")
     show_title = _l("Cluster of complaints")
+    show_template = "cluster/show.html"
     list_columns = ["id", "kind", "department", "category", "first_seen", "last_seen", "status", "created_by"]
     show_columns = [
         "id",
@@ -91,6 +112,19 @@ class ClusterView(PortalModelView):
         "complaints": _cluster_cases,
     }
 
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk: Any) -> Any:
+        cluster = self.get_in_scope(pk)
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=self._show(pk),
+            related_views=self._related_views,
+            why_grouped=clusters.why_grouped(cluster),
+        )
+
 
 def _cluster_json(cluster: Cluster) -> dict[str, Any]:
     return {
@@ -108,6 +142,7 @@ def _cluster_json(cluster: Cluster) -> dict[str, Any]:
         "complaints": [
             {"id": c.id, "number": c.number, "status": getattr(c.status, "value", c.status)} for c in cluster.complaints
         ],
+        "why_grouped": clusters.why_grouped(cluster),
     }
 
 
@@ -139,6 +174,7 @@ class ClusterApi(PortalApi):
     lookup_columns = ("key", "note")
     lookup_order = "id"
     add_columns = ["kind", "department", "category", "note"]
+    add_model_schema = ClusterCreateSchema()
     search_columns = ["department", "category", "status", "kind", "first_seen"]
     order_columns = ["first_seen", "last_seen", "id"]
     base_order = ("first_seen", "desc")
@@ -174,6 +210,18 @@ class ClusterApi(PortalApi):
         """Link cases into the cluster by hand: ``{"complaints": [ids]}``.
         ---
         post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [complaints]
+                  properties:
+                    complaints:
+                      type: array
+                      items: {type: integer}
+                      description: Ids of the complaints to link (of the cluster's department, in your scope)
           responses:
             200:
               description: The cluster with its cases
@@ -205,6 +253,18 @@ class ClusterApi(PortalApi):
         """One reply to all the cluster's cases still waiting for it, in one transaction: ``{"reply_text": ...}``.
         ---
         post:
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [reply_text]
+                  properties:
+                    reply_text: {type: string, description: The reply to every customer of the cluster}
+                    confirm_phrases:
+                      type: boolean
+                      description: Send although the phrase checker flagged wording (after reading the hits)
           responses:
             200:
               description: The cases replied to

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import labels, lifecycle, validation
-from app.access import privacy
-from app.complaints import attachments, corrective, intake, policy_rules
+from app.access import privacy, scope
+from app.complaints import attachments, corrective, intake, policy_rules, similar_cases
 from app.complaints import steps as services
 from app.extensions import db
 from app.i18n import _, _l
@@ -322,6 +322,55 @@ class ComplaintApi(CaseApi):
         customers = sorted({c.customer_id for c in rows})
         masked_search.log_searches([("phone", validation.normalize_phone(phone))], customers, "caller history")
         return self.response(200, phone=validation.normalize_phone(phone), count=len(result), result=result)
+
+    @api_expose("/similar", methods=["GET", "POST"])
+    @protect()
+    @safe
+    @permission_name("similar")
+    def similar(self) -> Any:
+        """Open cases similar to a text (intake), and the category and department suggested for it.
+        ---
+        get:
+          parameters:
+          - in: query
+            name: text
+            required: true
+            schema: {type: string, maxLength: 5000}
+            description: What the customer says (subject and content)
+          - in: query
+            name: exclude
+            schema: {type: integer}
+            description: A case not to list (the one being edited)
+          responses:
+            200:
+              description: Similar open cases in the caller's scope, best first, and the suggestions
+            400:
+              description: No text
+        post:
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  additionalProperties: false
+                  properties:
+                    text: {type: string, maxLength: 5000, description: "What the customer says"}
+                    subject: {type: string, maxLength: 200}
+                    content: {type: string, maxLength: 5000}
+                    exclude: {type: integer, nullable: true, description: "A case not to list"}
+          responses:
+            200:
+              description: Similar open cases in the caller's scope, best first, and the suggestions
+            400:
+              description: No text
+        """
+        text, exclude = _similar_query()
+        if not text.strip():
+            return self.response_400(message={"text": [_("Please write what the customer complains about.")]})
+        found = similar_cases.find(
+            db.session, text, scope.criterion(Complaint, current_principal()), exclude_id=exclude
+        )
+        return self.response(200, count=len(found["result"]), **found)
 
     @api_expose("/<int:pk>/attachments", methods=["GET", "POST"])
     @protect()
@@ -643,3 +692,16 @@ class ComplaintApi(CaseApi):
         if complaint is None or all(a.id != attachment_id for a in complaint.attachments):
             return self.response_404()
         return send_attachment(attachment_id)
+
+
+def _similar_query() -> tuple[str, Any]:
+    """The text (or subject and content) and the case to leave out, from the query or the JSON body."""
+    if request.method == "GET":
+        source: Any = request.args
+    else:
+        body = request.get_json(silent=True)
+        source = body if isinstance(body, dict) else {}
+    parts = [source.get(name) for name in ("text", "subject", "content")]
+    text = "\n".join(p for p in parts if isinstance(p, str) and p.strip())
+    exclude = intake.int_or_none(source.get("exclude"))
+    return text, exclude

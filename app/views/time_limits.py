@@ -263,6 +263,7 @@ class SettingView(PortalModelView):
             raise ValueError(str(_l("The period of the points threshold is “year” or “month”.")))
         if item.key == "penalty.chain_documents" and item.value not in ("circular", "notice"):
             raise ValueError(str(_l("Chained persons are told by “circular” or “notice”.")))
+        _check_cluster_setting(item.key, item.value)
 
     pre_update = pre_add
 
@@ -271,6 +272,16 @@ class SettingView(PortalModelView):
             RecomputeOnChange._recompute(self, item)
 
     post_add = post_update
+
+
+def _check_cluster_setting(key: str, value: Any) -> None:
+    """The similarity threshold is a number in (0, 1]; the scan's counts and budget are positive."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key == "cluster.similarity_threshold" and not (number and 0 < value <= 1):
+        raise ValueError(str(_l("The similarity threshold is a number above 0 and at most 1 (e.g. 0.3).")))
+    positive = ("cluster.min_complaints", "cluster.serious_per_month", "cluster.scan_seconds", "cluster.scan_months")
+    if key in positive and not (number and value >= 1):
+        raise ValueError(str(_l("This setting is a number of at least 1.")))
 
 
 class InboxView(PortalModelView):
