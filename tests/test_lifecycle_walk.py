@@ -286,12 +286,12 @@ def _penalty(walk: Walk, browser: Any, server: str) -> None:
         hr.open_from_home(number, "issue_notice")
         hr.step("签发处罚通知书")
         walk.documents["penalty_notice"] = hr.fetch(page.get_by_role("link", name="下载通知书").get_attribute("href"))
-        button = page.get_by_role("button", name="签发全公司通报")
-        page.once("dialog", lambda d: d.accept())
-        hr.navigate("circular", lambda: button.click())
-        confirm = page.locator(".modal.in button[type=submit], form.confirm-issue button[type=submit]")
-        if confirm.count():  # issuing asks for confirmation first (issue 15 item 4)
-            hr.navigate("circular issued", lambda: confirm.first.click())
+        # Issuing asks for confirmation first, showing what will be issued (issue 15 item 4).
+        page.get_by_role("button", name="签发全公司通报").click()
+        dialog = page.locator("#issue-circular")
+        dialog.locator("button[type=submit]").wait_for(state="visible")
+        assert "通字" in dialog.locator(".issue-preview").inner_text()
+        hr.navigate("circular issued", lambda: dialog.locator("button[type=submit]").click())
         hr.expect_no_refusal("circular")
         documents = page.locator(".panel:has(> .panel-heading strong:text-is('已签发文书'))").locator("tbody tr")
         circular = documents.filter(has_text="通字").first

@@ -33,6 +33,7 @@ LOOKS_SYSTEM = re.compile(
 
 # Columns whose names look system-managed but that people enter, each for a reason.
 USER_INPUT = {
+    ("Complaint", "batch_no"): "the product batch / lot number the customer reports (seed 004)",
     ("Complaint", "received_at"): "when the customer called, as the intake records it",
     ("Grievance", "received_at"): "when the customer called, as the ticket records it",
     ("ServicePhrase", "number"): "the phrase's number in the policy text (服务忌语第N条)",

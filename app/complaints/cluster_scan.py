@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from app import settings
 from app.complaints import clusters, similarity
+from app.extensions import dialect_insert
 from app.models import Cluster, Complaint, Setting, cluster_complaint
 from app.timeutil import LOCAL_TZ, as_utc, to_local
 
@@ -83,6 +84,19 @@ def _load_state(session: Session) -> dict[str, int]:
     return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
 
 
+def _lock_state(session: Session) -> dict[str, int]:
+    """The scan state, read fresh under a row lock held until the caller commits: schedulers in
+    several processes scan one window at a time and never the same window twice."""
+    insert = dialect_insert(session)(Setting.__table__).values(
+        key=STATE_KEY, value={}, description="cluster scan: last case id per window"
+    )
+    session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
+    row = session.scalars(
+        select(Setting).where(Setting.key == STATE_KEY).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    return dict(row.value) if isinstance(row.value, dict) else {}
+
+
 def _save_state(session: Session, state: dict[str, int], months: list[date]) -> None:
     keep = {f"{m:%Y-%m}" for m in months}
     value = {k: v for k, v in state.items() if k.split(":")[0] in keep}
@@ -123,6 +137,10 @@ def scan(session: Session, now: datetime, budget_seconds: Optional[float] = None
         if number and time.monotonic() - began > budget:
             totals["windows_left"] = len(windows) - number
             break
+        state = _lock_state(session)
+        if state.get(window.key, 0) >= window.last_id:  # another scheduler scanned it meanwhile
+            session.commit()
+            continue
         for key, value in scan_window(session, window, now).items():
             totals[key] += value
         totals["windows"] += 1

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from app.extensions import db
+from app.extensions import db, dialect_insert
 from app.models import Setting
+from app.timeutil import utcnow
 
 HEARTBEAT_KEY = "scheduler.heartbeat"
 
@@ -46,9 +47,11 @@ def job(name: str, description: str, due: Optional[Callable[[datetime], bool]] =
 def heartbeat(now: datetime) -> dict[str, Any]:
     """Record that a scheduler is alive (read by /health in every process)."""
     value = {"at": now.isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
-    row = db.session.get(Setting, HEARTBEAT_KEY)
-    if row is None:
-        db.session.add(Setting(key=HEARTBEAT_KEY, value=value, description="last scheduler heartbeat"))
-    else:
-        row.value = value
+    # An upsert: two schedulers starting together must not both insert the row.
+    insert = dialect_insert(db.session)(Setting.__table__).values(
+        key=HEARTBEAT_KEY, value=value, description="last scheduler heartbeat", updated_at=utcnow()
+    )
+    db.session.execute(
+        insert.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
+    )
     return value

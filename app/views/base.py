@@ -65,6 +65,7 @@ MODEL_PERMS = {
     "corrective": "read",
     "corrective_step": "read",
     "mark_read": "read",
+    "mark_many_read": "read",
     "read_all": "read",
     "add": "add",
     "post": "add",

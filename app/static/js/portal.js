@@ -2,6 +2,22 @@
 (function ($) {
   "use strict";
 
+  // Every select2 on a page speaks the page's language: FAB's own drop-downs are made with
+  // select2's built-in English texts ("Remove all items"), so its English module takes the
+  // portal's translated texts before any drop-down is made (this file loads after select2).
+  (function translateSelect2() {
+    var meta = document.querySelector('meta[name="picker-texts"]');
+    if (!meta || !$.fn.select2 || !$.fn.select2.amd) { return; }
+    var english = $.fn.select2.amd.require("select2/i18n/en");
+    function text(key) { return function () { return meta.getAttribute("data-" + key) || ""; }; }
+    english.searching = text("loading");
+    english.loadingMore = text("loading-more");
+    english.noResults = text("no-results");
+    english.errorLoading = text("error");
+    english.inputTooShort = text("input-too-short");
+    english.removeAllItems = text("remove-all");
+  })();
+
   function initAjaxSelect(el) {
     var $el = $(el);
     var depends = $el.data("depends");
