@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from app.i18n import _l
 from app.views import choices
 from app.views.clusters import ClusterApi, ClusterView
@@ -77,7 +79,7 @@ QUALITY = ("Service quality", _l("Service quality"), "fa-line-chart")
 
 def register(appbuilder: Any) -> None:
     """Register every screen and resource, and build the menu (labels are translated)."""
-    app = appbuilder.app
+    app = current_app
     app.config.setdefault("CACHE_TYPE", "SimpleCache")
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", choices.TIMEOUT)
     choices.cache.init_app(app)
