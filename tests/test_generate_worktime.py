@@ -2,9 +2,11 @@
 
 import random
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from app.seed.worktime import TabledCalendar
 from app.time_limits.calendar import WorkCalendar
+from app.time_limits.deadlines import schedule
 from app.timeutil import UTC
 
 
@@ -34,3 +36,20 @@ def test_tabled_calendar_falls_back_to_the_calendar_outside_its_days():
     late = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
     assert tabled.add_working_minutes(before, 450) == cal.add_working_minutes(before, 450)
     assert tabled.add_working_minutes(late, 450 * 10) == cal.add_working_minutes(late, 450 * 10)
+
+
+def test_tabled_calendar_plans_clocks_exactly_as_schedule():
+    cal = WorkCalendar()
+    tabled = TabledCalendar(cal, date(2025, 12, 1), date(2027, 2, 1))
+    rules = [
+        SimpleNamespace(id=1, amount=1, unit="working_days", warn_ratio=0.8, escalate_after=1),
+        SimpleNamespace(id=2, amount=5, unit="working_days", warn_ratio=None, escalate_after=0),
+        SimpleNamespace(id=3, amount=4, unit="working_hours", warn_ratio=0.75, escalate_after=2),
+        SimpleNamespace(id=4, amount=48, unit="natural_hours", warn_ratio=0.9, escalate_after=24),
+        SimpleNamespace(id=5, amount=3, unit="working_days", warn_ratio=1.0, escalate_after=None),
+    ]
+    rng = random.Random(5)
+    for _ in range(300):
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(330 * 86400))
+        for rule in rules:
+            assert tabled.plan(rule, start) == schedule(cal, rule, start), (start, rule)

@@ -43,7 +43,7 @@ from app.seed import demo
 from app.seed.worktime import TabledCalendar
 from app.time_limits import sla
 from app.time_limits.calendar import WorkCalendar
-from app.time_limits.deadlines import next_check, resolve_rule, schedule
+from app.time_limits.deadlines import next_check, resolve_rule
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 log = logging.getLogger(__name__)
@@ -612,7 +612,7 @@ def _add_deadlines(run: _Run, row: dict[str, Any], org: _Organisation, invalid: 
             continue
         plan = run.plans.get((start, rule_id))
         if plan is None:
-            plan = run.plans[(start, rule_id)] = schedule(org.clock, rule, start)
+            plan = run.plans[(start, rule_id)] = org.clock.plan(rule, start)
         finished = row["status"] in ("closed", "archived")
         state = "met" if met else ("cancelled" if finished else "open")
         if invalid:

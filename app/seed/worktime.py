@@ -14,6 +14,7 @@ from bisect import bisect_left
 from datetime import date, datetime, timedelta
 
 from app.time_limits.calendar import WorkCalendar
+from app.time_limits.deadlines import RuleLike, Schedule, schedule
 from app.timeutil import LOCAL_TZ, UTC
 
 _US = timedelta(microseconds=1)
@@ -57,23 +58,46 @@ class TabledCalendar:
                 offset += (local - start) // _US
         return offset
 
-    def add_working_minutes(self, start: datetime, minutes: float) -> datetime:
-        remaining = timedelta(minutes=minutes)
-        if remaining <= timedelta(0):
-            return start.astimezone(UTC)
-        offset = self._offset(start.astimezone(LOCAL_TZ))
-        if offset is None:
-            return self.cal.add_working_minutes(start, minutes)
-        target = offset + remaining // _US
+    def _instant(self, target: int) -> datetime | None:
+        """The instant at which the working microseconds reach ``target``; None outside the table."""
         index = bisect_left(self.through, target)
         if index >= self.days:
-            return self.cal.add_working_minutes(start, minutes)
+            return None
         rest = target - self.before[index]
         for block_start, _end, length in self.blocks[index]:
             if rest <= length:
                 return (block_start + timedelta(microseconds=rest)).astimezone(UTC)
             rest -= length
-        return self.cal.add_working_minutes(start, minutes)  # not reached: the day holds the target
+        return None  # not reached: the day holds the target
+
+    def add_working_minutes(self, start: datetime, minutes: float) -> datetime:
+        remaining = timedelta(minutes=minutes)
+        if remaining <= timedelta(0):
+            return start.astimezone(UTC)
+        offset = self._offset(start.astimezone(LOCAL_TZ))
+        found = self._instant(offset + remaining // _US) if offset is not None else None
+        return found if found is not None else self.cal.add_working_minutes(start, minutes)
+
+    def plan(self, rule: RuleLike, start: datetime) -> Schedule:
+        """:func:`deadlines.schedule` of a fresh clock (no extension, no pause): for working-time
+        rules the start's offset is found once for the due, warning and escalation instants."""
+        ratio = rule.warn_ratio if rule.warn_ratio is not None else 0.9
+        per_unit = self.minutes_per_day if rule.unit == "working_days" else 60
+        total = rule.amount * per_unit
+        offset = self._offset(start.astimezone(LOCAL_TZ))
+        if rule.unit not in ("working_days", "working_hours") or total <= 0 or offset is None:
+            return schedule(self, rule, start)  # type: ignore[arg-type]
+        due_at = offset + timedelta(minutes=total) // _US
+        due = self._instant(due_at)
+        warn = self._instant(offset + timedelta(minutes=total * ratio) // _US) if 0 < ratio < 1 else None
+        escalate = None
+        if rule.escalate_after and rule.escalate_after > 0:
+            escalate = self._instant(due_at + timedelta(minutes=rule.escalate_after * per_unit) // _US)
+            if escalate is None:
+                return schedule(self, rule, start)  # type: ignore[arg-type]
+        if due is None or (warn is None and 0 < ratio < 1):
+            return schedule(self, rule, start)  # type: ignore[arg-type]
+        return Schedule(due, warn, escalate)
 
     def add(self, start: datetime, amount: float, unit: str) -> datetime:
         if unit == "working_days":
