@@ -140,6 +140,7 @@ class Sink:
     def __init__(self, session: Session):
         self.session = session
         self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.superuser: Optional[bool] = None
         self.rows: dict[str, list[tuple[Any, ...]]] = {}
         self.columns: dict[str, list[str]] = {}
 
@@ -147,17 +148,19 @@ class Sink:
         self.columns[table] = columns
         self.rows.setdefault(table, []).append(row)
 
-    def skip_foreign_key_checks(self, skip: bool) -> None:
-        """Bulk load without PostgreSQL's per-row foreign-key triggers (superuser only).
+    def _skip_foreign_key_checks(self) -> None:
+        """Bulk load without PostgreSQL's per-row foreign-key triggers (superuser only), for the
+        current transaction only (SET LOCAL: no pooled connection keeps it).
 
         Every id the generator writes is one it created before or read from the
         organisation, so the checks cost time (a third of the load) and find nothing.
         """
-        if not self.postgres or not self.session.scalar(
-            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        ):
-            return
-        self.session.execute(text(f"SET session_replication_role = {'replica' if skip else 'DEFAULT'}"))
+        if self.superuser is None:
+            self.superuser = bool(
+                self.session.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+            )
+        if self.superuser:
+            self.session.execute(text("SET LOCAL session_replication_role = replica"))
 
     def _copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         """COPY in text format with ``str()`` of each value: every text the generator writes is
@@ -171,6 +174,8 @@ class Sink:
             cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (NULL 'None')", buffer)
 
     def flush(self) -> None:
+        if self.postgres and self.rows:
+            self._skip_foreign_key_checks()
         for table in ("customer", "complaint", "complaint_staff", "complaint_event", "deadline", "follow_up"):
             rows = self.rows.pop(table, None)
             if not rows:
@@ -348,19 +353,15 @@ def _generate_part(
     begin, end, ids = part
     run.ids = dict(ids)
     session = run.sink.session
-    run.sink.skip_foreign_key_checks(True)
-    try:
-        for index in range(begin, end):
-            _add_case(run, job.org, rng, job.now, job.instants[index], still_open=index >= job.open_after)
-            if run.counts["complaints"] % job.chunk == 0:
-                run.plans.clear()
-                run.sink.flush()
-                session.commit()
-                log.info("generated %d complaints (%.0f s)", run.counts["complaints"], time.monotonic() - job.started)
-        run.sink.flush()
-        session.commit()
-    finally:
-        run.sink.skip_foreign_key_checks(False)
+    for index in range(begin, end):
+        _add_case(run, job.org, rng, job.now, job.instants[index], still_open=index >= job.open_after)
+        if run.counts["complaints"] % job.chunk == 0:
+            run.plans.clear()
+            run.sink.flush()
+            session.commit()
+            log.info("generated %d complaints (%.0f s)", run.counts["complaints"], time.monotonic() - job.started)
+    run.sink.flush()
+    session.commit()
     counts = dict(run.counts)
     run.counts = dict.fromkeys(counts, 0)
     return dict(run.day_counters), counts
