@@ -75,10 +75,15 @@ def demo_load(complaints: int, force_mode: bool) -> None:
 @click.option("--complaints", type=int, required=True, help="How many complaints to add.")
 @click.option("--open", "open_cases", type=int, default=None, help="How many of them are still open (default 10%).")
 @click.option("--days", type=int, default=730, show_default=True, help="Spread over the last N days.")
-@click.option("--open-days", type=float, default=4.0, show_default=True, help="Open cases arrived in the last N days.")
+@click.option(
+    "--open-days",
+    type=float,
+    default=None,
+    help="Open cases arrived in the last N days (default: the newest arrivals).",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @with_appcontext
-def demo_generate(complaints: int, open_cases: Optional[int], days: int, open_days: float, seed: int) -> None:
+def demo_generate(complaints: int, open_cases: Optional[int], days: int, open_days: Optional[float], seed: int) -> None:
     """Fill the database with realistic history in bulk (load tests, benchmarks)."""
     result = generate.generate(db.session, complaints, days=days, open_cases=open_cases, seed=seed, open_days=open_days)
     result["stat_rows"] = stats.rebuild(db.session)

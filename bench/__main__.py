@@ -1,8 +1,90 @@
-"""Run every benchmark and print the figures (BENCH_DATABASE_URL selects the database)."""
+"""Run every benchmark and print the figures of issue 16's goals with their ratios.
 
-from bench import bench_dashboard, bench_deadline_scan, bench_documents
+``python -m bench`` (or ``make bench``): with BENCH_DATABASE_URL set, the databases
+``<name>_100k`` and ``<name>_1m`` on its server are built or reused (see bench.build) and
+the scale benchmarks run on both; without it, on the default bench database only.
+``python -m bench --no-jobs`` leaves out the jobs benchmark (it commits its work).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from bench import bench_dashboard, bench_deadline_scan, bench_documents, bench_intake, bench_pages, build
+from bench.common import BENCH_DATABASE_URL
+
+ROWS: list[tuple[str, str, float, float, str]] = []  # goal, size, figure, goal value, unit
+
+
+def _note(goal: str, size: str, figure: float | None, target: float, unit: str) -> None:
+    if figure is not None:
+        ROWS.append((goal, size, figure, target, unit))
+
+
+def _scale(url: str, size: str, jobs: bool) -> None:
+    scan = bench_deadline_scan.run(url)
+    busy = [p for p in scan["passes"] if p["due"]]
+    empty = [p for p in scan["passes"] if not p["due"]]
+    if busy:
+        per = sum(p["seconds"] for p in busy) / sum(p["due"] for p in busy)
+        _note("6 deadline scan per due clock", size, per * 1000, 1.0, "ms")
+    if empty:
+        _note("6 deadline pass, nothing due", size, max(p["seconds"] for p in empty) * 1000, 20.0, "ms")
+    dash = bench_dashboard.run(url)
+    for kind in ("month", "year"):
+        _note(f"2 dashboard 总经理 {kind}", size, dash["medians"][("zongjingli", kind)] * 1000, 60.0, "ms")
+    pages: dict[str, Any] = bench_pages.run(url)
+    for name, figures in pages.items():
+        bound = max(3 * figures["bare"], figures["bare"] + 0.015) * 1000
+        if "list" not in name:
+            bound = 20.0
+        _note(f"1 {name}", size, figures["portal"] * 1000, bound, "ms")
+    if jobs:
+        from bench import bench_jobs
+
+        for name, seconds in bench_jobs.run(url).items():
+            _note(f"9 job {name}", size, seconds, 60.0, "s")
+
+
+def _summary() -> None:
+    print("\n=== issue 16: figure / goal (ratio), and 1M against 100k (goal 7: ≤ 1.5×)")
+    load = os.getloadavg()
+    print(f"load average now: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    by_goal: dict[str, dict[str, tuple[float, float, str]]] = {}
+    for goal, size, figure, target, unit in ROWS:
+        by_goal.setdefault(goal, {})[size] = (figure, target, unit)
+    for goal, sizes in by_goal.items():
+        cells = [f"{size}: {f:,.2f} {u} / {t:,.2f} {u} ({f / t:.2f}×)" for size, (f, t, u) in sizes.items()]
+        growth = ""
+        if "100k" in sizes and "1m" in sizes and sizes["100k"][0]:
+            growth = f"  1M/100k {sizes['1m'][0] / sizes['100k'][0]:.2f}×"
+        print(f"{goal:<42} " + "; ".join(cells) + growth)
+
+
+def main(argv: list[str]) -> None:
+    jobs = "--no-jobs" not in argv
+    if os.environ.get("BENCH_DATABASE_URL"):
+        built = {size: build.ensure(size) for size in build.SIZES}
+        for size, url in built.items():
+            print(f"\n===== {size}: {url.database}")
+            _scale(url.render_as_string(hide_password=False), size, jobs)
+        seconds = build.generation_seconds(built["1m"])
+        _note("8 generate 1M complaints", "1m", seconds, 180.0, "s")
+        intake_url = built["1m"].render_as_string(hide_password=False)
+    else:
+        _scale(BENCH_DATABASE_URL, "1m", jobs)
+        intake_url = BENCH_DATABASE_URL
+    docs = bench_documents.run()
+    _note("5 one 处罚通知书", "-", docs["notice_median_s"] * 1000, 70.0, "ms")
+    _note("5 100 notices in one PDF", "-", docs["batch_100_notices_one_pdf_s"], 3.0, "s")
+    intake = bench_intake.run(intake_url, seconds=20.0, clients=4)
+    _note("3 intake per second (≥ goal: ratio ≥ 1)", "1m", intake["rate"], 150.0, "/s")
+    print(f"intake: {intake['rate']:.0f}/s (goal ≥ 150/s), errors: {intake['errors'] or 'none'}")
+    print("4 mixed load: no benchmark yet")
+    _summary()
+
 
 if __name__ == "__main__":
-    bench_documents.run()
-    bench_deadline_scan.run()
-    bench_dashboard.run()
+    main(sys.argv[1:])

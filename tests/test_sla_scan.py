@@ -389,3 +389,28 @@ def test_reopened_case_gets_a_fresh_reply_clock(app, api, make_complaint, org):
         (d for d in get_timeline(hr, c.id)["deadlines"] if d["stage"] == "follow_up"), key=lambda d: d["cycle"]
     )
     assert [(d["cycle"], d["state"]) for d in follow_ups] == [(1, "met"), (2, "open")]
+
+
+def test_scan_round_trips_do_not_grow_with_the_clocks_due(app, make_complaint):
+    """A pass writes its batch in a few statements, not one per clock or per message (each a round trip
+    on PostgreSQL: psycopg2's executemany sends one statement per row)."""
+    from sqlalchemy import event
+
+    for _ in range(12):
+        make_complaint(received_at=RECEIVED, now=RECEIVED)
+    postgres = db.engine.dialect.name == "postgresql"
+    trips: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        rows = executemany and postgres and isinstance(parameters, (list, tuple))  # not a multi-row VALUES
+        trips.append(len(parameters) if rows else 1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        result = travel(app, at(2026, 10, 9, 12, 0), only=["deadline_scan"])["jobs"]["deadline_scan"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert result["checked"] == 24 and result["escalation"] == 24
+    # ≈30 today: a dozen queries, one statement per kind of write, and the version bump of each
+    # escalated (supervised) case; one round trip per clock or message would pass 100.
+    assert sum(trips) <= 45, f"{sum(trips)} round trips for 24 clocks"

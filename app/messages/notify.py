@@ -47,7 +47,10 @@ def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
         return
     table = model.__table__
     insert = dialect_insert(session)
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]), rows)
+    # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs (insertmanyvalues);
+    # without it an ON CONFLICT insert goes through psycopg2's executemany, a round trip per row.
+    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]).returning(table.c.dedup_key)
+    session.execute(stmt, rows).all()
 
 
 class Outbox:

@@ -16,9 +16,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, attributes, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import settings, signals
 from app.extensions import dialect_insert
@@ -34,7 +33,7 @@ from app.models import (
     Setting,
     SlaRule,
 )
-from app.time_limits import deadlines
+from app.time_limits import bulk, deadlines
 from app.time_limits.calendar import WorkCalendar, parse_blocks
 from app.time_limits.deadlines import STAGES, Schedule, next_check, pause_minutes, resolve_rule, schedule
 from app.timeutil import LOCAL_TZ, format_local, to_local, utcnow
@@ -721,14 +720,7 @@ def _flags_update_many(session: Session, complaints: list[Complaint]) -> None:
     if not complaints:
         return
 
-    table = Complaint.__table__
-    stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _FLAG_COLUMNS})
-    rows = [{"b_id": c.id, **{f"b_{col}": getattr(c, col) for col in _FLAG_COLUMNS}} for c in complaints]
-    session.connection().execute(stmt, rows)
-    # The ORM must not write the same values again (and bump the version) at flush.
-    for complaint in complaints:
-        for column in _FLAG_COLUMNS:
-            set_committed_value(complaint, column, getattr(complaint, column))
+    bulk.update_many(session, complaints, _FLAG_COLUMNS)
 
 
 # --- The deadline scan ------------------------------------------------------------------------
@@ -739,14 +731,11 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     table = ComplaintEvent.__table__
     insert = dialect_insert(session)
     inserted: set[str] = set()
+    # One cached statement run with many parameter sets (insertmanyvalues), not a
+    # .values(list) that SQLAlchemy compiles anew with thousands of parameters per batch.
+    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]).returning(table.c.dedup_key)
     for i in range(0, len(rows), 500):
-        stmt = (
-            insert(table)
-            .values(rows[i : i + 500])
-            .on_conflict_do_nothing(index_elements=[table.c.dedup_key])
-            .returning(table.c.dedup_key)
-        )
-        inserted.update(session.execute(stmt).scalars())
+        inserted.update(session.execute(stmt, rows[i : i + 500]).scalars())
     return inserted
 
 
@@ -832,6 +821,8 @@ def _record_due(
     now: datetime,
 ) -> None:
     """Write the batch's events (once each), announce them, refresh the touched cases' flags."""
+    # The marked clocks in one statement, before any query autoflushes them one by one.
+    bulk.update_many(session, list({id(d): d for _, d, _, _ in pending}.values()), _MARK_COLUMNS)
     inserted = _insert_events(session, [row for *_, row in pending])
     touched: dict[int, Complaint] = {}
     for complaint, d, kind, row in pending:
@@ -855,6 +846,9 @@ def _record_due(
     _flags_update_many(session, list(touched.values()))
     signals.scan_batch_done.send(session, batch=queued, now=now)
     session.flush()
+
+
+_MARK_COLUMNS = ("warned_at", "overdue_at", "escalated_at", "next_check_at")
 
 
 def _due_kinds(d: Deadline, now: datetime) -> list[str]:
