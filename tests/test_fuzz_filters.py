@@ -14,6 +14,7 @@ from typing import Any
 
 import prison
 import pytest
+from conftest import BACKENDS
 from flask import Flask
 from flask_appbuilder.api import BaseApi
 from http_clients import Client
@@ -46,7 +47,10 @@ def _assert_refusal_is_chinese(r: Any, what: str) -> None:
         assert HAN.search(message), f"{what}: {r.status_code} message not in Chinese: {message[:200]}"
 
 
+# On the strictest database at hand (PostgreSQL refuses what SQLite coerces): the walk is the
+# suite's longest HTTP loop, and SQLite's lenient typing finds nothing PostgreSQL does not.
 @pytest.mark.slow
+@pytest.mark.parametrize("app", [BACKENDS[-1]], indirect=True)
 def test_wrong_filter_values_never_answer_5xx(app: Flask) -> None:
     clients = {name: Client(app, name, api=True) for name in READERS}
     walked = 0

@@ -164,6 +164,8 @@ def cases(app, make_complaint, discipline_kit, api):
     return registered, dispatched
 
 
+# The interface's words do not depend on the database: crawled on SQLite only (the slowest walk).
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("username", ROLES)
 def test_no_english_word_on_any_page_of_the_role(app, web, cases, username):
     client = web(username)
