@@ -10,6 +10,7 @@ import tempfile
 
 import pytest
 from sqlalchemy import create_engine, text
+from test_phrases import _to_planned  # the case brought to the reply, as the phrase tests do
 
 from app import create_app, db
 from app.complaints import phrases
@@ -120,20 +121,6 @@ def test_the_api_finds_the_clause_and_the_traditional_text(app, api):
     assert [TRADITIONAL[h["start"] : h["end"]] for h in r.json["hits"]] == ["你這人是不是有毛病", "煩不煩"]
     for harmless in ("您订的老头乐电动车已送到。", "请到神经病学科复诊。"):
         assert kefu.post("/api/v1/reply-check", json={"text": harmless}).json["hits"] == []
-
-
-def _to_planned(api, make_complaint):
-    c = make_complaint(department="GC")
-    hr, head = api("renshi"), api("zhuguan_a")
-    for client, action, fields in (
-        (hr, "judge_valid", {"validity_reason": "属实"}),
-        (hr, "dispatch", {}),
-        (head, "start_investigation", {}),
-        (head, "propose_plan", {"findings": "属实", "resolution_plan": "维修"}),
-    ):
-        r = client.post(f"/api/v1/complaint/{c.id}/transition", json={"action": action, **fields})
-        assert r.status_code == 200, r.json
-    return c, head
 
 
 def test_a_reply_with_one_clause_of_a_phrase_is_refused_on_save_until_confirmed(app, api, make_complaint):

@@ -152,17 +152,10 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_={"not_before": now}))
 
 
-def issued_before_cutoff(session: Session, user_id: Any, issued_at: Optional[float]) -> bool:
-    """Whether a session or token issued at ``issued_at`` (epoch seconds; None: unknown, as for
-    sessions older than this check) was ended by a lock-out of the user."""
-    if not str(user_id or "").isdigit():
-        return False
-    not_before = session.scalar(select(SessionCutoff.not_before).where(SessionCutoff.user_id == int(user_id)))
-    return ended(not_before, issued_at)
-
-
 def ended(not_before: Optional[datetime], issued_at: Optional[float]) -> bool:
-    """Whether a session or token issued at ``issued_at`` falls before the cut-off ``not_before``."""
+    """Whether a session or token issued at ``issued_at`` (epoch seconds; None: unknown, as for
+    sessions older than this check) was ended by a lock-out whose cut-off is ``not_before``
+    (read with the signed-in user, app/views/security.py)."""
     if not_before is None:
         return False
     return issued_at is None or issued_at < not_before.timestamp()

@@ -104,9 +104,20 @@ class PortalInterface(SQLAInterface):
     # PortalModelView from its list columns), not one lazy load per row and relation.
     eager: tuple[str, ...] = ()
 
-    def apply_all(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-        query = super().apply_all(query, *args, **kwargs)
-        select_columns = kwargs.get("select_columns") if "select_columns" in kwargs else (args[5:6] or [None])[0]
+    def apply_all(
+        self,
+        query: Any,
+        filters: Any = None,
+        order_column: str = "",
+        order_direction: str = "",
+        page: Optional[int] = None,
+        page_size: Optional[int] = None,
+        select_columns: Optional[list[str]] = None,
+        outer_default_load: bool = False,
+    ) -> Any:
+        query = super().apply_all(
+            query, filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
+        )
         if self.eager and not select_columns:
             query = query.options(*(joinedload(getattr(self.obj, name)) for name in self.eager))
         return query
