@@ -92,6 +92,8 @@ class ComplaintStatus(str, enum.Enum):
 
 
 OPEN_STATUSES = tuple(s for s in ComplaintStatus if s not in (ComplaintStatus.closed, ComplaintStatus.archived))
+# The same as SQL, for partial indexes (a query's "status IN (…)" of these values uses them).
+OPEN_PREDICATE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATUSES))
 
 
 class CaseType(str, enum.Enum):
@@ -400,6 +402,23 @@ class Complaint(Model):
         Index("ix_complaint_department_status", "department_id", "status"),
         Index("ix_complaint_status_received", "status", "received_at"),
         Index("ix_complaint_customer_received", "customer_id", "received_at"),
+        # The dashboards' live figures, read from the index alone on PostgreSQL: open cases by
+        # age with their overdue/supervised flags, and valid complaints per category and month.
+        Index(
+            "ix_complaint_open_received",
+            "received_at",
+            postgresql_include=["department_id", "overdue", "supervised", "first_responder_id"],
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
+        Index(
+            "ix_complaint_valid_category_received",
+            "category_id",
+            "received_at",
+            postgresql_include=["id"],
+            postgresql_where=text("validity = 'valid'"),
+            sqlite_where=text("validity = 'valid'"),
+        ),
     )
 
     # Lists, exports and reports show these with every case: load them in the same query.
@@ -895,6 +914,11 @@ class StatDaily(Model):
     # stage -> [due, on_time, late, delay_minutes_of_late_steps]
     stages: Mapped[Optional[dict]] = mapped_column(JSON)
     computed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Raised on every rewrite (app.quality.stats.next_revision): dashboards cache their totals
+    # per period and department and recompute a group only when its count or revisions changed.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # staff id -> valid 服务态度 complaints naming them, received this day (app.quality.attitude)
+    attitude_by_staff: Mapped[Optional[dict]] = mapped_column(JSON)
 
 
 class StatDirty(Model):

@@ -139,3 +139,37 @@ def test_aggregates_follow_changes_and_rebuild_agrees(app, make_complaint, org):
     }
     nonzero = lambda rows: {k: v for k, v in rows.items() if any(v)}  # noqa: E731
     assert nonzero(incremental) == nonzero(rebuilt)
+
+
+def test_remembered_totals_follow_every_rewrite_even_with_the_same_clock(app, make_complaint, org):
+    """Dashboards keep each (period, department)'s totals until its rows change; a rewrite made
+    with the very same ``now`` (time travel, or two servers' clocks) must still be seen."""
+    _history(make_complaint, org)
+    at = NOV.replace(hour=16)
+    before = _dashboard(org, "zongjingli", "month", "2026-10", at)
+    assert before["kpis"]["received"] == 5
+    make_complaint(department="GC", received_at=OCT.replace(hour=16), now=at)
+    after = _dashboard(org, "zongjingli", "month", "2026-10", at)
+    assert after["kpis"]["received"] == 6
+    assert after["charts"]["by_department"]["items"][0]["value"] == 5  # 工程部: 4 + 1
+    analytics.forget_groups()
+    assert _dashboard(org, "zongjingli", "month", "2026-10", at) == after
+
+
+def test_attitude_limits_from_the_aggregates_match_the_cases(app, make_complaint, org):
+    """The dashboard's per-staff 服务态度 counts (daily aggregates) equal those counted from the cases."""
+    from app.models import Staff
+    from app.quality import attitude
+    from app.timeutil import utcnow
+
+    now = utcnow()
+    cases = [make_complaint(category="attitude", staff=("刘强",), received_at=now, now=now) for _ in range(3)]
+    cases[1].department = org.dept("BA")  # handed on to 保安部 (转派) after registration
+    db.session.commit()
+    for c in cases:
+        _step(c, "judge_valid", "renshi", org, now)
+    stats.refresh(db.session)
+    ids = [s.id for s in db.session.query(Staff)]
+    from_aggregates = attitude.counted_from_aggregates(db.session, now)
+    assert from_aggregates == attitude.counted_from_cases(db.session, now, ids)
+    assert from_aggregates[org.staff("刘强").id] == [3, 3]  # counted whichever department handled it

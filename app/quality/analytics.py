@@ -187,6 +187,7 @@ class Totals:
     by_channel: dict[str, int] = field(default_factory=dict)
     by_level: dict[str, int] = field(default_factory=dict)
     stages: dict[str, list[float]] = field(default_factory=dict)
+    attitude_by_staff: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: Any) -> None:
         for name in (
@@ -204,7 +205,7 @@ class Totals:
         ):
             setattr(self, name, getattr(self, name) + (getattr(row, name) or 0))
         self.handling_minutes += row.handling_minutes or 0
-        for name in ("by_category", "by_channel", "by_level"):
+        for name in ("by_category", "by_channel", "by_level", "attitude_by_staff"):
             target = getattr(self, name)
             for key, value in (getattr(row, name) or {}).items():
                 target[key] = target.get(key, 0) + value
@@ -233,6 +234,7 @@ _ROW_COLUMNS = (
     "by_channel",
     "by_level",
     "stages",
+    "attitude_by_staff",
 )
 
 
@@ -264,6 +266,95 @@ def bucket_totals(rows: Iterable[Any], periods: Iterable[Period]) -> dict[date, 
         i = bisect_right(starts, row.day) - 1
         if i >= 0 and row.day < ordered[i].end:
             result[starts[i]].add(row)
+    return result
+
+
+# Totals of one (period, department) as last read, with the signature of the rows summed:
+# (row count, sum of revisions). Refreshes write one after the other with ever higher
+# revisions (stats.next_revision), so any rewritten, added or removed row changes it.
+_GROUP_CACHE: dict[tuple[date, date, int], tuple[tuple[int, int], Totals]] = {}
+_GROUP_CACHE_LIMIT = 50_000
+
+
+def forget_groups() -> None:
+    """Drop the remembered group totals (after the database was replaced under the process)."""
+    _GROUP_CACHE.clear()
+
+
+def group_totals(
+    session: Session, departments: Optional[Iterable[int]], periods: Iterable[Period]
+) -> dict[tuple[date, int], Totals]:
+    """Totals of each (period start, department) over non-overlapping ``periods``.
+
+    One grouped statement reads each group's signature; only the groups whose rows changed
+    since this process last summed them are read and summed again (a year's dashboard thus
+    reads the few rows refreshed today, not thousands of rows with their JSON counters).
+    The Totals returned are shared: read them, never change them.
+    """
+    ordered = sorted(set(periods), key=lambda p: p.start)
+    if not ordered:
+        return {}
+    table = StatDaily.__table__
+    bucket = case(
+        *[(and_(table.c.day >= p.start, table.c.day < p.end), i) for i, p in enumerate(ordered)], else_=-1
+    ).label("bucket")
+    stmt = (
+        select(bucket, table.c.department_id, func.count(), func.coalesce(func.sum(table.c.revision), 0))
+        .where(table.c.day >= ordered[0].start, table.c.day < ordered[-1].end)
+        .group_by(bucket, table.c.department_id)
+    )
+    if departments is not None:
+        stmt = stmt.where(table.c.department_id.in_(sorted(departments)))
+    result: dict[tuple[date, int], Totals] = {}
+    stale: dict[tuple[date, date, int], tuple[int, int]] = {}
+    for i, department_id, count, revisions in session.execute(stmt):
+        if i < 0:
+            continue
+        key = (ordered[i].start, ordered[i].end, department_id)
+        signature = (int(count), int(revisions))
+        hit = _GROUP_CACHE.get(key)
+        if hit is not None and hit[0] == signature:
+            result[(key[0], department_id)] = hit[1]
+        else:
+            stale[key] = signature
+    if stale:
+        result.update(_sum_groups(session, stale))
+    return result
+
+
+def _sum_groups(
+    session: Session, stale: dict[tuple[date, date, int], tuple[int, int]]
+) -> dict[tuple[date, int], Totals]:
+    """Read and sum the rows of the ``stale`` groups; remember them with their signatures."""
+    table = StatDaily.__table__
+    fresh: dict[tuple[date, date, int], Totals] = {key: Totals() for key in stale}
+    by_department: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    for start, end, department_id in stale:
+        by_department[department_id].append((start, end))
+    for department_id, ranges in by_department.items():
+        ranges.sort()
+        starts = [r[0] for r in ranges]
+        stmt = select(*[table.c[name] for name in _ROW_COLUMNS]).where(
+            table.c.department_id == department_id, table.c.day >= ranges[0][0], table.c.day < ranges[-1][1]
+        )
+        for values in session.execute(stmt):
+            row = DayRow(values)
+            i = bisect_right(starts, row.day) - 1
+            if i >= 0 and row.day < ranges[i][1]:
+                fresh[(*ranges[i], department_id)].add(row)
+    if len(_GROUP_CACHE) + len(fresh) > _GROUP_CACHE_LIMIT:
+        _GROUP_CACHE.clear()
+    for key, totals in fresh.items():
+        # A signature read before the rows: a refresh committed in between makes the next read sum again.
+        _GROUP_CACHE[key] = (stale[key], totals)
+    return {(start, department_id): totals for (start, _end, department_id), totals in fresh.items()}
+
+
+def merged(parts: Iterable[Totals]) -> Totals:
+    """A new Totals adding up ``parts``."""
+    result = Totals()
+    for part in parts:
+        result.add(part)
     return result
 
 
@@ -337,38 +428,45 @@ AGE_BUCKETS = (
 )
 
 
-def open_by_age(session: Session, criterion: Any, now: Optional[datetime] = None) -> list[dict[str, Any]]:
+def open_summary(session: Session, criterion: Any, now: Optional[datetime] = None) -> dict[str, Any]:
+    """Open cases in scope: how many, overdue, supervised, and per age bucket (AGE_BUCKETS), in one
+    aggregate without grouping (PostgreSQL reads it from the open cases' covering index)."""
     now = now or utcnow()
-    whens = []
-    for i, (low, high, _label) in enumerate(AGE_BUCKETS):
-        lower = Complaint.received_at <= now - timedelta(days=low)
-        if high is None:
-            whens.append((lower, i))
-        else:
-            whens.append(((Complaint.received_at > now - timedelta(days=high)) & lower, i))
-    bucket = case(*whens, else_=0)
-    counts = dict(
-        session.execute(
-            select(bucket, func.count())
-            .where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
-            .group_by(bucket)
-        ).all()
-    )
+    newer = [
+        func.count().filter(Complaint.received_at > now - timedelta(days=high)) for _, high, _ in AGE_BUCKETS if high
+    ]
+    row = session.execute(
+        select(
+            func.count(),
+            func.count().filter(Complaint.overdue.is_(True)),
+            func.count().filter(Complaint.supervised.is_(True)),
+            *newer,
+        ).where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
+    ).one()
+    total, overdue, supervised, *cumulative = (int(v or 0) for v in row)
+    # Received after now - high days, cumulative: the buckets are the differences (the last takes the rest).
+    bounds = [0, *cumulative, total]
+    return {
+        "open": total,
+        "overdue": overdue,
+        "supervised": supervised,
+        "buckets": [bounds[i + 1] - bounds[i] for i in range(len(AGE_BUCKETS))],
+    }
+
+
+def open_by_age(
+    session: Session, criterion: Any, now: Optional[datetime] = None, summary: Optional[dict[str, Any]] = None
+) -> list[dict[str, Any]]:
+    counts = (summary or open_summary(session, criterion, now))["buckets"]
     return [
-        {"label": str(label), "value": counts.get(i, 0), "min_days": low, "max_days": high}
+        {"label": str(label), "value": counts[i], "min_days": low, "max_days": high}
         for i, (low, high, label) in enumerate(AGE_BUCKETS)
     ]
 
 
-def open_counts(session: Session, criterion: Any) -> dict[str, int]:
-    row = session.execute(
-        select(
-            func.count(),
-            func.sum(case((Complaint.overdue.is_(True), 1), else_=0)),
-            func.sum(case((Complaint.supervised.is_(True), 1), else_=0)),
-        ).where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
-    ).one()
-    return {"open": row[0] or 0, "overdue": int(row[1] or 0), "supervised": int(row[2] or 0)}
+def open_counts(session: Session, criterion: Any, summary: Optional[dict[str, Any]] = None) -> dict[str, int]:
+    figures = summary or open_summary(session, criterion)
+    return {"open": figures["open"], "overdue": figures["overdue"], "supervised": figures["supervised"]}
 
 
 def names(session: Session, model: type) -> dict[str, str]:
@@ -397,25 +495,37 @@ class Context:
     period: Period
     departments: Optional[list[int]]  # None = company
     criterion: Any  # complaint scope for live queries
-    rows: list[Any]
+    groups: dict[tuple[date, int], Totals]  # (period start, department) → totals, shared: read only
     now: datetime
     satisfaction_includes_basic: bool = True
     buckets: dict[date, Totals] = field(default_factory=dict)
-    per_department: Optional[dict[int, Totals]] = None
     # Scope conditions of other tables for live charts: "penalty", "grade".
     scopes: dict[str, Any] = field(default_factory=dict)
     # Units a unit head's dashboard lists (None: all for the company, none for a department).
     units: Optional[frozenset[int]] = None
+    # Open cases now (open_summary), read once.
+    open_figures: Optional[dict[str, Any]] = None
+    loaded: set[date] = field(default_factory=set)  # period starts whose groups were read
 
     def departments_now(self) -> dict[int, Totals]:
-        """Totals of each department over the selected period (computed once)."""
-        if self.per_department is None:
-            per: dict[int, Totals] = defaultdict(Totals)
-            for row in self.rows:
-                if self.period.start <= row.day < self.period.end:
-                    per[row.department_id].add(row)
-            self.per_department = per
-        return self.per_department
+        """Totals of each department over the selected period."""
+        start = self.period.start
+        return {dep: totals for (day, dep), totals in self.groups.items() if day == start}
+
+    def open_now(self) -> dict[str, Any]:
+        """Open cases in scope now, read once."""
+        if self.open_figures is None:
+            self.open_figures = open_summary(self.session, self.criterion, self.now)
+        return self.open_figures
+
+    def bucket(self, period: Period) -> Totals:
+        """Totals of ``period`` over the dashboard's departments (summed once)."""
+        if period.start not in self.buckets:
+            if period.start not in self.loaded:
+                self.groups.update(group_totals(self.session, self.departments, [period]))
+                self.loaded.add(period.start)
+            self.buckets[period.start] = merged(t for (day, _), t in self.groups.items() if day == period.start)
+        return self.buckets[period.start]
 
 
 def trend_periods(period: Period) -> list[Period]:
@@ -427,17 +537,12 @@ def trend_periods(period: Period) -> list[Period]:
 
 
 def _series_by_period(ctx: Context, periods: list[Period], fn: Callable[[Totals], Any]) -> list[Any]:
-    missing = [p for p in periods if p.start not in ctx.buckets]
-    if missing:
-        ctx.buckets.update(bucket_totals(ctx.rows, missing))
-    return [fn(ctx.buckets[p.start]) for p in periods]
+    return [fn(ctx.bucket(p)) for p in periods]
 
 
 def chart_data(chart: Chart, ctx: Context) -> dict[str, Any]:
     """The series or items of one chart, by its grouping."""
-    if ctx.period.start not in ctx.buckets:
-        ctx.buckets.update(bucket_totals(ctx.rows, [ctx.period]))
-    current = ctx.buckets[ctx.period.start]
+    current = ctx.bucket(ctx.period)
     build = _GROUPINGS.get(chart.group_by)
     if build is None:
         raise ValueError(f"unknown grouping {chart.group_by}")
@@ -512,7 +617,7 @@ _GROUPINGS: dict[str, Callable[[Chart, Context, Totals], dict[str, Any]]] = {
     "department": _department_chart,
     "unit": _unit_chart,
     "stage": _stage_chart,
-    "age": lambda chart, ctx, current: {"items": open_by_age(ctx.session, ctx.criterion, ctx.now)},
+    "age": lambda chart, ctx, current: {"items": open_by_age(ctx.session, ctx.criterion, summary=ctx.open_now())},
     "ranking": lambda chart, ctx, current: {"items": ranking(ctx)},
     "penalty_month": lambda chart, ctx, current: penalties_by_month(
         ctx.session, ctx.scopes.get("penalty", false()), ctx.period
@@ -580,22 +685,24 @@ def dashboard(
     now = now or utcnow()
     stats.refresh(session, now=now)
     periods = trend_periods(period)
-    first = periods[0].shift(len(periods)).start if any(c.compare_previous for c in charts) else periods[0].start
-    rows = rows_for(session, departments, min(first, period.previous().start), period.end)
+    if any(c.compare_previous for c in charts):
+        periods = [p.shift(len(periods)) for p in periods] + periods
+    periods = [*periods, period.previous()]
+    groups = group_totals(session, departments, periods)
     ctx = Context(
         session,
         period,
         departments,
         criterion,
-        rows,
+        groups,
         now,
         satisfaction_includes_basic,
         scopes=scopes or {},
         units=units,
+        loaded={p.start for p in periods},
     )
-    ctx.buckets.update(bucket_totals(rows, [period, period.previous()]))
-    current = ctx.buckets[period.start]
-    previous = ctx.buckets[period.previous().start]
+    current = ctx.bucket(period)
+    previous = ctx.bucket(period.previous())
     customers = customers_served(session, departments, period)
     figures = kpis(current, satisfaction_includes_basic, customers)
     before = kpis(previous, satisfaction_includes_basic)
@@ -610,7 +717,7 @@ def dashboard(
         "kpis": figures,
         "previous_kpis": before,
         "received_change": change(current.received, previous.received),
-        "open": open_counts(session, criterion),
+        "open": open_counts(session, criterion, ctx.open_now()),
         "charts": {
             c.name: {"title": str(c.title), "kind": c.kind, "drill": c.drill, **chart_data(c, ctx)} for c in charts
         },

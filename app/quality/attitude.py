@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from app import settings
 from app.models import Category, Complaint, Department, Staff, Validity, complaint_staff
+from app.quality import analytics
 from app.timeutil import as_utc, local_date
 
 ATTITUDE = "attitude"  # the category code of 服务态度
@@ -66,45 +67,60 @@ def _caps(session: Session) -> tuple[int, int]:
         return 1, 4
 
 
-def _year_bounds(day: date) -> tuple[datetime, datetime]:
-    start = as_utc(datetime(day.year, 1, 1))
-    end = as_utc(datetime(day.year + 1, 1, 1))
-    return start, end
-
-
-def statuses(
-    session: Session,
-    now: datetime,
-    staff_ids: Optional[Iterable[int]] = None,
-    department_ids: Optional[Iterable[int]] = None,
-) -> list[AttitudeStatus]:
-    """The month's and year's counts of every staff member with a valid attitude complaint this year."""
+def counted_from_cases(session: Session, now: datetime, staff_ids: Iterable[int]) -> dict[int, list[int]]:
+    """staff id → [month, year] counted from the complaints themselves (a few staff members)."""
     today = local_date(now)
-    start, end = _year_bounds(today)
+    year_start, year_end = as_utc(datetime(today.year, 1, 1)), as_utc(datetime(today.year + 1, 1, 1))
+    month_start = as_utc(datetime(today.year, today.month, 1))
+    month_end = as_utc(datetime(today.year + today.month // 12, today.month % 12 + 1, 1))
+    in_month = and_(Complaint.received_at >= month_start, Complaint.received_at < month_end)
+    attitude = select(Category.id).where(Category.code == ATTITUDE).scalar_subquery()
     stmt = (
-        select(Staff.id, Staff.name, Staff.department_id, Complaint.received_at)
-        .join(complaint_staff, complaint_staff.c.staff_id == Staff.id)
+        select(complaint_staff.c.staff_id, func.sum(case((in_month, 1), else_=0)), func.count())
         .join(Complaint, Complaint.id == complaint_staff.c.complaint_id)
-        .join(Category, Category.id == Complaint.category_id)
-        .where(Category.code == ATTITUDE, Complaint.validity == Validity.valid)
-        .where(Complaint.received_at >= start, Complaint.received_at < end)
+        .where(complaint_staff.c.staff_id.in_(list(staff_ids)))
+        .where(Complaint.category_id == attitude, Complaint.validity == Validity.valid)
+        .where(Complaint.received_at >= year_start, Complaint.received_at < year_end)
+        .group_by(complaint_staff.c.staff_id)
     )
-    if staff_ids is not None:
-        stmt = stmt.where(Staff.id.in_(list(staff_ids)))
+    return {staff: [int(month or 0), int(year)] for staff, month, year in session.execute(stmt)}
+
+
+def counted_from_aggregates(session: Session, now: datetime) -> dict[int, list[int]]:
+    """staff id → [month, year] from the daily aggregates (``stat_daily.attitude_by_staff``), per
+    month over every department: a staff member counts whichever department handled the case.
+
+    Exact once ``stats.refresh`` ran in this transaction (the dashboard refreshes first); each
+    month's sum is kept per process until its rows change (``analytics.group_totals``).
+    """
+    today = local_date(now)
+    months = [analytics.period_containing("month", date(today.year, m, 1)) for m in range(1, 13)]
+    this_month = months[today.month - 1].start
+    counts: dict[int, list[int]] = {}
+    for (start, _department), totals in analytics.group_totals(session, None, months).items():
+        for staff, n in totals.attitude_by_staff.items():
+            row = counts.setdefault(int(staff), [0, 0])
+            row[1] += n
+            if start == this_month:
+                row[0] += n
+    return counts
+
+
+def _statuses(
+    session: Session, counts: dict[int, list[int]], department_ids: Optional[Iterable[int]] = None
+) -> list[AttitudeStatus]:
+    if not counts:
+        return []
+    wanted = select(Staff.id, Staff.name, Staff.department_id).where(Staff.id.in_(sorted(counts)))
     if department_ids is not None:
-        stmt = stmt.where(Staff.department_id.in_(list(department_ids)))
-    counts: dict[int, list[Any]] = {}
-    for staff_id, name, department_id, received in session.execute(stmt):
-        row = counts.setdefault(staff_id, [name, department_id, 0, 0])
-        row[3] += 1
-        day = local_date(received)
-        if (day.year, day.month) == (today.year, today.month):
-            row[2] += 1
+        wanted = wanted.where(Staff.department_id.in_(list(department_ids)))
+    people = session.execute(wanted).all()
     month_cap, year_limit = _caps(session)
-    names = _department_names(session, {row[1] for row in counts.values()})
+    names = _department_names(session, {department for _, _, department in people})
     return [
-        AttitudeStatus(sid, name, names.get(dep, ""), month, year, month_cap, year_limit)
-        for sid, (name, dep, month, year) in sorted(counts.items())
+        AttitudeStatus(sid, name, names.get(department, ""), *counts[sid], month_cap, year_limit)
+        for sid, name, department in sorted(people)
+        if counts[sid][1]
     ]
 
 
@@ -115,13 +131,14 @@ def _department_names(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 def flagged(session: Session, now: datetime, department_ids: Optional[Iterable[int]] = None) -> list[AttitudeStatus]:
-    """Staff over the month cap or at the year limit (the dashboard's list)."""
-    return [s for s in statuses(session, now, department_ids=department_ids) if s.flagged]
+    """Staff over the month cap or at the year limit (the dashboard's list, after its refresh)."""
+    statuses = _statuses(session, counted_from_aggregates(session, now), department_ids)
+    return [s for s in statuses if s.flagged]
 
 
 def staff_status(session: Session, staff: Staff, now: datetime) -> AttitudeStatus:
     """One staff member's counts (zero when none), for the staff record."""
-    found = statuses(session, now, staff_ids=[staff.id])
+    found = _statuses(session, counted_from_cases(session, now, [staff.id]))
     if found:
         return found[0]
     month_cap, year_limit = _caps(session)

@@ -19,7 +19,17 @@ from sqlalchemy import and_, bindparam, case, delete, event, func, literal_colum
 from sqlalchemy.orm import Session, attributes
 
 from app.extensions import dialect_insert
-from app.models import Category, Complaint, Deadline, FollowUp, StatDaily, StatDirty, UTCDateTime
+from app.models import (
+    Category,
+    Complaint,
+    Counter,
+    Deadline,
+    FollowUp,
+    StatDaily,
+    StatDirty,
+    UTCDateTime,
+    complaint_staff,
+)
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 log = logging.getLogger(__name__)
@@ -143,6 +153,7 @@ def compute(
     _add_closed(session, rows, start, end, departments)
     _add_follow_ups(session, rows, start, end, departments)
     _add_stages(session, rows, start, end, departments, now)
+    _add_attitude(session, rows, start, end, departments)
     return rows
 
 
@@ -208,6 +219,28 @@ def _add_judged(session: Session, rows: Rows, start: datetime, end: datetime, de
     ):
         row = rows[(as_date(d), dep)]
         row.update(judged=judged, valid=int(valid or 0), attitude_valid=int(attitude_valid or 0))
+
+
+def _add_attitude(
+    session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]
+) -> None:
+    """Valid 服务态度 complaints naming each staff member, by the day they were received (the
+    service-attitude limits count them by month and year received: app.quality.attitude)."""
+    attitude = select(Category.id).where(Category.code == "attitude").scalar_subquery()
+    day = local_day(session, Complaint.received_at)
+    for d, dep, staff_id, n in session.execute(
+        select(day, Complaint.department_id, complaint_staff.c.staff_id, func.count())
+        .join(complaint_staff, complaint_staff.c.complaint_id == Complaint.id)
+        .where(
+            Complaint.received_at >= start,
+            Complaint.received_at < end,
+            Complaint.category_id == attitude,
+            Complaint.validity == "valid",
+            _in_departments(Complaint.department_id, departments),
+        )
+        .group_by(day, Complaint.department_id, complaint_staff.c.staff_id)
+    ):
+        rows[(as_date(d), dep)]["attitude_by_staff"][str(staff_id)] = n
 
 
 def _add_closed(session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]) -> None:
@@ -320,6 +353,7 @@ def _empty() -> dict[str, Any]:
         "basically_satisfied": 0,
         "unsatisfied": 0,
         "stages": {},
+        "attitude_by_staff": {},
     }
 
 
@@ -337,8 +371,9 @@ def _store(
     empty = [and_(table.c.day == d, table.c.department_id == dep) for d, dep in pairs if (d, dep) not in computed]
     for i in range(0, len(empty), 400):
         session.execute(delete(table).where(or_(*empty[i : i + 400])))
+    revision = next_revision(session)
     rows = [
-        {"day": d, "department_id": dep, "computed_at": now, **computed[(d, dep)]}
+        {"day": d, "department_id": dep, "computed_at": now, "revision": revision, **computed[(d, dep)]}
         for d, dep in sorted(pairs)
         if (d, dep) in computed
     ]
@@ -348,6 +383,22 @@ def _store(
         updated = {c.name: stmt.excluded[c.name] for c in table.columns if c not in keys}
         session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updated), rows)
     return len(rows)
+
+
+def next_revision(session: Session) -> int:
+    """A new revision number for the rows a refresh writes, higher than any written before.
+
+    The counter row is locked until the refresh commits, so refreshes write one after the
+    other and a committed row never carries a revision below one already visible: readers
+    tell a changed group of rows by its count and the sum of its revisions
+    (``analytics.group_totals``), whatever clock the writer's ``now`` came from.
+    """
+    table = Counter.__table__
+    stmt = dialect_insert(session)(table).values(kind="stat_revision", period="-", value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.kind, table.c.period], set_={"value": table.c.value + 1}
+    ).returning(table.c.value)
+    return int(session.execute(stmt).scalar_one())
 
 
 def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None) -> int:
@@ -401,7 +452,11 @@ def rebuild(session: Session, now: Optional[datetime] = None) -> int:
     last = max(_day(now) + timedelta(days=30), _day(bounds[1]))
     computed = compute(session, first, last, None, now)
     if computed:
-        rows = [{"day": d, "department_id": dep, "computed_at": now, **values} for (d, dep), values in computed.items()]
+        revision = next_revision(session)
+        rows = [
+            {"day": d, "department_id": dep, "computed_at": now, "revision": revision, **values}
+            for (d, dep), values in computed.items()
+        ]
         for i in range(0, len(rows), 5000):
             session.execute(StatDaily.__table__.insert(), rows[i : i + 5000])
     return len(computed)

@@ -26,7 +26,7 @@ from app.models import (
     Grievance,
     Penalty,
 )
-from app.quality import analytics, attitude
+from app.quality import analytics, attitude, stats
 from app.quality.analytics import Chart
 from app.timeutil import utcnow
 from app.views.base import ApiConventions, PortalModelView
@@ -149,9 +149,14 @@ class DashboardView(BaseView):
     @has_access
     def index(self) -> Any:
         departments, charts = dashboard_scope(current_principal())
+        limits: list[dict[str, Any]] = []
+        if charts:
+            stats.refresh(db.session)  # the limits are read from the daily aggregates
+            db.session.commit()
+            limits = attitude_flags(departments, utcnow())
         return self.render_template(
             "dashboard.html",
-            attitude_limits=attitude_flags(departments, utcnow()) if charts else [],
+            attitude_limits=limits,
             period_kinds=[
                 ("day", _("Day")),
                 ("week", _("Week")),
