@@ -78,3 +78,21 @@ def test_the_penalty_list_costs_the_same_statements_whatever_the_page_size(app, 
     small, _ = _statements(client, "/penaltyview/list/?psize_PenaltyView=10")
     large, statements = _statements(client, "/penaltyview/list/?psize_PenaltyView=100")
     assert large <= small and large <= LIST_BOUND, "\n".join(s[:160] for s in statements)
+
+
+def test_lists_count_up_to_the_cap_and_say_so_past_it(app, web, api, make_complaint, monkeypatch):
+    """Past COUNT_CAP rows a list shows "N+" and the REST list answers count N + 1 with
+    count_capped; up to it the count is exact (10,000 in the portal; 3 here)."""
+    from app.views import base
+
+    for _ in range(5):
+        make_complaint()
+    monkeypatch.setattr(base, "COUNT_CAP", 3)
+    page = web("zongjingli").get("/complaintview/list/").get_data(as_text=True)
+    assert ":</strong> 3+" in page
+    body = api("zongjingli").get("/api/v1/complaint/?q=(page_size:2)").get_json()
+    assert body["count"] == 4 and body["count_capped"] is True and len(body["result"]) == 2
+    monkeypatch.setattr(base, "COUNT_CAP", 10)
+    body = api("zongjingli").get("/api/v1/complaint/").get_json()
+    assert body["count"] == 5 and "count_capped" not in body
+    assert "记录数" in web("zongjingli").get("/complaintview/list/").get_data(as_text=True)

@@ -85,10 +85,24 @@ def blank_if_none(value: Any) -> Any:
     return "" if value is None else value
 
 
+# Lists count their rows up to this many; past it they show "10,000+" (and the REST list
+# answers count 10,001 with "count_capped": true): counting a million rows exactly would cost
+# more than the page itself, and no one pages that far instead of filtering.
+COUNT_CAP = 10_000
+
+
+class CappedCount(int):
+    """A row count that stopped at COUNT_CAP + 1: shown as "10,000+", still a number to page by."""
+
+    def __str__(self) -> str:
+        return f"{COUNT_CAP:,}+"
+
+
 class PortalInterface(SQLAInterface):
     """FAB's model interface with a lean count: the rows of a list are counted over the model's
     own table with the filters only — not over every shown column and the LEFT JOINs of its
-    relations wrapped in a subquery, which is what FAB does and what costs most at a million rows."""
+    relations wrapped in a subquery, which is what FAB does and what costs most at a million rows —
+    and only up to COUNT_CAP + 1 rows."""
 
     def query_count(self, query: Any, filters: Any = None, select_columns: Any = None) -> int:
         # Without the model's eagerly joined relations (they shape rows, never the count).
@@ -97,8 +111,15 @@ class PortalInterface(SQLAInterface):
         statement = filtered.statement
         if len(statement.get_final_froms()) != 1 or statement.get_final_froms()[0] is not self.obj.__table__:
             return super().query_count(query, filters, select_columns)  # a filter joined: FAB's count
-        count = statement.with_only_columns(func.count()).select_from(self.obj.__table__).order_by(None)
-        return int(self.session.execute(count).scalar_one())
+        rows = (
+            statement.with_only_columns(self.obj.__table__.primary_key.columns[0])
+            .select_from(self.obj.__table__)
+            .order_by(None)
+            .limit(COUNT_CAP + 1)
+            .subquery()
+        )
+        count = int(self.session.execute(select(func.count()).select_from(rows)).scalar_one())
+        return CappedCount(count) if count > COUNT_CAP else count
 
     # Many-to-one relations a screen lists: loaded with the page in one statement (set by
     # PortalModelView from its list columns), not one lazy load per row and relation.
@@ -390,6 +411,12 @@ class ApiConventions:
         return super().response_422(message=readable_field_errors(message))  # type: ignore[misc]
 
 
+def mark_capped_count(data: dict[str, Any]) -> None:
+    """A REST list counted only up to COUNT_CAP + 1 says so (``count_capped``)."""
+    if isinstance(data.get("count"), CappedCount):
+        data["count_capped"] = True
+
+
 class PortalApi(ApiConventions, ModelRestApi):
     """Base REST resource: same permissions as the screens, session or JWT auth.
 
@@ -418,6 +445,9 @@ class PortalApi(ApiConventions, ModelRestApi):
         self.edit_columns = without_system_columns(model, self.edit_columns)
         self.add_query_rel_fields = scoped_relations(self.datamodel, self.add_columns, self.add_query_rel_fields)
         self.edit_query_rel_fields = scoped_relations(self.datamodel, self.edit_columns, self.edit_query_rel_fields)
+
+    def pre_get_list(self, data: dict[str, Any]) -> None:
+        mark_capped_count(data)
 
     def get_list_headless(self, **kwargs: Any) -> Any:
         """The list; masked columns are searched by exact match only, each search logged."""

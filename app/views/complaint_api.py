@@ -249,6 +249,7 @@ class ComplaintApi(CaseApi):
         mask_complaint_json(data.get("result"), pk, current_viewer(), customer_ids_of([pk]))
 
     def pre_get_list(self, data: dict[str, Any]) -> None:
+        super().pre_get_list(data)
         ids = list(data.get("ids") or [])
         customer_ids, viewer = customer_ids_of(ids), current_viewer()
         viewer.prefetch(customer_ids.values())  # one query for the page, not one per row

@@ -150,6 +150,7 @@ class CustomerApi(PortalApi):
         return self.response(response.status_code, **body)
 
     def pre_get_list(self, data: dict[str, Any]) -> None:
+        super().pre_get_list(data)
         for row in data.get("result") or []:
             privacy.mask_customer_json(row)
 

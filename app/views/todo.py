@@ -40,7 +40,7 @@ from app.models import (
     Level,
     Penalty,
     PenaltyStatus,
-    Staff,
+    complaint_staff,
 )
 from app.time_limits.deadlines import HEAD_TOKEN, STAGES
 from app.timeutil import LOCAL_TZ, utcnow
@@ -112,9 +112,12 @@ def _who_complaint(t: workflow.Transition, p: scope.Principal) -> ColumnElement[
         if DEPARTMENT_HEAD in t.roles and p.is_department_head and p.acting_department_ids:
             clauses.append(Complaint.department_id.in_(sorted(p.acting_department_ids)))
         if p.has_role(*t.recusal_roles):
-            # The head is a complained person of the case: the recusal role acts instead.
+            # The head is a complained person of the case: the recusal role acts instead
+            # (one probe of the link table's key per case, not a hash of every link).
             head_is_subject = exists().where(
-                Department.id == Complaint.department_id, Complaint.staff.any(Staff.id == Department.head_id)
+                complaint_staff.c.complaint_id == Complaint.id,
+                complaint_staff.c.staff_id == Department.head_id,
+                Department.id == Complaint.department_id,
             )
             clauses.append(head_is_subject)
         return or_(*clauses) if clauses else false()
@@ -185,7 +188,10 @@ def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]
             who,
         )
         if p.staff_id is not None:  # the person complained about steps aside
-            condition = and_(condition, not_(Complaint.staff.any(Staff.id == p.staff_id)))
+            named = exists().where(
+                complaint_staff.c.complaint_id == Complaint.id, complaint_staff.c.staff_id == p.staff_id
+            )
+            condition = and_(condition, not_(named))
         kinds.append((t.action, condition))
     if p.has_role(GENERAL_MANAGER):
         # 督办 and 上报总部: the escalated open cases are the general manager's to watch.
