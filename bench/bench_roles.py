@@ -115,7 +115,9 @@ def run(url: str = BENCH_DATABASE_URL, repeat: int = 7) -> dict[str, dict[str, A
         total = db.session.scalar(select(func.count()).select_from(Complaint))
         department = db.session.scalar(select(Department.id).where(Department.code == "GC"))
         case_id = db.session.scalar(
-            select(func.max(Complaint.id)).where(Complaint.department_id == department, Complaint.status == "dispatched")
+            select(func.max(Complaint.id)).where(
+                Complaint.department_id == department, Complaint.status == "dispatched"
+            )
         )
         recorder = Recorder(db.engine)
     print(f"machine: {machine()}")
@@ -134,8 +136,8 @@ def run(url: str = BENCH_DATABASE_URL, repeat: int = 7) -> dict[str, dict[str, A
                 continue  # the case is not 客服's
             client = api if is_api else web
 
-            def fetch(client: Any = client, page_url: str = page_url, is_api: bool = is_api) -> Any:
-                return client.get(page_url, headers=headers if is_api else None)
+            def fetch(client: Any = client, page_url: str = page_url, extra: Any = headers if is_api else None) -> Any:
+                return client.get(page_url, headers=extra)
 
             wall, db_time, count = _sample(fetch, recorder, repeat)
             bound, met = _goal(kind, wall, db_time)
