@@ -86,10 +86,10 @@ def _forget_cached_rows() -> None:
     """Rows change under the per-process caches (TRUNCATE and a restore fire no ORM events)."""
     from app import settings
     from app.complaints import phrases
-    from app.quality import analytics
+    from app.quality import daily
     from app.time_limits import sla
 
-    analytics.forget_groups()
+    daily.forget_groups()
     settings.invalidate()
     sla.forget_calendar()
     phrases.invalidate()

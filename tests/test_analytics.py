@@ -6,7 +6,7 @@ import pytest
 
 from app import db
 from app.complaints import steps as services
-from app.quality import analytics, stats
+from app.quality import analytics, daily, stats
 from app.timeutil import LOCAL_TZ
 
 OCT = datetime(2026, 10, 12, 10, 0, tzinfo=LOCAL_TZ)  # a Monday, office hours
@@ -152,7 +152,7 @@ def test_remembered_totals_follow_every_rewrite_even_with_the_same_clock(app, ma
     after = _dashboard(org, "zongjingli", "month", "2026-10", at)
     assert after["kpis"]["received"] == 6
     assert after["charts"]["by_department"]["items"][0]["value"] == 5  # 工程部: 4 + 1
-    analytics.forget_groups()
+    daily.forget_groups()
     assert _dashboard(org, "zongjingli", "month", "2026-10", at) == after
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import settings
 from app.models import Category, Complaint, Department, Staff, Validity, complaint_staff
-from app.quality import analytics
+from app.quality import analytics, daily
 from app.timeutil import as_utc, local_date
 
 ATTITUDE = "attitude"  # the category code of 服务态度
@@ -91,13 +91,13 @@ def counted_from_aggregates(session: Session, now: datetime) -> dict[int, list[i
     month over every department: a staff member counts whichever department handled the case.
 
     Exact once ``stats.refresh`` ran in this transaction (the dashboard refreshes first); each
-    month's sum is kept per process until its rows change (``analytics.group_totals``).
+    month's sum is kept per process until its rows change (``daily.group_totals``).
     """
     today = local_date(now)
     months = [analytics.period_containing("month", date(today.year, m, 1)) for m in range(1, 13)]
     this_month = months[today.month - 1].start
     counts: dict[int, list[int]] = {}
-    for (start, _department), totals in analytics.group_totals(session, None, months).items():
+    for (start, _department), totals in daily.group_totals(session, None, months).items():
         for staff, n in totals.attitude_by_staff.items():
             row = counts.setdefault(int(staff), [0, 0])
             row[1] += n

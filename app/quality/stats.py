@@ -391,7 +391,7 @@ def next_revision(session: Session) -> int:
     The counter row is locked until the refresh commits, so refreshes write one after the
     other and a committed row never carries a revision below one already visible: readers
     tell a changed group of rows by its count and the sum of its revisions
-    (``analytics.group_totals``), whatever clock the writer's ``now`` came from.
+    (``daily.group_totals``), whatever clock the writer's ``now`` came from.
     """
     table = Counter.__table__
     stmt = dialect_insert(session)(table).values(kind="stat_revision", period="-", value=1)
