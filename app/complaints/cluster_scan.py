@@ -147,6 +147,7 @@ def scan(session: Session, now: datetime, budget_seconds: Optional[float] = None
         state[window.key] = window.last_id
         _save_state(session, state, months)
         session.commit()
+    totals["more"] = bool(totals.get("windows_left"))
     totals["seconds"] = round(time.monotonic() - began, 3)
     return totals
 
