@@ -20,6 +20,7 @@ from app import db, settings
 from app.complaints import corrective, steps
 from app.jobs import core
 from app.models import (
+    Cluster,
     Complaint,
     ComplaintEvent,
     CorrectiveAction,
@@ -27,6 +28,7 @@ from app.models import (
     Notification,
     StatDaily,
     StatDirty,
+    cluster_complaint,
 )
 from app.quality import stats
 
@@ -241,3 +243,52 @@ def test_daily_digest_lists_the_first_lines_of_a_department_and_counts_the_rest(
     company = api("renshi").get("/api/v1/notification/?q=(page_size:100)").json["result"]
     (summary,) = [n for n in company if n["kind"] == "digest"]
     assert summary["body"].endswith("：5（0 超时）"), summary["body"]
+
+
+# --- The cluster scan ----------------------------------------------------------------------------
+
+LIFT = (
+    "8号楼2单元电梯又坏了，已经停运三天没人修",
+    "8号楼的电梯停了好几天，老人上下楼很困难，请尽快维修",
+    "8号楼2单元电梯故障停运，物业一直不来修理",
+    "8号楼电梯又出故障了，还是没人来修",
+)
+
+
+def _cluster_outcome(cases) -> tuple:
+    db.session.expire_all()
+    members = db.session.execute(
+        select(cluster_complaint.c.complaint_id).order_by(cluster_complaint.c.complaint_id)
+    ).all()
+    levels = [db.session.get(Complaint, c.id).level.code for c in cases]
+    events = db.session.execute(
+        select(ComplaintEvent.action, func.count())
+        .where(ComplaintEvent.action.in_(("cluster_linked", "cluster_level_raised")))
+        .group_by(ComplaintEvent.action)
+        .order_by(ComplaintEvent.action)
+    ).all()
+    return db.session.scalar(select(func.count()).select_from(Cluster)), members, levels, tuple(events)
+
+
+@pytest.mark.parametrize("bounded", [True, False])
+def test_cluster_scan_stops_inside_a_window_and_resumes_to_the_same_end(app, org, make_complaint, bounded):
+    day = at(2026, 10, 12, 10)
+    cases = [
+        make_complaint(content=text, received_at=day + timedelta(days=i), now=day + timedelta(days=i))
+        for i, text in enumerate(LIFT)
+    ]
+    if bounded:
+        settings.put(db.session, "cluster.scan_seconds", 1e-9)
+        _bound("cluster_scan")
+    passes = _passes(app, "cluster_scan", day + timedelta(days=4))
+    if bounded:
+        # The window's group is linked in the first pass, then one level raise per pass.
+        first = passes[0]
+        assert (first["clusters_created"], first["cases_linked"], first["windows"], first["more"]) == (1, 4, 0, True)
+        assert [p["levels_raised"] for p in passes] == [0, 1, 1, 1, 1, 0], passes
+    else:
+        assert len(passes) == 1 and passes[0]["levels_raised"] == 4, passes
+    assert passes[-1]["windows"] == 1
+    # The same end either way: one cluster of the four cases, each raised once.
+    ids = sorted((c.id,) for c in cases)
+    assert _cluster_outcome(cases) == (1, ids, ["major"] * 4, (("cluster_level_raised", 4), ("cluster_linked", 4)))

@@ -59,10 +59,15 @@ def corrective_scan(now: datetime) -> dict[str, Any]:
 
 
 @job(
-    "cluster_scan", "Clustered complaints: detect clusters and raise repeated problems", trigger="interval", minutes=10
+    "cluster_scan",
+    "Clustered complaints: detect clusters and raise repeated problems",
+    budget_seconds=40,
+    trigger="interval",
+    minutes=10,
 )
 def cluster_scan(now: datetime) -> dict[str, Any]:
-    return cluster_detection.scan(db.session, now)
+    # No new window after cluster.scan_seconds; a big window stops inside at the job's budget.
+    return cluster_detection.scan(db.session, now, stop_seconds=budget_seconds("cluster_scan"))
 
 
 @job(
