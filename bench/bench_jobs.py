@@ -5,7 +5,8 @@ Runs each registered job once at the current time, as ``flask jobs run`` does, a
 prints its pass time. A job that is not due now (the daily digest on a non-working
 day, the weekly and monthly work outside its first working day) is then run once
 anyway, at a time it does its work: the digest now, the reports and the grading at
-the due time of the last week or month. The jobs COMMIT their work (this is the first
+the due time of the last week or month; and the reports and the grading are made
+afresh (rolled back), in case the database holds them already. The jobs COMMIT their work (this is the first
 run after generating): the database is changed, e.g. the deadline scan's backlog is
 consumed — run it on a copy.
 """
@@ -61,6 +62,31 @@ def _forced(app: Any, name: str, now: datetime) -> Callable[[], Any]:
     return run
 
 
+def _generated(app: Any, name: str, now: datetime) -> Callable[[], Any]:
+    """The work of a periodic job when nothing exists yet for its period (a report made
+    afresh, a grading of the last month without one), rolled back afterwards."""
+    from app import db
+    from app.quality import assessment, reports
+    from app.quality.analytics import period_containing
+    from app.timeutil import to_local
+
+    def run() -> Any:
+        with app.app_context():
+            period = period_containing(PERIODIC[name], to_local(now).date()).previous()
+            try:
+                if name != "monthly_grading":
+                    report = reports.generate(db.session, period, now)
+                    return {"period": period.key, "document": report.document.number}
+                while assessment.find_run(db.session, period) is not None:
+                    period = period.previous()
+                run = assessment.open_run(db.session, period, now)
+                return {"period": period.key, "departments": len(run.grades)}
+            finally:
+                db.session.rollback()
+
+    return run
+
+
 def run(url: str = BENCH_DATABASE_URL, only: list[str] | None = None) -> dict[str, float]:
     from app import jobs
     from app.jobs.registry import REGISTRY
@@ -85,6 +111,10 @@ def run(url: str = BENCH_DATABASE_URL, only: list[str] | None = None) -> dict[st
             not_due.append(name)
     for name in not_due:
         results[name] = _timed(name, f"{name} (forced)", _forced(app, name, utcnow()))
+    for name in PERIODIC:
+        if not only or name in only:
+            label = f"{name} (afresh, rolled back)"
+            results[label] = _timed(name, label, _generated(app, name, utcnow()))
     return results
 
 
