@@ -316,8 +316,12 @@ def reveals_of(session: Session, complaint_id: int, limit: int = 20) -> list[Acc
 # --- Retention ---------------------------------------------------------------------------------
 
 
-def anonymise_expired(session: Session, now: datetime, retention_days: int) -> dict[str, Any]:
-    """Anonymise customers whose complaints have all been archived for over ``retention_days``.
+def anonymise_expired(
+    session: Session, now: datetime, retention_days: int, after_id: int = 0, limit: int = 200
+) -> tuple[dict[str, int], Optional[int]]:
+    """Anonymise the next ``limit`` customers (by id after ``after_id``) whose complaints have
+    all been archived for over ``retention_days``; the counts, and the id the next batch
+    starts after (None: none is left). The caller commits.
 
     Name becomes 已匿名客户, phone/e-mail/address/note are cleared, phone numbers and
     e-mail addresses in the cases' content and demand are removed; the cases themselves
@@ -339,30 +343,34 @@ def anonymise_expired(session: Session, now: datetime, retention_days: int) -> d
     customers = list(
         session.scalars(
             select(Customer)
-            .where(Customer.anonymised_at.is_(None), has_cases, not_(still_kept))
+            .where(Customer.id > after_id, Customer.anonymised_at.is_(None), has_cases, not_(still_kept))
             .order_by(Customer.id)
-            .limit(1000)
+            .limit(limit)
         )
     )
-    cases = 0
+    if not customers:
+        return {"customers": 0, "complaints": 0}, None
     for customer in customers:
         customer.name = ANONYMISED_NAME
         customer.phone = customer.email = customer.address = customer.note = None
         customer.anonymised_at = now
-        for complaint in session.scalars(select(Complaint).where(Complaint.customer_id == customer.id)):
-            complaint.content = strip_contacts(complaint.content) or ""
-            complaint.customer_demand = strip_contacts(complaint.customer_demand)
-            complaint.anonymised_at = now
-            session.add(
-                ComplaintEvent(
-                    complaint_id=complaint.id,
-                    action="anonymised",
-                    at=now,
-                    from_status=complaint.status.value,
-                    to_status=complaint.status.value,
-                    note=f"retention {int(retention_days)} days",
-                    dedup_key=f"anonymised:{complaint.id}",
-                )
+    complaints = session.scalars(
+        select(Complaint).where(Complaint.customer_id.in_([c.id for c in customers])).order_by(Complaint.id)
+    ).all()
+    for complaint in complaints:
+        complaint.content = strip_contacts(complaint.content) or ""
+        complaint.customer_demand = strip_contacts(complaint.customer_demand)
+        complaint.anonymised_at = now
+        session.add(
+            ComplaintEvent(
+                complaint_id=complaint.id,
+                action="anonymised",
+                at=now,
+                from_status=complaint.status.value,
+                to_status=complaint.status.value,
+                note=f"retention {int(retention_days)} days",
+                dedup_key=f"anonymised:{complaint.id}",
             )
-            cases += 1
-    return {"customers": len(customers), "complaints": cases, "cutoff": cutoff.isoformat()}
+        )
+    counts = {"customers": len(customers), "complaints": len(complaints)}
+    return counts, customers[-1].id if len(customers) == limit else None

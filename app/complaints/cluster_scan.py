@@ -11,7 +11,9 @@ similar cases of the next month too (its recent cases join the window as anchors
 Bounded: each pass has a time budget (``cluster.scan_seconds``); each window is one committed
 batch; a window is looked at again only when a case was added to it (the highest case id seen
 per window is kept in the ``cluster.scan_state`` row), so a pass that ran out of time resumes with
-the windows it did not reach.
+the windows it did not reach. The job also stops inside a window too big for its budget
+(``jobs.cluster_scan.budget_seconds``), after the group or level raise that spends it; the window is
+committed as far as it got and scanned again by the next pass, which skips what is done.
 """
 
 from __future__ import annotations
@@ -125,10 +127,17 @@ def dirty_windows(session: Session, now: datetime, state: dict[str, int]) -> lis
     return windows
 
 
-def scan(session: Session, now: datetime, budget_seconds: Optional[float] = None) -> dict[str, Any]:
-    """One bounded pass at ``now``: each dirty window in turn, committed, until the time budget is spent."""
+def scan(
+    session: Session, now: datetime, budget_seconds: Optional[float] = None, stop_seconds: Optional[float] = None
+) -> dict[str, Any]:
+    """One bounded pass at ``now``: each dirty window in turn, committed, until the time budget is spent.
+
+    No window starts after ``budget_seconds`` (default ``cluster.scan_seconds``); with ``stop_seconds``
+    a window still running then (or at the budget, if later) stops inside and is finished by later passes.
+    """
     began = time.monotonic()
     budget = budget_seconds if budget_seconds is not None else _number(session, "cluster.scan_seconds", 20)
+    stop_at = began + max(budget, stop_seconds) if stop_seconds is not None else None
     state = _load_state(session)
     months = months_to_scan(session, now)
     windows = dirty_windows(session, now, state)
@@ -141,12 +150,20 @@ def scan(session: Session, now: datetime, budget_seconds: Optional[float] = None
         if state.get(window.key, 0) >= window.last_id:  # another scheduler scanned it meanwhile
             session.commit()
             continue
-        for key, value in scan_window(session, window, now).items():
+        counts, finished = scan_window(session, window, now, stop_at)
+        for key, value in counts.items():
             totals[key] += value
+        if not finished:
+            # Stopped inside the window (or just done): what it did is kept, and the next
+            # pass looks at the window again, skipping the cases already linked and raised.
+            session.commit()
+            totals["windows_left"] = len(windows) - number
+            break
         totals["windows"] += 1
         state[window.key] = window.last_id
         _save_state(session, state, months)
         session.commit()
+    totals["more"] = bool(totals.get("windows_left"))
     totals["seconds"] = round(time.monotonic() - began, 3)
     return totals
 
@@ -204,13 +221,18 @@ def _memberships(session: Session, ids: list[int]) -> dict[int, list[Cluster]]:
     return found
 
 
-def scan_window(session: Session, window: Window, now: datetime) -> dict[str, int]:
-    """Compare the window's cases and turn each group of similar cases into a cluster or join it to one."""
+def scan_window(
+    session: Session, window: Window, now: datetime, stop_at: Optional[float] = None
+) -> tuple[dict[str, int], bool]:
+    """Compare the window's cases and turn each group of similar cases into a cluster or join it to one.
+
+    With ``stop_at`` (a ``time.monotonic()`` instant) it stops after the group linked or the level
+    raised that passes it, and says it did not finish; scanning the window again does the rest."""
     cases = _window_cases(session, window)
     counts = {"cases_compared": len(cases), "clusters_created": 0, "cases_linked": 0, "levels_raised": 0}
     minimum = int(_number(session, "cluster.min_complaints", 3))
     if len(cases) < 2:
-        return counts
+        return counts, True
     matrix = similarity.Matrix([similarity.case_text(c.subject, c.content) for c in cases])
     memberships = _memberships(session, [c.id for c in cases])
     touched: list[Cluster] = []
@@ -227,11 +249,22 @@ def scan_window(session: Session, window: Window, now: datetime) -> dict[str, in
                 continue  # created meanwhile by another process: its next pass joins the cases
             counts["clusters_created"] += 1
             group = fresh
-        counts["cases_linked"] += clusters.link(session, cluster, group, None, now)
+        linked = clusters.link(session, cluster, group, None, now)
+        counts["cases_linked"] += linked
         if cluster not in touched:
             touched.append(cluster)
-    counts["levels_raised"] = sum(clusters.apply_level_rule(session, cluster, None, now) for cluster in touched)
-    return counts
+        if linked and _past(stop_at):
+            return counts, False
+    for cluster in touched:
+        raised = clusters.apply_level_rule(session, cluster, None, now, stop_at)
+        counts["levels_raised"] += raised
+        if raised and _past(stop_at):
+            return counts, False
+    return counts, True
+
+
+def _past(stop_at: Optional[float]) -> bool:
+    return stop_at is not None and time.monotonic() > stop_at
 
 
 def _cluster_for(group: list[Complaint], memberships: dict[int, list[Cluster]]) -> Optional[Cluster]:

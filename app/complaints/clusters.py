@@ -11,6 +11,7 @@ minute chain of a major case) run from the moment of raising.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -216,9 +217,14 @@ def serious_level(session: Session) -> Optional[Level]:
     return level or intake.lowest_major_level(session)
 
 
-def apply_level_rule(session: Session, cluster: Cluster, actor_id: Optional[int], now: datetime) -> int:
+def apply_level_rule(
+    session: Session, cluster: Cluster, actor_id: Optional[int], now: datetime, stop_at: Optional[float] = None
+) -> int:
     """Months in which the cluster holds ``cluster.serious_per_month`` cases: their cases still
-    waiting for the reply rise to the serious level; the new clocks run from ``now``."""
+    waiting for the reply rise to the serious level; the new clocks run from ``now``.
+
+    With ``stop_at`` (a ``time.monotonic()`` instant) it stops after the raise that passes it;
+    calling it again raises the rest (a raised case is not raised twice)."""
     threshold = _int_setting(session, "cluster.serious_per_month", 3)
     target = serious_level(session)
     if target is None:
@@ -233,6 +239,9 @@ def apply_level_rule(session: Session, cluster: Cluster, actor_id: Optional[int]
         for case in cases:
             if _raise(session, cluster, case, target, len(cases), month, actor_id, now):
                 raised += 1
+                if stop_at is not None and time.monotonic() > stop_at:
+                    session.flush()
+                    return raised
     session.flush()
     return raised
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import settings
@@ -26,7 +26,7 @@ from app.access.roles import HR_MANAGER as HR
 from app.i18n import _l
 from app.lifecycle import TransitionError
 from app.messages import notify
-from app.models import Complaint, ComplaintEvent, CorrectiveAction, Staff
+from app.models import Complaint, ComplaintEvent, ComplaintStatus, CorrectiveAction, Staff
 from app.time_limits.sla import load_calendar
 from app.timeutil import as_utc, format_local, utcnow
 
@@ -288,29 +288,48 @@ def unverified(session: Session, complaint_id: int) -> int:
 
 def scan(session: Session, now: Optional[datetime] = None) -> dict[str, int]:
     """Mark overdue actions once (owner and head told) and escalate them once to 总经理
-    one working day later. Safe to run again and again."""
+    one working day later. Safe to run again and again; the caller commits."""
     now = now or utcnow()
+    totals = {"overdue": 0, "escalated": 0}
+    after: Optional[int] = 0
+    while after is not None:
+        counts, after = scan_batch(session, now, after, limit=500)
+        totals = {key: totals[key] + counts[key] for key in totals}
+    return totals
+
+
+def scan_batch(
+    session: Session, now: datetime, after_id: int = 0, limit: int = 500
+) -> tuple[dict[str, int], Optional[int]]:
+    """One batch of :func:`scan`: the actions past due with a mark still to make, by id after
+    ``after_id``; their counts and the id the next batch starts after (None: none is left)."""
     counts = {"overdue": 0, "escalated": 0}
-    cal = None
     rows = session.scalars(
         select(CorrectiveAction)
-        .where(CorrectiveAction.state == "open", CorrectiveAction.due_at <= now)
+        .join(Complaint, Complaint.id == CorrectiveAction.complaint_id)
+        .where(
+            CorrectiveAction.state == "open",
+            CorrectiveAction.due_at <= now,
+            CorrectiveAction.id > after_id,
+            or_(CorrectiveAction.overdue_at.is_(None), CorrectiveAction.escalated_at.is_(None)),
+            Complaint.status != ComplaintStatus.archived,
+        )
         .order_by(CorrectiveAction.id)
-        .limit(2000)
+        .limit(limit)
     ).all()
+    if not rows:
+        return counts, None
+    cal = load_calendar(session)
     outbox = notify.Outbox(session, now)
     for action in rows:
-        if action.complaint.is_archived:
-            continue
         if action.overdue_at is None and _mark_overdue(session, outbox, action, now):
             counts["overdue"] += 1
-        cal = cal or load_calendar(session)
         if action.escalated_at is None and cal.add(action.due_at, 1, "working_days") <= now:
             if _escalate(session, outbox, action, now):
                 counts["escalated"] += 1
     outbox.flush()
     session.flush()
-    return counts
+    return counts, rows[-1].id if len(rows) == limit else None
 
 
 def _recorded(session: Session, key: str) -> bool:

@@ -781,6 +781,8 @@ def scan(
         _record_due(session, pending, rules, counts, queued, now)
         if len(ids) < batch:
             break
+    else:
+        counts["more"] = True  # stopped on the time budget: the next pass takes the rest
     return counts
 
 
