@@ -151,9 +151,15 @@ def _via_complaint(column: Any) -> Callable[[Principal], ColumnElement[bool]]:
         inner = _complaint(p)
         if isinstance(inner, False_):
             return false()
-        return column.in_(select(Complaint.id).where(inner))
+        return complaint_in_scope(column, inner)
 
     return rule
+
+
+def complaint_in_scope(column: Any, inner: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``column`` names a complaint in scope: a probe of that complaint by its key per row, not a
+    hash of every complaint in scope (a case page's documents took 250 ms at 1M with IN)."""
+    return exists().where(Complaint.id == column, inner).correlate_except(Complaint)
 
 
 def _customer(p: Principal) -> ColumnElement[bool]:
@@ -248,7 +254,7 @@ def _document(p: Principal) -> ColumnElement[bool]:
     complaint = _complaint(p)
     if not isinstance(complaint, False_):
         clauses.append(
-            and_(Document.penalty_id.is_(None), Document.complaint_id.in_(select(Complaint.id).where(complaint)))
+            and_(Document.penalty_id.is_(None), complaint_in_scope(Document.complaint_id, complaint))
         )
     if p.is_department_head:
         clauses.append(
