@@ -412,6 +412,14 @@ class Complaint(Model):
             sqlite_where=text(OPEN_PREDICATE),
         ),
         Index(
+            "ix_complaint_open_due",
+            "next_due_at",
+            "received_at",
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
+        Index("ix_complaint_first_responder_status", "first_responder_id", "status"),
+        Index(
             "ix_complaint_valid_category_received",
             "category_id",
             "received_at",
@@ -440,7 +448,8 @@ class Complaint(Model):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
     department: Mapped[Department] = relationship(lazy="joined")
     staff: Mapped[list[Staff]] = relationship(secondary=complaint_staff)
-    first_responder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    # Indexed with the status (ix_complaint_first_responder_status): 首问 scope and its home counts.
+    first_responder_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
     first_responder: Mapped[Optional[User]] = relationship(User, foreign_keys=[first_responder_id])
     status: Mapped[ComplaintStatus] = mapped_column(
         _enum(ComplaintStatus), default=ComplaintStatus.registered, index=True

@@ -1,4 +1,4 @@
-"""Dashboards at a million cases: stat_daily.revision and attitude_by_staff, covering indexes
+"""Pages at a million cases: stat_daily.revision and attitude_by_staff, indexes of open cases
 
 stat_daily.attitude_by_staff is filled here from the complaints (valid 服务态度 complaints naming
 each staff member, by received day and department), so the service-attitude limits read from
@@ -39,6 +39,16 @@ def upgrade():
         sqlite_where=sa.text(OPEN_PREDICATE),
     )
     op.create_index(
+        "ix_complaint_open_due",
+        "complaint",
+        ["next_due_at", "received_at"],
+        postgresql_where=sa.text(OPEN_PREDICATE),
+        sqlite_where=sa.text(OPEN_PREDICATE),
+    )
+    with op.batch_alter_table("complaint", schema=None) as batch_op:
+        batch_op.drop_index("ix_complaint_first_responder_id")
+        batch_op.create_index("ix_complaint_first_responder_status", ["first_responder_id", "status"], unique=False)
+    op.create_index(
         "ix_complaint_valid_category_received",
         "complaint",
         ["category_id", "received_at"],
@@ -74,6 +84,10 @@ def _fill_attitude():
 
 def downgrade():
     op.drop_index("ix_complaint_valid_category_received", table_name="complaint")
+    with op.batch_alter_table("complaint", schema=None) as batch_op:
+        batch_op.drop_index("ix_complaint_first_responder_status")
+        batch_op.create_index("ix_complaint_first_responder_id", ["first_responder_id"], unique=False)
+    op.drop_index("ix_complaint_open_due", table_name="complaint")
     op.drop_index("ix_complaint_open_received", table_name="complaint")
     with op.batch_alter_table("stat_daily", schema=None) as batch_op:
         batch_op.drop_column("attitude_by_staff")
