@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 from collections import Counter
@@ -67,21 +66,16 @@ def flask_bin() -> str:
     return os.path.join(os.path.dirname(sys.executable), "flask")
 
 
-def cli_run(app: Flask, when: datetime | str, timeout: float = 120, **extra_env: str) -> dict[str, Any]:
-    """``flask --app app jobs run --now <ISO>`` in a subprocess; the JSON summary on its last line."""
+def cli_run(app: Flask, when: datetime | str) -> dict[str, Any]:
+    """``flask --app app jobs run --now <ISO>`` through Flask's CLI runner: the command as the shell
+    runs it (arguments, time parsing, JSON on the last line), without starting an interpreter per
+    call; test_cli_rejects_a_bad_time and the scheduler and fault tests run the real process."""
     db.session.commit()
     iso = when if isinstance(when, str) else when.isoformat()
-    proc = subprocess.run(
-        [flask_bin(), "--app", "app", "jobs", "run", "--now", iso],
-        cwd=ROOT,
-        env=flask_env(app, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert lines, f"no output; stderr: {proc.stderr[-2000:]}"
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "--now", iso])
+    assert result.exit_code == 0, (result.output[-3000:], result.exception)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines, "no output"
     summary = json.loads(lines[-1])
     db.session.expire_all()
     return summary
