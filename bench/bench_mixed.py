@@ -90,16 +90,16 @@ def _plan(url: str, clients: int) -> dict[str, Any]:
             "kefu": sample("first_responder_id = :k AND id % 5 = 0", k=users["kefu"]),
         }
         steps: dict[str, list[list[int]]] = {}
-        for action, (_, status, _) in STEPS.items():
-            where = "status = :s AND paused_since IS NULL" + (
-                " AND department_id = ANY(:d)" if action == "start_investigation" else ""
+        for action, (actor, status, _) in STEPS.items():
+            # Not the actor's own cases (complained about: recused), not paused ones.
+            where = (
+                "status = :s AND paused_since IS NULL AND NOT EXISTS (SELECT 1 FROM complaint_staff cs "
+                "JOIN staff s ON s.id = cs.staff_id WHERE cs.complaint_id = complaint.id AND s.user_id = :actor)"
             )
-            ids = [
-                r[0]
-                for r in c.execute(
-                    text(f"SELECT id FROM complaint WHERE {where} ORDER BY id"), {"s": status, "d": departments}
-                )
-            ]
+            if action == "start_investigation":
+                where += " AND department_id = ANY(:d)"
+            params = {"s": status, "d": departments, "actor": users[actor]}
+            ids = [r[0] for r in c.execute(text(f"SELECT id FROM complaint WHERE {where} ORDER BY id"), params)]
             steps[action] = [ids[i::clients] for i in range(clients)]
     engine.dispose()
     if not all(reads.values()):
