@@ -79,6 +79,7 @@ class Http:
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers: dict[str, str] = {}
+        self.used = 0.0
 
     def request(self, method: str, path: str, body: Any = None, form: bool = False) -> tuple[int, bytes]:
         headers = dict(self.headers)
@@ -89,6 +90,11 @@ class Http:
         elif body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json"
+        if time.monotonic() - self.used > 1.0:
+            # gunicorn's threaded workers drop a keep-alive connection idle for 2 s (``keepalive``):
+            # open a new one rather than send on a connection the server may be closing.
+            self.conn.close()
+        self.used = time.monotonic()
         try:
             self.conn.request(method, path, data, headers)
             response = self.conn.getresponse()
