@@ -123,9 +123,12 @@ def register_complaint(
     """
     now = now or utcnow()
     validate_intake(data, now)
-    complaint = _new_complaint(session, actor_id, data, _intake_customer(session, data), now, number)
+    complaint = _new_complaint(actor_id, data, _intake_customer(session, data), now)
     raised_from = _raise_group_complaint(session, complaint)
     original = _mark_repeat(session, complaint)
+    # Numbered last: the counter's row stays locked until the commit, so concurrent
+    # registrations wait on each other only from here on.
+    complaint.number = number or numbering.next_complaint_number(session, local_date(now))
     session.add(complaint)
     _record_registration(complaint, actor_id, now, original, raised_from)
     sla.start_clock(session, complaint, now)  # the clocks start when the case was received
@@ -144,17 +147,14 @@ def _intake_customer(session: Session, data: dict[str, Any]) -> Customer:
 
 
 def _new_complaint(
-    session: Session,
     actor_id: Optional[int],
     data: dict[str, Any],
     customer: Customer,
     now: datetime,
-    number: Optional[str],
 ) -> Complaint:
-    """The new case row built from the intake fields (not yet added to the session)."""
+    """The new case row built from the intake fields (not yet numbered nor added to the session)."""
     content = data["content"].strip()
     complaint = Complaint(
-        number=number or numbering.next_complaint_number(session, local_date(now)),
         received_at=as_utc(data.get("received_at")) or now,
         registered_at=now,
         channel=data["channel"],

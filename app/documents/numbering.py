@@ -10,23 +10,21 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.extensions import dialect_insert
-from app.models import Counter
+# Plain SQL that PostgreSQL and SQLite (3.35+) both read. Unlike the dialects' ``insert()``
+# with ON CONFLICT, which SQLAlchemy 2.0 compiles anew on every call, a text statement is
+# compiled once per process (a registration takes one number).
+_NEXT_VALUE = text(
+    "INSERT INTO counter (kind, period, value) VALUES (:kind, :period, 1) "
+    "ON CONFLICT (kind, period) DO UPDATE SET value = counter.value + 1 RETURNING value"
+)
 
 
 def next_value(session: Session, kind: str, period: str) -> int:
     """Increment and return the counter ``(kind, period)``, starting at 1."""
-    table = Counter.__table__
-    insert = dialect_insert(session)
-    stmt = (
-        insert(table)
-        .values(kind=kind, period=period, value=1)
-        .on_conflict_do_update(index_elements=[table.c.kind, table.c.period], set_={"value": table.c.value + 1})
-        .returning(table.c.value)
-    )
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(_NEXT_VALUE, {"kind": kind, "period": period}).scalar_one())
 
 
 def complaint_number(day: date, seq: int) -> str:

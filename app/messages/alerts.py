@@ -30,8 +30,11 @@ def _send(
     now: datetime,
     dedup_key: Optional[str] = None,
     webhook: bool = False,
+    new_case: bool = False,
 ) -> int:
     outbox = notify.Outbox(session, now)
+    if new_case:
+        outbox.new_case(complaint.id)
     count = outbox.add(outbox.recipients(tokens, complaint), kind, title, body, complaint.id, dedup_key, webhook)
     outbox.flush()
     return count
@@ -57,10 +60,11 @@ def on_register(complaint: Complaint, *, session: Session, now: datetime, **_: A
     when = _stage_and_deadline(next_deadline(complaint))
     if complaint.level is not None and complaint.level.is_major:
         title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name)) + when
-        _send(session, complaint, [HEAD_TOKEN, HR, GM], "major", title, body, now, f"register:{complaint.id}", True)
+        tokens, key = [HEAD_TOKEN, HR, GM], f"register:{complaint.id}"
+        _send(session, complaint, tokens, "major", title, body, now, key, webhook=True, new_case=True)
     else:
         title = _title(complaint, _l("New complaint to judge")) + when
-        _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}")
+        _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}", new_case=True)
 
 
 # action -> (who must act: 待办, who is told: 知会, message). The first responder (首问责任人) is told

@@ -189,6 +189,12 @@ class Outbox:
                 )
         return len(seen)
 
+    def new_case(self, complaint_id: Optional[int]) -> None:
+        """The case was registered in this transaction: its registration message is the first
+        of its kind (its title carries the new number), so there is nothing to merge it with."""
+        if complaint_id is not None:
+            self._recent.setdefault(complaint_id, set())
+
     def _recent_titles(self, complaint_id: Optional[int]) -> set[tuple[int, str]]:
         """(user, title) of the case's messages within the digest window, and those queued since."""
         if complaint_id is None or not self.window:

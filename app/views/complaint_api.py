@@ -214,12 +214,13 @@ class ComplaintApi(CaseApi):
             db.session.flush()
             # Serialised before the commit, while every row is still in the session.
             result = self.show_model_schema.dump(complaint)
-            mask_complaint_json(result, complaint.id, current_viewer(), {complaint.id: complaint.customer_id})
+            complaint_id = complaint.id  # read before the commit expires the row (no reload afterwards)
+            mask_complaint_json(result, complaint_id, current_viewer(), {complaint_id: complaint.customer_id})
             db.session.commit()
         except lifecycle.ValidationFailed as exc:
             db.session.rollback()
             return self.response_422(message=as_message_lists(exc.errors))
-        return self.response(201, id=complaint.id, result=result)
+        return self.response(201, id=complaint_id, result=result)
 
     def put_headless(self, pk: Any) -> Any:
         item = self.datamodel.get(pk, self._base_filters)

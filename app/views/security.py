@@ -6,6 +6,7 @@ Role permissions are declared in ``config.FAB_ROLES``; row scope lives in
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.limit import Limit
 from flask_limiter.util import get_remote_address
 from flask_login import user_logged_in
-from sqlalchemy import exists, func, inspect, select
+from sqlalchemy import bindparam, exists, func, inspect, select
 from sqlalchemy.orm import aliased, joinedload
 
 from app import settings
@@ -350,15 +351,14 @@ def _token_ended_response(_header: dict[str, Any], _payload: dict[str, Any]) -> 
     return make_response(jsonify(message=_("Your sign-in has ended. Please sign in again.")), 401)
 
 
-def principal_for_user(user: Any) -> scope.Principal:
-    """Build the scope principal of a FAB user (roles, staff record, departments)."""
-    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "id", None):
-        return scope.NOBODY
-    roles = frozenset(role.name for role in user.roles)
-    # The staff record, the departments it heads and what the unit tree says of them, in one
-    # query; the tree itself is read only for the head of a unit (app/access/units.py).
+@functools.cache
+def _principal_statement() -> Any:
+    """The staff record, the departments it heads and what the unit tree says of them, in one
+    query; the tree itself is read only for the head of a unit (app/access/units.py).
+
+    Built once per process: four aliased joins cost more to construct than to run."""
     head_unit, own, own_unit = aliased(Unit), aliased(Department), aliased(Unit)
-    rows = db.session.execute(
+    return (
         select(
             Staff.id,
             Staff.department_id,
@@ -372,8 +372,16 @@ def principal_for_user(user: Any) -> scope.Principal:
         .outerjoin(head_unit, head_unit.id == Department.unit_id)
         .outerjoin(own, own.id == Staff.department_id)
         .outerjoin(own_unit, own_unit.id == own.unit_id)
-        .where(Staff.user_id == user.id, Staff.active.is_(True))
-    ).all()
+        .where(Staff.user_id == bindparam("user_id"), Staff.active.is_(True))
+    )
+
+
+def principal_for_user(user: Any) -> scope.Principal:
+    """Build the scope principal of a FAB user (roles, staff record, departments)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "id", None):
+        return scope.NOBODY
+    roles = frozenset(role.name for role in user.roles)
+    rows = db.session.execute(_principal_statement(), {"user_id": user.id}).all()
     if not rows:
         return scope.Principal(user_id=user.id, roles=roles)
     staff_id, own_department = rows[0][0], rows[0][1]
