@@ -253,9 +253,7 @@ def _document(p: Principal) -> ColumnElement[bool]:
         clauses.append(Document.penalty_id.in_(select(Penalty.id).where(penalty)))
     complaint = _complaint(p)
     if not isinstance(complaint, False_):
-        clauses.append(
-            and_(Document.penalty_id.is_(None), complaint_in_scope(Document.complaint_id, complaint))
-        )
+        clauses.append(and_(Document.penalty_id.is_(None), complaint_in_scope(Document.complaint_id, complaint)))
     if p.is_department_head:
         clauses.append(
             and_(
