@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from bench import bench_dashboard, bench_deadline_scan, bench_documents, bench_intake, bench_pages, build
+from bench import bench_dashboard, bench_deadline_scan, bench_documents, bench_intake, bench_pages, bench_roles, build
 from bench.common import BENCH_DATABASE_URL
 
 ROWS: list[tuple[str, str, float, float, str]] = []  # goal, size, figure, goal value, unit
@@ -41,6 +41,9 @@ def _scale(url: str, size: str, jobs: bool) -> None:
         if "list" not in name:
             bound = 20.0
         _note(f"1 {name}", size, figures["portal"] * 1000, bound, "ms")
+    for name, figures in bench_roles.run(url, repeat=5).items():
+        _note(f"1 {name} ({figures['statements']} stmts)", size, figures["wall"] * 1000, figures["bound"] * 1000, "ms")
+        _note(f"1 {name}: database", size, figures["db"] * 1000, 15.0, "ms")
     if jobs:
         from bench import bench_jobs
 
@@ -63,8 +66,31 @@ def _summary() -> None:
         print(f"{goal:<42} " + "; ".join(cells) + growth)
 
 
+def _mixed(source: Any) -> dict[str, Any] | None:
+    """The mixed load on a throw-away copy of the 100k database (it writes)."""
+    if source is None:
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from bench import bench_mixed
+
+    copy = source.set(database=f"{source.database}_mixed")
+    admin = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE "{source.database}"'))
+    try:
+        return bench_mixed.run(copy.render_as_string(hide_password=False), seconds=60.0, clients=8)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main(argv: list[str]) -> None:
     jobs = "--no-jobs" not in argv
+    built: dict[str, Any] = {}
     if os.environ.get("BENCH_DATABASE_URL"):
         built = {size: build.ensure(size) for size in build.SIZES}
         for size, url in built.items():
@@ -82,7 +108,11 @@ def main(argv: list[str]) -> None:
     intake = bench_intake.run(intake_url, seconds=20.0, clients=4)
     _note("3 intake per second (≥ goal: ratio ≥ 1)", "1m", intake["rate"], 150.0, "/s")
     print(f"intake: {intake['rate']:.0f}/s (goal ≥ 150/s), errors: {intake['errors'] or 'none'}")
-    print("4 mixed load: no benchmark yet")
+    mixed = _mixed(built.get("100k"))
+    if mixed:
+        _note("4 mixed load requests/s (≥ goal: ratio ≥ 1)", "100k", mixed["rate"], 80.0, "/s")
+        _note("4 mixed load p95", "100k", mixed["p95"] * 1000, 250.0, "ms")
+        print(f"mixed load: errors {mixed['errors'] or 'none'}, writes missing {mixed['missing'] or 'none'}")
     _summary()
 
 
