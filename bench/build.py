@@ -78,6 +78,7 @@ def ensure(size: str, base: str = BENCH_DATABASE_URL) -> URL:
     complaints, open_cases = SIZES[size]
     if _marker(url) == (complaints, open_cases):
         print(f"reusing {url.database} ({complaints:,} complaints, {open_cases:,} open)", flush=True)
+        _flask(url, "db", "upgrade")  # built by an older schema: brought up to date, as `make run` does
         return url
     print(f"building {url.database}: {complaints:,} complaints, {open_cases:,} open …", flush=True)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
