@@ -21,19 +21,8 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bench.bench_intake import registration
 from bench.common import BENCH_DATABASE_URL, machine, make_app
-
-
-def _body(rng: random.Random) -> dict[str, Any]:
-    return {
-        "content": "压力测试：电梯停运，要求尽快维修",
-        "customer_name": "压测客户",
-        "customer_phone": "1" + rng.choice("3589") + f"{rng.randrange(10**9):09d}",
-        "channel": 1,
-        "category": rng.randint(1, 7),
-        "level": 1,
-        "department": rng.randint(1, 5),
-    }
 
 
 def run(url: str = BENCH_DATABASE_URL, n: int = 300, out: str = "") -> float:
@@ -46,7 +35,7 @@ def run(url: str = BENCH_DATABASE_URL, n: int = 300, out: str = "") -> float:
     rng = random.Random(7)
 
     def post() -> None:
-        response = client.post("/api/v1/complaint/", json=_body(rng), headers=headers)
+        response = client.post("/api/v1/complaint/", json=registration(rng), headers=headers)
         assert response.status_code == 201, (response.status_code, response.get_data(as_text=True)[:300])
 
     for _ in range(20):  # warm caches, imports and the connection pool

@@ -31,6 +31,23 @@ class Period(Protocol):
     def end(self) -> date: ...
 
 
+# stat_daily's measures: plain counts, and counters by key (JSON objects).
+_COUNT_FIELDS = (
+    "received",
+    "repeats",
+    "judged",
+    "valid",
+    "attitude_valid",
+    "closed",
+    "closed_without_dispatch",
+    "followups",
+    "satisfied",
+    "basically_satisfied",
+    "unsatisfied",
+)
+_COUNTER_FIELDS = ("by_category", "by_channel", "by_level", "attitude_by_staff")
+
+
 @dataclass
 class Totals:
     received: int = 0
@@ -52,22 +69,10 @@ class Totals:
     attitude_by_staff: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: Any) -> None:
-        for name in (
-            "received",
-            "repeats",
-            "judged",
-            "valid",
-            "attitude_valid",
-            "closed",
-            "closed_without_dispatch",
-            "followups",
-            "satisfied",
-            "basically_satisfied",
-            "unsatisfied",
-        ):
+        for name in _COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + (getattr(row, name) or 0))
         self.handling_minutes += row.handling_minutes or 0
-        for name in ("by_category", "by_channel", "by_level", "attitude_by_staff"):
+        for name in _COUNTER_FIELDS:
             target = getattr(self, name)
             for key, value in (getattr(row, name) or {}).items():
                 target[key] = target.get(key, 0) + value
@@ -77,27 +82,7 @@ class Totals:
                 current[i] += v
 
 
-_ROW_COLUMNS = (
-    "day",
-    "department_id",
-    "received",
-    "repeats",
-    "judged",
-    "valid",
-    "attitude_valid",
-    "closed",
-    "closed_without_dispatch",
-    "handling_minutes",
-    "followups",
-    "satisfied",
-    "basically_satisfied",
-    "unsatisfied",
-    "by_category",
-    "by_channel",
-    "by_level",
-    "stages",
-    "attitude_by_staff",
-)
+_ROW_COLUMNS = ("day", "department_id", *_COUNT_FIELDS, "handling_minutes", *_COUNTER_FIELDS, "stages")
 
 
 class DayRow:
