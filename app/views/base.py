@@ -305,6 +305,17 @@ class PortalModelView(ModelView):
             abort(404)
         return item
 
+    def render_show(self, pk: Any, **extra: Any) -> Any:
+        """FAB's show page of ``pk`` with what an overriding ``show`` adds to its template."""
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=self._show(pk),
+            related_views=self._related_views,
+            **extra,
+        )
+
     def _init_forms(self) -> None:
         super()._init_forms()
         cache_search_choices(self)

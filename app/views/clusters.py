@@ -116,12 +116,8 @@ class ClusterView(PortalModelView):
     @has_access
     def show(self, pk: Any) -> Any:
         cluster = self.get_in_scope(pk)
-        return self.render_template(
-            self.show_template,
-            pk=pk,
-            title=self.show_title,
-            widgets=self._show(pk),
-            related_views=self._related_views,
+        return self.render_show(
+            pk,
             why_grouped=clusters.why_grouped(cluster),
         )
 

@@ -283,38 +283,8 @@ class PenaltyView(PortalModelView):
         "score_deduction",
         "head_failed_to_act",
     ]
-    show_columns = [
-        "number",
-        "status",
-        "staff",
-        "department",
-        "rule",
-        "complaint",
-        "source",
-        "incident_date",
-        "facts",
-        "sanction",
-        "fine_amount",
-        "score_deduction",
-        "withhold_performance_pay",
-        "circular_required",
-        "subject_is_head",
-        "head_failed_to_act",
-        "return_reason",
-        "created_by",
-        "created_at",
-        "proposed_by",
-        "proposed_at",
-        "reviewed_by",
-        "reviewed_at",
-        "decided_by",
-        "decided_at",
-        "issued_at",
-        "served_on",
-        "appeal_deadline",
-        "revoked_at",
-    ]
     # Grouped by stage; the case page shows a stage only once it holds data (app/views/case_page.py).
+    # FAB takes show_columns from these fieldsets.
     show_fieldsets = [
         (
             _l("Case opened"),

@@ -135,12 +135,8 @@ class ReportView(PortalModelView):
     @has_access
     def show(self, pk: Any) -> Any:
         report = self.get_in_scope(pk)
-        return self.render_template(
-            self.show_template,
-            pk=pk,
-            title=self.show_title,
-            widgets=self._show(pk),
-            related_views=self._related_views,
+        return self.render_show(
+            pk,
             report=report,
             summary=report.summary or {},
             rate_text=_rate_text,
@@ -468,12 +464,8 @@ class DepartmentGradeView(PortalModelView):
         principal = current_principal()
         now = utcnow()
         sm = self.appbuilder.sm
-        return self.render_template(
-            self.show_template,
-            pk=pk,
-            title=self.show_title,
-            widgets=self._show(pk),
-            related_views=self._related_views,
+        return self.render_show(
+            pk,
             grade=grade,
             components=(grade.components or {}).get("components", []),
             figures=(grade.components or {}).get("figures", {}),
@@ -555,12 +547,8 @@ class GradingRunView(PortalModelView):
             .where(DepartmentGrade.run_id == run.id, scope.criterion(DepartmentGrade, principal))
             .order_by(DepartmentGrade.score.desc(), DepartmentGrade.id)
         ).all()
-        return self.render_template(
-            self.show_template,
-            pk=pk,
-            title=self.show_title,
-            widgets=self._show(pk),
-            related_views=self._related_views,
+        return self.render_show(
+            pk,
             run=run,
             grades=grades,
             grade_label=grading.grade_label,

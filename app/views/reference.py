@@ -97,12 +97,8 @@ class StaffView(PortalModelView):
         status = None
         if principal.is_company_wide or principal.is_department_head:
             status = attitude.staff_status(db.session, staff, utcnow())
-        return self.render_template(
-            self.show_template,
-            pk=pk,
-            title=self.show_title,
-            widgets=self._show(pk),
-            related_views=self._related_views,
+        return self.render_show(
+            pk,
             attitude_status=status,
         )
 
