@@ -44,7 +44,7 @@ from app.models import (
 )
 from app.time_limits.deadlines import HEAD_TOKEN, STAGES
 from app.timeutil import LOCAL_TZ, utcnow
-from app.views.base import COUNT_CAP, CappedCount
+from app.views.base import capped_counts
 
 LIMIT = 30
 FORWARD_STYLES = ("primary", "success")
@@ -244,19 +244,6 @@ def _waiting(kinds: list[tuple[str, ColumnElement[bool]]], in_scope: ColumnEleme
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("waiting")
 
 
-def _capped_counts(kinds: list[tuple[str, ColumnElement[bool]]], in_scope: ColumnElement[bool]) -> dict[str, int]:
-    """Waiting cases of each kind, counted up to the lists' cap (shown "10,000+" past it), in one
-    statement; kinds with none are left out."""
-    parts = [
-        select(literal(name).label("kind"), func.count().label("n")).select_from(
-            select(Complaint.id).where(in_scope, condition).limit(COUNT_CAP + 1).subquery()
-        )
-        for name, condition in kinds
-    ]
-    rows = db.session.execute(union_all(*parts)).all()
-    return {kind: (CappedCount(n) if n > COUNT_CAP else n) for kind, n in rows if n}
-
-
 def _complaint_label(kind: str) -> str:
     if kind == "escalation":
         return _("Supervised or escalated")
@@ -281,7 +268,8 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
         Complaint.overdue,
     )
     in_scope = scope.criterion(Complaint, p)
-    counts = _capped_counts(kinds, in_scope)
+    # Waiting cases of each kind, counted up to the lists' cap (shown "10,000+" past it).
+    counts = capped_counts(Complaint.id, [(name, and_(in_scope, condition)) for name, condition in kinds])
     # Each kind's first LIMIT rows by the open cases' due index, then the first LIMIT of those:
     # the same rows as sorting every waiting case, without reading them all.
     order = (Complaint.next_due_at.asc().nulls_last(), Complaint.received_at, Complaint.id)
