@@ -42,7 +42,7 @@ from app.models import (
     PenaltyRule,
 )
 from app.quality import stats
-from app.quality.daily import Totals, group_totals, merged, rows_for
+from app.quality.daily import Totals, group_totals, merged
 from app.time_limits.deadlines import STAGES
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
@@ -654,11 +654,8 @@ def valid_by_level(
 def department_totals(
     session: Session, period: Period, departments: Optional[Iterable[int]] = None
 ) -> dict[int, Totals]:
-    """The aggregate totals of each department over a period (from ``stat_daily``)."""
-    per: dict[int, Totals] = defaultdict(Totals)
-    for row in rows_for(session, departments, period.start, period.end):
-        per[row.department_id].add(row)
-    return dict(per)
+    """The aggregate totals of each department over a period (from ``stat_daily``; shared, read only)."""
+    return {department: totals for (_, department), totals in group_totals(session, departments, [period]).items()}
 
 
 def grade_trend(session: Session, criterion: Any, period: Period, n: int = 12) -> dict[str, Any]:

@@ -95,27 +95,6 @@ class DayRow:
             setattr(self, name, value)
 
 
-def rows_for(session: Session, departments: Optional[Iterable[int]], first: date, end: date) -> list[DayRow]:
-    table = StatDaily.__table__
-    stmt = select(*[table.c[name] for name in _ROW_COLUMNS]).where(table.c.day >= first, table.c.day < end)
-    if departments is not None:
-        stmt = stmt.where(table.c.department_id.in_(sorted(departments)))
-    return [DayRow(row) for row in session.execute(stmt)]
-
-
-def bucket_totals(rows: Iterable[Any], periods: Iterable[Period]) -> dict[date, Totals]:
-    """Totals per period (periods must not overlap), in one pass over the rows."""
-    ordered = sorted(set(periods), key=lambda p: p.start)
-    starts = [p.start for p in ordered]
-    result = {p.start: Totals() for p in ordered}
-
-    for row in rows:
-        i = bisect_right(starts, row.day) - 1
-        if i >= 0 and row.day < ordered[i].end:
-            result[starts[i]].add(row)
-    return result
-
-
 # Totals of one (period, department) as last read, with the signature of the rows summed:
 # (row count, sum of revisions). Refreshes write one after the other with ever higher
 # revisions (stats.next_revision), so any rewritten, added or removed row changes it.
@@ -202,15 +181,4 @@ def merged(parts: Iterable[Totals]) -> Totals:
     result = Totals()
     for part in parts:
         result.add(part)
-    return result
-
-
-def totals(rows: Iterable[StatDaily], period: Optional[Period] = None, department_id: Optional[int] = None) -> Totals:
-    result = Totals()
-    for row in rows:
-        if period is not None and not (period.start <= row.day < period.end):
-            continue
-        if department_id is not None and row.department_id != department_id:
-            continue
-        result.add(row)
     return result
