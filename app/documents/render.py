@@ -222,8 +222,8 @@ def render_html(template_name: str, context: dict[str, Any]) -> str:
     return _env.get_template(template_name).render(**bounded(context, MAX_CHARS.get(template_name)))
 
 
-# The documents' stylesheet, linked by documents/_base.html: parsed once per process and font
-# configuration and handed to every print, not fetched and tokenised again for each document
+# The documents' stylesheet: parsed once per process and font configuration and handed to every
+# print, not linked from documents/_base.html and fetched and tokenised again for each document
 # (≈10 ms of a notice's 80 ms).
 PRINT_CSS = f"{SCHEME}:documents/print.css"
 _print_css: dict[int, CSS] = {}
@@ -240,14 +240,10 @@ def _print_stylesheet(font_config: FontConfiguration) -> CSS:
 def html_to_pdf(html: str, fetcher: PortalURLFetcher | None = None) -> bytes:
     """Print HTML to PDF with the restricted fetcher (no network, no local files)."""
     fetcher = fetcher or PortalURLFetcher()
-    link = f'<link rel="stylesheet" href="{PRINT_CSS}">'
     with _render_lock:
         font_config = _shared_font_config()
-        stylesheets = []
-        if link in html:
-            html, stylesheets = html.replace(link, "", 1), [_print_stylesheet(font_config)]
         document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-        return document.write_pdf(font_config=font_config, stylesheets=stylesheets)
+        return document.write_pdf(font_config=font_config, stylesheets=[_print_stylesheet(font_config)])
 
 
 def render_pdf(template_name: str, context: dict[str, Any], fetcher: PortalURLFetcher | None = None) -> bytes:
