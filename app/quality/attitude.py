@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import settings
 from app.models import Category, Complaint, Department, Staff, Validity, complaint_staff
 from app.quality import analytics, daily
-from app.timeutil import as_utc, local_date
+from app.timeutil import local_date
 
 ATTITUDE = "attitude"  # the category code of 服务态度
 
@@ -70,9 +70,8 @@ def _caps(session: Session) -> tuple[int, int]:
 def counted_from_cases(session: Session, now: datetime, staff_ids: Iterable[int]) -> dict[int, list[int]]:
     """staff id → [month, year] counted from the complaints themselves (a few staff members)."""
     today = local_date(now)
-    year_start, year_end = as_utc(datetime(today.year, 1, 1)), as_utc(datetime(today.year + 1, 1, 1))
-    month_start = as_utc(datetime(today.year, today.month, 1))
-    month_end = as_utc(datetime(today.year + today.month // 12, today.month % 12 + 1, 1))
+    year_start, year_end = analytics.period_containing("year", today).bounds()
+    month_start, month_end = analytics.period_containing("month", today).bounds()
     in_month = and_(Complaint.received_at >= month_start, Complaint.received_at < month_end)
     attitude = select(Category.id).where(Category.code == ATTITUDE).scalar_subquery()
     stmt = (
@@ -111,23 +110,19 @@ def _statuses(
 ) -> list[AttitudeStatus]:
     if not counts:
         return []
-    wanted = select(Staff.id, Staff.name, Staff.department_id).where(Staff.id.in_(sorted(counts)))
+    wanted = (
+        select(Staff.id, Staff.name, Department.name)
+        .outerjoin(Department, Department.id == Staff.department_id)
+        .where(Staff.id.in_(sorted(counts)))
+    )
     if department_ids is not None:
         wanted = wanted.where(Staff.department_id.in_(list(department_ids)))
-    people = session.execute(wanted).all()
     month_cap, year_limit = _caps(session)
-    names = _department_names(session, {department for _, _, department in people})
     return [
-        AttitudeStatus(sid, name, names.get(department, ""), *counts[sid], month_cap, year_limit)
-        for sid, name, department in sorted(people)
+        AttitudeStatus(sid, name, department or "", *counts[sid], month_cap, year_limit)
+        for sid, name, department in sorted(session.execute(wanted).all())
         if counts[sid][1]
     ]
-
-
-def _department_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(ids))).all())
 
 
 def flagged(session: Session, now: datetime, department_ids: Optional[Iterable[int]] = None) -> list[AttitudeStatus]:
