@@ -198,9 +198,14 @@ def _add_received(
             row[key][str(value)] = row[key].get(str(value), 0) + n
 
 
+def _attitude_category() -> Any:
+    """The id of the 服务态度 category (code ``attitude``), as a subquery."""
+    return select(Category.id).where(Category.code == "attitude").scalar_subquery()
+
+
 def _add_judged(session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]) -> None:
     """Cases judged per day: how many, how many valid, how many valid about attitude."""
-    attitude = select(Category.id).where(Category.code == "attitude").scalar_subquery()
+    attitude = _attitude_category()
     day = local_day(session, Complaint.judged_at)
     for d, dep, judged, valid, attitude_valid in session.execute(
         select(
@@ -226,7 +231,7 @@ def _add_attitude(
 ) -> None:
     """Valid 服务态度 complaints naming each staff member, by the day they were received (the
     service-attitude limits count them by month and year received: app.quality.attitude)."""
-    attitude = select(Category.id).where(Category.code == "attitude").scalar_subquery()
+    attitude = _attitude_category()
     day = local_day(session, Complaint.received_at)
     for d, dep, staff_id, n in session.execute(
         select(day, Complaint.department_id, complaint_staff.c.staff_id, func.count())
