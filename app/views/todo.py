@@ -47,6 +47,10 @@ from app.timeutil import LOCAL_TZ, utcnow
 from app.views.base import capped_counts
 
 LIMIT = 30
+# A waiting case as the home page lists it, and its order (next deadline first, then the oldest),
+# which the open cases' due index (ix_complaint_open_due) serves.
+_CASE_COLUMNS = (Complaint.id, Complaint.number, Complaint.subject, Complaint.next_due_at, Complaint.received_at)
+_DUE_ORDER = (Complaint.next_due_at.asc().nulls_last(), Complaint.received_at)
 FORWARD_STYLES = ("primary", "success")
 OPEN_STATUSES = tuple(ComplaintStatus(s) for s in workflow.OPEN)
 
@@ -260,20 +264,13 @@ def _penalty_label(kind: str) -> str:
 def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[bool]]], url: Any) -> tuple:
     if not kinds:
         return [], {}
-    columns = (
-        Complaint.id,
-        Complaint.number,
-        Complaint.subject,
-        Complaint.next_due_at,
-        Complaint.received_at,
-        Complaint.overdue,
-    )
+    columns = (*_CASE_COLUMNS, Complaint.overdue)
     in_scope = scope.criterion(Complaint, p)
     # Waiting cases of each kind, counted up to the lists' cap (shown "10,000+" past it).
     counts = capped_counts(Complaint.id, [(name, and_(in_scope, condition)) for name, condition in kinds])
     # Each kind's first LIMIT rows by the open cases' due index, then the first LIMIT of those:
     # the same rows as sorting every waiting case, without reading them all.
-    order = (Complaint.next_due_at.asc().nulls_last(), Complaint.received_at, Complaint.id)
+    order = (*_DUE_ORDER, Complaint.id)
     firsts = [
         select(*columns, literal(name).label("kind"))
         .where(in_scope, condition)
@@ -374,14 +371,7 @@ def due_today_and_late(p: scope.Principal, url: Any, now: Optional[datetime] = N
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     end = start + timedelta(days=1)
     base = and_(scope.criterion(Complaint, p), Complaint.status.in_(OPEN_STATUSES))
-    columns = (
-        Complaint.id,
-        Complaint.number,
-        Complaint.subject,
-        Complaint.next_due_at,
-        Complaint.received_at,
-        Complaint.status,
-    )
+    columns = (*_CASE_COLUMNS, Complaint.status)
     today = db.session.execute(
         select(*columns)
         .where(base, Complaint.overdue.is_(False), Complaint.next_due_at >= start, Complaint.next_due_at < end)
@@ -391,7 +381,7 @@ def due_today_and_late(p: scope.Principal, url: Any, now: Optional[datetime] = N
     late = db.session.execute(
         select(*columns)
         .where(base, or_(Complaint.overdue.is_(True), Complaint.next_due_at < now))
-        .order_by(Complaint.next_due_at.asc().nulls_last(), Complaint.received_at)  # the open cases' due index
+        .order_by(*_DUE_ORDER)
         .limit(LIMIT)
     ).all()
 
