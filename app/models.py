@@ -94,6 +94,8 @@ class ComplaintStatus(str, enum.Enum):
 OPEN_STATUSES = tuple(s for s in ComplaintStatus if s not in (ComplaintStatus.closed, ComplaintStatus.archived))
 # The same as SQL, for partial indexes (a query's "status IN (…)" of these values uses them).
 OPEN_PREDICATE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATUSES))
+# Under 督办 or 上报总部 (written as the 待我处理 query writes it, so that PostgreSQL matches the index).
+WATCHED_PREDICATE = "(supervised IS true OR escalated_to_head_office_at IS NOT NULL)"
 
 
 class CaseType(str, enum.Enum):
@@ -418,6 +420,25 @@ class Complaint(Model):
             postgresql_where=text(OPEN_PREDICATE),
             sqlite_where=text(OPEN_PREDICATE),
         ),
+        # 待我处理: each kind's first open cases of one status in due order, and the 督办/上报总部
+        # cases the general manager watches (a handful among the open cases).
+        Index(
+            "ix_complaint_open_status_due",
+            "status",
+            "next_due_at",
+            "received_at",
+            "id",
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
+        Index(
+            "ix_complaint_open_watched",
+            "next_due_at",
+            "received_at",
+            "id",
+            postgresql_where=text(f"{OPEN_PREDICATE} AND {WATCHED_PREDICATE}"),
+            sqlite_where=text(f"{OPEN_PREDICATE} AND {WATCHED_PREDICATE}"),
+        ),
         Index("ix_complaint_first_responder_status", "first_responder_id", "status"),
         Index(
             "ix_complaint_valid_category_received",
@@ -682,6 +703,13 @@ class Deadline(Model):
             "next_check_at",
             postgresql_where=text("state = 'open'"),
             sqlite_where=text("state = 'open'"),
+        ),
+        # 延期 worth asking (待我处理): the few running clocks already warned.
+        Index(
+            "ix_deadline_open_warned",
+            "complaint_id",
+            postgresql_where=text("state = 'open' AND warned_at IS NOT NULL"),
+            sqlite_where=text("state = 'open' AND warned_at IS NOT NULL"),
         ),
     )
 

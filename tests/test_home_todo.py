@@ -190,3 +190,37 @@ def test_extensions_to_request_and_to_decide_reach_the_head_then_the_right_manag
     assert ("decide_extension", normal.number) in hr and ("decide_extension", major.number) not in hr
     assert ("decide_extension", major.number) in gm and ("decide_extension", normal.number) not in gm
     assert ("request_extension", normal.number) not in {(k, n) for k, n, _ in _awaiting(web, "zhuguan_a")}
+
+
+def _tiles(web, username: str) -> dict[str, str]:
+    """The home page's status tiles: {"total" or status code: the number shown}."""
+    html = web(username).get("/").get_data(as_text=True)
+    return dict(re.findall(r'class="tile tile-([\w]+)"[^>]*>\s*<span class="tile-number">([^<]+)</span>', html))
+
+
+def test_a_heads_tiles_count_each_case_of_his_scope_once(web, make_complaint):
+    """The head's scope is an OR (his department, cases he registered); the tiles count each
+    branch over its own index and unite the cases, so a case in both is counted once."""
+    make_complaint(department="GC")  # his department
+    make_complaint(department="BA", by="zhuguan_a")  # registered by him
+    make_complaint(department="GC", by="zhuguan_a")  # both
+    make_complaint(department="BA")  # neither
+    tiles = _tiles(web, "zhuguan_a")
+    assert tiles["registered"] == "3" and tiles["total"] == "3"
+    assert _tiles(web, "zongjingli")["registered"] == "4"
+
+
+def test_home_badges_and_tiles_stop_at_the_home_cap_and_say_so(web, make_complaint, monkeypatch):
+    """Past HOME_CAP (999) a tile or a 待我处理 badge shows "999+"; the list behind it counts on."""
+    from app.views import base
+
+    for department in ("GC", "GC", "BA"):
+        make_complaint(department=department)
+    monkeypatch.setattr(base, "HOME_CAP", 2)
+    tiles = _tiles(web, "renshi")
+    assert tiles["registered"] == "2+" and tiles["total"] == "2+"
+    html = web("renshi").get("/").get_data(as_text=True)
+    assert re.search(r'data-kind="judge_valid"[^>]*>[^<]*<span class="badge">2\+</span>', html)
+    assert _tiles(web, "zhuguan_a")["registered"] == "2"  # two of his department: under the cap
+    monkeypatch.setattr(base, "HOME_CAP", 3)
+    assert _tiles(web, "renshi")["registered"] == "3"

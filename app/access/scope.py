@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, exists, false, or_, select, true
-from sqlalchemy.sql.elements import ColumnElement, False_
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList, ColumnElement, False_
 
 from app.access.roles import (
     ADMIN,
@@ -341,6 +342,16 @@ def criterion(model: type, principal: Principal) -> ColumnElement[bool]:
     if rule is None:
         return false()
     return rule(principal)
+
+
+def branches(model: type, principal: Principal) -> list[ColumnElement[bool]]:
+    """The scope of ``model`` as the conditions it ORs (one when it is not an OR): a head reads
+    the department's cases, the escalated ones and those he registered. Counting each branch
+    over its own index and uniting the keys is what PostgreSQL cannot do with the OR itself."""
+    condition = criterion(model, principal)
+    if isinstance(condition, BooleanClauseList) and condition.operator is operators.or_:
+        return list(condition.clauses)
+    return [condition]
 
 
 def can_see(session: Any, model: type, pk: Any, principal: Principal) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import redirect, url_for
 from flask_appbuilder import IndexView, expose
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from app import labels
 from app.access import scope
@@ -16,8 +16,8 @@ from app.models import (
     ComplaintStatus,
 )
 from app.timeutil import format_local
-from app.views import todo
-from app.views.base import CappedCount, capped_counts
+from app.views import base, todo
+from app.views.base import capped_counts, capped_sum
 from app.views.security import current_principal, current_user
 
 
@@ -33,7 +33,7 @@ class HomeView(IndexView):
             return redirect(url_for(self.appbuilder.sm.auth_view.__class__.__name__ + ".login"))
         principal = current_principal()
         in_scope = scope.criterion(Complaint, principal)
-        counts = status_counts_in_scope(in_scope)
+        counts = status_counts_in_scope(scope.branches(Complaint, principal))
         status_counts = [
             (labels.status_label(status), counts.get(status, 0), status.value) for status in labels_order()
         ]
@@ -51,23 +51,19 @@ class HomeView(IndexView):
             appbuilder=self.appbuilder,
             principal=principal,
             status_counts=status_counts,
-            total=_total(counts.values()),
+            total=capped_sum(counts.values()),
             latest=latest,
             status_label=labels.status_label,
             format_local=format_local,
         )
 
 
-def status_counts_in_scope(in_scope: Any) -> dict[ComplaintStatus, int]:
-    """Cases in scope per status, each counted up to the lists' cap (shown "10,000+"), not a count
-    of every case of the company on every visit to the home page."""
-    named = [(status.value, and_(in_scope, Complaint.status == status)) for status in ComplaintStatus]
-    return {ComplaintStatus(s): n for s, n in capped_counts(Complaint.id, named).items()}
-
-
-def _total(counts: Any) -> int:
-    total = sum(counts)
-    return CappedCount(total) if any(isinstance(c, CappedCount) for c in counts) else total
+def status_counts_in_scope(branches: list[Any]) -> dict[ComplaintStatus, int]:
+    """Cases in scope (``scope.branches``) per status, each counted up to the home page's cap
+    (shown "999+"), not a count of every case of the company on every visit to the home page."""
+    named = [(status.value, Complaint.status == status) for status in ComplaintStatus]
+    counts = capped_counts(Complaint.id, named, base.HOME_CAP, branches)
+    return {ComplaintStatus(s): n for s, n in counts.items()}
 
 
 def labels_order() -> list[Any]:

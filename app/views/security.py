@@ -289,6 +289,20 @@ class PortalSecurityManager(SecurityManager):
             now=now,
         )
 
+    def _has_access_builtin_roles(self, role: Any, permission_name: str, view_name: str) -> bool:
+        """FAB's check of a config.FAB_ROLES role, remembered per (role, permission, view).
+
+        FAB matches every regular expression of the role on each call, and a page asks ≈40 times
+        (menu, buttons, actions). The roles of FAB_ROLES change only with the configuration, that
+        is with a restart, so the answers are kept for the process; a user's roles are still read
+        on every request, and roles kept in the database are still asked of the database."""
+        answers = self.__dict__.setdefault("_builtin_answers", {})  # this app's FAB_ROLES only
+        key = (role.name, permission_name, view_name)
+        known = answers.get(key)
+        if known is None:
+            known = answers[key] = super()._has_access_builtin_roles(role, permission_name, view_name)
+        return known
+
     def is_item_public(self, permission_name: str, view_name: str) -> bool:
         # Nothing in the portal is public (default deny); FAB would ask the database on
         # every request whether the Public role was granted something.

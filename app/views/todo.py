@@ -44,6 +44,7 @@ from app.models import (
 )
 from app.time_limits.deadlines import HEAD_TOKEN, STAGES
 from app.timeutil import LOCAL_TZ, utcnow
+from app.views import base
 from app.views.base import capped_counts
 
 LIMIT = 30
@@ -266,8 +267,8 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
         return [], {}
     columns = (*_CASE_COLUMNS, Complaint.overdue)
     in_scope = scope.criterion(Complaint, p)
-    # Waiting cases of each kind, counted up to the lists' cap (shown "10,000+" past it).
-    counts = capped_counts(Complaint.id, [(name, and_(in_scope, condition)) for name, condition in kinds])
+    # Waiting cases of each kind, counted up to the home page's cap (shown "999+" past it).
+    counts = capped_counts(Complaint.id, kinds, base.HOME_CAP, scope.branches(Complaint, p))
     # Each kind's first LIMIT rows by the open cases' due index, then the first LIMIT of those:
     # the same rows as sorting every waiting case, without reading them all.
     order = (*_DUE_ORDER, Complaint.id)
