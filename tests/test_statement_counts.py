@@ -116,3 +116,24 @@ def test_postgresql_sessions_run_without_jit_compilation(app):
     assert "connect_args" not in engine_options({"SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"})
     if db.engine.dialect.name == "postgresql":
         assert db.session.scalar(text("SHOW jit")) == "off"
+
+
+def test_a_heads_list_counts_each_case_of_his_scope_once(web, api, make_complaint, monkeypatch):
+    """A head's scope ORs his department and the cases he registered; the list counts each branch
+    over its own index, leaving out what an earlier branch counted, so a case in both counts once."""
+    from app.views import base
+
+    mine = [
+        make_complaint(department="GC"),  # his department
+        make_complaint(department="BA", by="zhuguan_a"),  # registered by him
+        make_complaint(department="GC", by="zhuguan_a"),  # both
+    ]
+    make_complaint(department="BA")  # neither
+    body = api("zhuguan_a").get("/api/v1/complaint/?q=(page_size:2)").get_json()
+    assert body["count"] == 3 and "count_capped" not in body and len(body["result"]) == 2
+    page = api("zhuguan_a").get("/api/v1/complaint/?q=(page:1,page_size:2)").get_json()
+    assert {r["number"] for r in body["result"] + page["result"]} == {c.number for c in mine}
+    monkeypatch.setattr(base, "COUNT_CAP", 2)
+    body = api("zhuguan_a").get("/api/v1/complaint/").get_json()
+    assert body["count"] == 3 and body["count_capped"] is True
+    assert ":</strong> 2+" in web("zhuguan_a").get("/complaintview/list/").get_data(as_text=True)

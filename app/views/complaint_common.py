@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, request, send_file
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm.util import identity_key
 
 from app import labels, settings
 from app.access import privacy, scope
@@ -155,10 +156,19 @@ def mask_complaint_json(row: Any, complaint_id: Any, viewer: privacy.Viewer, cus
 
 
 def customer_ids_of(complaint_ids: list[Any]) -> dict[int, int]:
+    """{complaint: its customer}: from the cases the request has already loaded (a list's page),
+    the others in one query."""
     ids = [i for i in complaint_ids if isinstance(i, int)]
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Complaint.id, Complaint.customer_id).where(Complaint.id.in_(ids))).all())
+    known: dict[int, int] = {}
+    for pk in ids:
+        loaded = db.session.identity_map.get(identity_key(Complaint, pk))
+        if loaded is not None and "customer_id" in loaded.__dict__:  # loaded, not expired
+            known[pk] = loaded.customer_id
+    missing = [pk for pk in ids if pk not in known]
+    if missing:
+        statement = select(Complaint.id, Complaint.customer_id).where(Complaint.id.in_(missing))
+        known.update(db.session.execute(statement).all())
+    return known
 
 
 def deadline_badge(due: Any, state: str) -> Markup:

@@ -268,7 +268,7 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
     columns = (*_CASE_COLUMNS, Complaint.overdue)
     in_scope = scope.criterion(Complaint, p)
     # Waiting cases of each kind, counted up to the home page's cap (shown "999+" past it).
-    counts = capped_counts(Complaint.id, kinds, base.HOME_CAP, scope.branches(Complaint, p))
+    counts = capped_counts(Complaint, kinds, base.HOME_CAP, scope.branches(Complaint, p))
     # Each kind's first LIMIT rows by the open cases' due index, then the first LIMIT of those:
     # the same rows as sorting every waiting case, without reading them all.
     order = (*_DUE_ORDER, Complaint.id)
