@@ -212,15 +212,15 @@ def test_a_heads_tiles_count_each_case_of_his_scope_once(web, make_complaint):
 
 def test_home_badges_and_tiles_stop_at_the_home_cap_and_say_so(web, make_complaint, monkeypatch):
     """Past HOME_CAP (999) a tile or a 待我处理 badge shows "999+"; the list behind it counts on."""
-    from app.views import base
+    from app.views import datamodel
 
     for department in ("GC", "GC", "BA"):
         make_complaint(department=department)
-    monkeypatch.setattr(base, "HOME_CAP", 2)
+    monkeypatch.setattr(datamodel, "HOME_CAP", 2)
     tiles = _tiles(web, "renshi")
     assert tiles["registered"] == "2+" and tiles["total"] == "2+"
     html = web("renshi").get("/").get_data(as_text=True)
     assert re.search(r'data-kind="judge_valid"[^>]*>[^<]*<span class="badge">2\+</span>', html)
     assert _tiles(web, "zhuguan_a")["registered"] == "2"  # two of his department: under the cap
-    monkeypatch.setattr(base, "HOME_CAP", 3)
+    monkeypatch.setattr(datamodel, "HOME_CAP", 3)
     assert _tiles(web, "renshi")["registered"] == "3"

@@ -83,16 +83,16 @@ def test_the_penalty_list_costs_the_same_statements_whatever_the_page_size(app, 
 def test_lists_count_up_to_the_cap_and_say_so_past_it(app, web, api, make_complaint, monkeypatch):
     """Past COUNT_CAP rows a list shows "N+" and the REST list answers count N + 1 with
     count_capped; up to it the count is exact (10,000 in the portal; 3 here)."""
-    from app.views import base
+    from app.views import datamodel
 
     for _ in range(5):
         make_complaint()
-    monkeypatch.setattr(base, "COUNT_CAP", 3)
+    monkeypatch.setattr(datamodel, "COUNT_CAP", 3)
     page = web("zongjingli").get("/complaintview/list/").get_data(as_text=True)
     assert ":</strong> 3+" in page
     body = api("zongjingli").get("/api/v1/complaint/?q=(page_size:2)").get_json()
     assert body["count"] == 4 and body["count_capped"] is True and len(body["result"]) == 2
-    monkeypatch.setattr(base, "COUNT_CAP", 10)
+    monkeypatch.setattr(datamodel, "COUNT_CAP", 10)
     body = api("zongjingli").get("/api/v1/complaint/").get_json()
     assert body["count"] == 5 and "count_capped" not in body
     assert "记录数" in web("zongjingli").get("/complaintview/list/").get_data(as_text=True)
@@ -121,7 +121,7 @@ def test_postgresql_sessions_run_without_jit_compilation(app):
 def test_a_heads_list_counts_each_case_of_his_scope_once(web, api, make_complaint, monkeypatch):
     """A head's scope ORs his department and the cases he registered; the list counts each branch
     over its own index, leaving out what an earlier branch counted, so a case in both counts once."""
-    from app.views import base
+    from app.views import datamodel
 
     mine = [
         make_complaint(department="GC"),  # his department
@@ -133,7 +133,7 @@ def test_a_heads_list_counts_each_case_of_his_scope_once(web, api, make_complain
     assert body["count"] == 3 and "count_capped" not in body and len(body["result"]) == 2
     page = api("zhuguan_a").get("/api/v1/complaint/?q=(page:1,page_size:2)").get_json()
     assert {r["number"] for r in body["result"] + page["result"]} == {c.number for c in mine}
-    monkeypatch.setattr(base, "COUNT_CAP", 2)
+    monkeypatch.setattr(datamodel, "COUNT_CAP", 2)
     body = api("zhuguan_a").get("/api/v1/complaint/").get_json()
     assert body["count"] == 3 and body["count_capped"] is True
     assert ":</strong> 2+" in web("zhuguan_a").get("/complaintview/list/").get_data(as_text=True)

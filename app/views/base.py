@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Optional
 
 from flask import abort, flash, g, redirect, request, send_file, url_for
@@ -16,14 +16,9 @@ from flask_appbuilder.const import FLAMSG_ERR_SEC_ACCESS_DENIED
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 from marshmallow import RAISE, Schema
-from sqlalchemy import Boolean, and_, func, literal, or_, select, true, union_all
-from sqlalchemy.orm import Load, defaultload, joinedload, lazyload
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BooleanClauseList
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy import Boolean, or_, select
 from wtforms import BooleanField, SelectField
 from wtforms.fields.core import UnboundField
 
@@ -40,6 +35,7 @@ from app.models import (
 from app.timeutil import format_local
 from app.views import masked_search
 from app.views.choices import cache_search_choices
+from app.views.datamodel import CappedCount, PortalInterface
 from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
 from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
@@ -86,218 +82,6 @@ PAGE_SIZE = 25
 def blank_if_none(value: Any) -> Any:
     """Show nothing, not "None", for an empty field."""
     return "" if value is None else value
-
-
-# Lists count their rows up to this many; past it they show "10,000+" (and the REST list
-# answers count 10,001 with "count_capped": true): counting a million rows exactly would cost
-# more than the page itself, and no one pages that far instead of filtering.
-COUNT_CAP = 10_000
-# The home page's tiles and 待我处理 badges count up to 999 and show "999+" past it, as the bell
-# shows "99+": a badge says how much is waiting, the list behind it says exactly.
-HOME_CAP = 999
-
-
-class CappedCount(int):
-    """A row count that stopped one past its cap: shown as "10,000+" (the cap and a plus), still
-    a number to page by."""
-
-    def __str__(self) -> str:
-        return f"{int(self) - 1:,}+"  # one past the cap: more than the cap
-
-
-def capped_sum(counts: Iterable[int]) -> int:
-    """The sum of counts some of which may be capped: a CappedCount shown as more than the sum
-    of what was counted ("1,499+" for 999+ and 500)."""
-    counts = list(counts)
-    total = sum(counts)
-    over = sum(1 for c in counts if isinstance(c, CappedCount))
-    return CappedCount(total - over + 1) if over else total
-
-
-def capped(count: int, cap: Optional[int] = None) -> int:
-    """``count`` as a list shows it: past ``cap`` (COUNT_CAP), a CappedCount ("10,000+")."""
-    cap = COUNT_CAP if cap is None else cap
-    return CappedCount(count) if count > cap else count
-
-
-def capped_counts(
-    model: type, named: Iterable[tuple[str, Any]], cap: Optional[int] = None, branches: Optional[list[Any]] = None
-) -> dict[str, int]:
-    """Rows of ``model`` meeting each named condition, each counted over at most ``cap`` (COUNT_CAP)
-    + 1 of them, in one statement; conditions no row meets are left out. Only a constant is
-    selected, so that an index holding the condition's columns answers alone.
-
-    ``branches``, the OR-ed conditions of a scope (``scope.branches``), are counted apart, each
-    leaving out the earlier ones (see ``disjoint``): each is then read from its own index."""
-    cap = COUNT_CAP if cap is None else cap
-    parts = [
-        select(literal(name).label("name"), func.count().label("n")).select_from(
-            select(literal(1)).select_from(model).where(branch, condition).limit(cap + 1).subquery()
-        )
-        for name, condition in named
-        for branch in disjoint(branches or [true()])
-    ]
-    counts: dict[str, int] = {}
-    for name, n in db.session.execute(union_all(*parts)).all():
-        counts[name] = counts.get(name, 0) + n
-    return {name: capped(min(n, cap + 1), cap) for name, n in counts.items() if n}
-
-
-def disjoint(branches: list[Any]) -> list[Any]:
-    """OR-ed conditions as conditions no two rows share: each leaves out the earlier ones
-    (``IS NOT TRUE``, so that a row where an earlier one is unknown is kept too)."""
-    return [and_(b, *(earlier.is_not(True) for earlier in branches[:i])) for i, b in enumerate(branches)]
-
-
-class PortalInterface(SQLAInterface):
-    """FAB's model interface with a lean count and a lean page.
-
-    FAB counts a list over every shown column and the LEFT JOINs of its relations wrapped in a
-    subquery, and pages it in one statement with those joins: at a million rows the count cost
-    most, and PostgreSQL spent 18–27 ms weighing join orders for 0.5 ms of work. Here the rows
-    are counted (up to COUNT_CAP + 1) and the page's keys found over the model's own table with
-    the filters only, both in one statement; the page's rows are then read by key with their
-    related columns."""
-
-    def _lean(self, query: Any, filters: Any, order: tuple[str, str] = ("", ""), page: Any = None, size: Any = None):
-        """The list's keys, filtered, ordered and paged over the model's own table; None when a
-        filter or the order joined another table (FAB's own statements then)."""
-        plain = query.options(lazyload("*"))  # without the eagerly joined relations
-        statement = self._apply_inner_all(plain, filters, *order, page, size, aliases_mapping={}).statement
-        # Asked of the statement's own joins, not of get_final_froms(), which compiles the whole
-        # ORM statement (≈8 ms a list page).
-        if statement._setup_joins or statement._from_obj:
-            return None
-        return statement.with_only_columns(self._key()).select_from(self.obj.__table__)
-
-    def _key(self) -> Any:
-        return self.obj.__table__.primary_key.columns[0]
-
-    def query_count(self, query: Any, filters: Any = None, select_columns: Any = None) -> int:
-        lean = self._lean(query, filters)
-        if lean is None:
-            return super().query_count(query, filters, select_columns)
-        counts = union_all(*self._counted(lean)).subquery()
-        return capped(min(int(self.session.execute(select(func.sum(counts.c.k))).scalar_one() or 0), COUNT_CAP + 1))
-
-    def _counted(self, lean: Any) -> list[Any]:
-        """(part 0, rows counted up to COUNT_CAP + 1) of each branch of the caller's scope.
-
-        A head's scope ORs his department, the escalated cases and those he registered, which
-        PostgreSQL reads by a scan of the table; apart, each branch is counted over its own index
-        (from the index alone: only a constant is selected). Each branch leaves out the earlier
-        ones (``IS NOT TRUE``, so that an unknown is left out too), so no case is counted twice."""
-        rows = lean.with_only_columns(literal(1)).order_by(None).offset(None).limit(COUNT_CAP + 1)
-        return [
-            select(literal(0).label("part"), func.count().label("k")).select_from(part.subquery())
-            for part in _scope_apart(rows, self.obj)
-        ]
-
-    def query(
-        self,
-        filters: Any = None,
-        order_column: str = "",
-        order_direction: str = "",
-        page: Optional[int] = None,
-        page_size: Optional[int] = None,
-        select_columns: Optional[list[str]] = None,
-        outer_default_load: bool = False,
-    ) -> tuple[int, list[Any]]:
-        """(rows counted up to the cap, the page's rows): the count and the page's keys in one
-        statement, then the page's rows by key (see the class)."""
-        base = self.session.query(self.obj)
-        lean = self._lean(base, filters, (order_column, order_direction), page, page_size) if page_size else None
-        if lean is None:
-            return super().query(
-                filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
-            )
-        paged = lean.subquery()
-        rows = self.session.execute(
-            union_all(*self._counted(lean), select(literal(1).label("part"), paged.c[0].label("k")))
-        ).all()
-        count = capped(min(sum(int(k) for part, k in rows if part == 0), COUNT_CAP + 1))
-        keys = [k for part, k in rows if part == 1]
-        if not keys:
-            return count, []
-        # The filters chose the keys; the page's statement only orders and reads them.
-        query = self.apply_all(
-            base.filter(self._key().in_(keys)),
-            None,
-            order_column,
-            order_direction,
-            select_columns=select_columns,
-            outer_default_load=outer_default_load,
-        )
-        found = query.all()
-        name = self.obj.__name__
-        return count, [getattr(item, name) if hasattr(item, name) else item for item in found]
-
-    def apply_inner_select_joins(
-        self, query: Any, select_columns: Optional[list[str]] = None, aliases_mapping: Optional[dict] = None
-    ) -> Any:
-        """FAB's joins for the related columns a REST list shows (original.number), without each
-        related row's own eagerly joined relations: FAB adds the related rows as entities, and the
-        case's self-reference brought five more LEFT JOINs to a statement that needs seven (whose
-        planning is most of a REST list's database time at a million cases)."""
-        query = super().apply_inner_select_joins(query, select_columns, aliases_mapping)
-        for root in self._related_roots(select_columns):
-            target = self.get_alias_mapping(root, aliases_mapping)
-            if target is not self.obj:
-                query = query.options(Load(target).lazyload("*"))
-        return query
-
-    def _related_roots(self, select_columns: Optional[list[str]]) -> list[str]:
-        """The many-to-one relations whose columns ``select_columns`` name (original.number → original)."""
-        roots = {c.split(".", 1)[0] for c in select_columns or () if "." in c}
-        return [root for root in sorted(roots) if self.is_relation_many_to_one(root)]
-
-    # Many-to-one relations a screen lists: loaded with the page in one statement (set by
-    # PortalModelView from its list columns), not one lazy load per row and relation.
-    eager: tuple[str, ...] = ()
-
-    def apply_all(
-        self,
-        query: Any,
-        filters: Any = None,
-        order_column: str = "",
-        order_direction: str = "",
-        page: Optional[int] = None,
-        page_size: Optional[int] = None,
-        select_columns: Optional[list[str]] = None,
-        outer_default_load: bool = False,
-    ) -> Any:
-        query = super().apply_all(
-            query, filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
-        )
-        if self.eager and not select_columns:
-            query = query.options(*(joinedload(getattr(self.obj, name)) for name in self.eager))
-        # The related rows a REST list shows a column of: not their own eager joins through the
-        # relation either (see apply_inner_select_joins).
-        for name in self._related_roots(select_columns):
-            query = query.options(defaultload(getattr(self.obj, name)).lazyload("*"))
-        return query
-
-
-def _scope_apart(statement: Any, model: type) -> list[Any]:
-    """``statement`` once per OR-ed branch of the caller's scope of ``model``, each branch leaving
-    out the earlier ones; ``[statement]`` when the scope is no OR or the statement holds none."""
-    branches = scope.branches(model, current_principal())
-    if len(branches) < 2:
-        return [statement]
-    whole = or_(*branches)
-    found: list[bool] = []
-
-    def apart(alone: Any) -> Any:
-        def swap(element: Any) -> Any:
-            if isinstance(element, BooleanClauseList) and element.operator is operators.or_ and element.compare(whole):
-                found.append(True)
-                return alone
-            return None
-
-        return replacement_traverse(statement, {}, swap)
-
-    parts = [apart(alone) for alone in disjoint(branches)]
-    return parts if len(found) == len(parts) else [statement]
 
 
 def local_time(value: Any) -> str:

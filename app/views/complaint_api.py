@@ -30,7 +30,6 @@ from app.views import masked_search
 from app.views.base import (
     CUSTOMER_SCOPE,
     CaseApi,
-    PortalInterface,
     as_message_lists,
     current_viewer,
     transition_error_response,
@@ -47,6 +46,7 @@ from app.views.complaint_common import (
     send_attachment,
     transition_json,
 )
+from app.views.datamodel import PortalInterface
 from app.views.schemas import ComplaintIntakeSchema
 from app.views.security import SCOPED, current_principal, current_user
 

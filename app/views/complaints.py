@@ -33,7 +33,7 @@ from app.models import (
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
 from app.views import case_page
-from app.views.base import PortalInterface, PortalModelView, current_viewer, customer_name_cell, error_messages
+from app.views.base import PortalModelView, current_viewer, customer_name_cell, error_messages
 from app.views.complaint_common import (
     COMPLAINT_EDIT_COLUMNS,
     COMPLAINT_LABELS,
@@ -43,6 +43,7 @@ from app.views.complaint_common import (
     send_attachment,
     transition_options,
 )
+from app.views.datamodel import PortalInterface
 from app.views.documents import DOCUMENT_KINDS as DOCUMENT_KIND_LABELS
 from app.views.forms import DATETIME_FORMATS, AjaxModelField, DateTimeLocalWidget, RuleValidator
 from app.views.lists import CaseListWidget

@@ -35,7 +35,6 @@ from app.timeutil import format_local, utcnow
 from app.views import case_page
 from app.views.base import (
     DISCIPLINE_PERMS,
-    PortalInterface,
     PortalModelView,
     choice_field,
     error_messages,
@@ -44,6 +43,7 @@ from app.views.base import (
     wants_inline,
     yes_no,
 )
+from app.views.datamodel import PortalInterface
 from app.views.documents import send_document
 from app.views.forms import AjaxModelField
 from app.views.lists import CaseListWidget

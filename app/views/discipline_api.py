@@ -31,13 +31,13 @@ from app.views.base import (
     ApiConventions,
     CaseApi,
     PortalApi,
-    PortalInterface,
     ValidatingApi,
     pdf_response,
     transition_error_response,
     wants_inline,
     xlsx_response,
 )
+from app.views.datamodel import PortalInterface
 from app.views.discipline import PENALTY_RULE_FORM_COLUMNS, check_rule_row, penalty_step_options, rule_in_use
 from app.views.documents import document_json, send_document
 from app.views.security import SCOPED, current_principal

@@ -16,8 +16,8 @@ from app.models import (
     ComplaintStatus,
 )
 from app.timeutil import format_local
-from app.views import base, todo
-from app.views.base import capped_counts, capped_sum
+from app.views import datamodel, todo
+from app.views.datamodel import capped_counts, capped_sum
 from app.views.security import current_principal, current_user
 
 
@@ -62,7 +62,7 @@ def status_counts_in_scope(branches: list[Any]) -> dict[ComplaintStatus, int]:
     """Cases in scope (``scope.branches``) per status, each counted up to the home page's cap
     (shown "999+"), not a count of every case of the company on every visit to the home page."""
     named = [(status.value, Complaint.status == status) for status in ComplaintStatus]
-    counts = capped_counts(Complaint, named, base.HOME_CAP, branches)
+    counts = capped_counts(Complaint, named, datamodel.HOME_CAP, branches)
     return {ComplaintStatus(s): n for s, n in counts.items()}
 
 

@@ -44,8 +44,8 @@ from app.models import (
 )
 from app.time_limits.deadlines import HEAD_TOKEN, STAGES
 from app.timeutil import LOCAL_TZ, utcnow
-from app.views import base
-from app.views.base import capped_counts
+from app.views import datamodel
+from app.views.datamodel import capped_counts
 
 LIMIT = 30
 # A waiting case as the home page lists it, and its order (next deadline first, then the oldest),
@@ -268,7 +268,7 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
     columns = (*_CASE_COLUMNS, Complaint.overdue)
     in_scope = scope.criterion(Complaint, p)
     # Waiting cases of each kind, counted up to the home page's cap (shown "999+" past it).
-    counts = capped_counts(Complaint, kinds, base.HOME_CAP, scope.branches(Complaint, p))
+    counts = capped_counts(Complaint, kinds, datamodel.HOME_CAP, scope.branches(Complaint, p))
     # Each kind's first LIMIT rows by the open cases' due index, then the first LIMIT of those:
     # the same rows as sorting every waiting case, without reading them all.
     order = (*_DUE_ORDER, Complaint.id)
