@@ -162,8 +162,11 @@ def customer_ids_of(complaint_ids: list[Any]) -> dict[int, int]:
     known: dict[int, int] = {}
     for pk in ids:
         loaded = db.session.identity_map.get(identity_key(Complaint, pk))
-        if loaded is not None and "customer_id" in loaded.__dict__:  # loaded, not expired
-            known[pk] = loaded.customer_id
+        state = loaded.__dict__ if loaded is not None else {}  # what is loaded and not expired
+        if "customer_id" in state:
+            known[pk] = state["customer_id"]
+        elif state.get("customer") is not None:  # the row's columns were chosen; its customer joined
+            known[pk] = state["customer"].id
     missing = [pk for pk in ids if pk not in known]
     if missing:
         statement = select(Complaint.id, Complaint.customer_id).where(Complaint.id.in_(missing))

@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import and_, func, literal, or_, select, true, union_all
-from sqlalchemy.orm import Load, defaultload, joinedload, lazyload
+from sqlalchemy.orm import Load, aliased, defaultload, joinedload, lazyload
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BooleanClauseList
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from app.access import scope
@@ -174,6 +174,36 @@ class PortalInterface(SQLAInterface):
             if target is not self.obj:
                 query = query.options(Load(target).lazyload("*"))
         return query
+
+    def _query_join_relation(self, query: Any, root_relation: str, aliases_mapping: Optional[dict] = None) -> Any:
+        """FAB's LEFT JOIN of a dotted column's relation (original.number → original), with the
+        relation's alias and join condition built once per interface: FAB aliased the related
+        model anew on every request, and aliasing the case itself (its sixty columns) for
+        ``original`` was a third of a REST show's time."""
+        if aliases_mapping is None:
+            aliases_mapping = {}
+        for target, on, alias in self._relation_joins(root_relation):
+            if alias:
+                aliases_mapping[root_relation] = target
+            query = query.join(target, on, isouter=True)
+        return query
+
+    def _relation_joins(self, root_relation: str) -> list[tuple[Any, Any, bool]]:
+        """(joined model or alias, join condition, aliased) of each step of ``root_relation``, as
+        FAB's _query_join_relation builds them; kept per interface (aliases are reusable)."""
+        joins = self.__dict__.setdefault("_joins", {})
+        if root_relation not in joins:
+            steps = []
+            for model_relation, relation_join in self.get_related_model_and_join(root_relation):
+                if hasattr(relation_join, "clauses"):  # a custom relation: joined as it is
+                    steps.append((model_relation, relation_join, False))
+                    continue
+                alias = aliased(model_relation, name=root_relation)
+                pk = self.get_pk(alias)
+                side = relation_join.left if relation_join.left.foreign_keys else relation_join.right
+                steps.append((alias, BinaryExpression(side, pk, relation_join.operator), True))
+            joins[root_relation] = steps
+        return joins[root_relation]
 
     def _related_roots(self, select_columns: Optional[list[str]]) -> list[str]:
         """The many-to-one relations whose columns ``select_columns`` name (original.number → original)."""
