@@ -34,7 +34,7 @@ from app.models import (
 )
 from app.timeutil import format_local
 from app.views import masked_search
-from app.views.choices import cache_search_choices
+from app.views.choices import KeptSearchWidget, cache_search_choices
 from app.views.datamodel import CappedCount, PortalInterface
 from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
@@ -204,6 +204,12 @@ class PortalModelView(ModelView):
         customers = [getattr(row.get("customer"), "id", None) for row in rows if isinstance(row, dict)]
         if any(customers):
             current_viewer().prefetch(customers)
+        return widgets
+
+    def _get_search_widget(self, form: Any = None, exclude_cols: Any = None, widgets: Any = None) -> Any:
+        widgets = super()._get_search_widget(form=form, exclude_cols=exclude_cols, widgets=widgets)
+        if not self._filters.filters:  # no search active: the form is the same on every visit
+            widgets["search"] = KeptSearchWidget(widgets["search"], self)
         return widgets
 
     def _list(self, **kwargs: Any) -> Any:

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from flask import request
+from flask_babel import get_locale
 from flask_caching import Cache
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -83,6 +86,41 @@ def cache_search_choices(view: Any) -> None:
         related = view.datamodel.get_related_interface(name)
         declared = (view.search_form_query_rel_fields or {}).get(name)
         unbound.kwargs["query_func"] = cached_choices(related, declared)
+
+
+class KeptSearchWidget:
+    """A list's search form as FAB renders it, kept like its choices (TIMEOUT, per caller and the
+    generations of the related models) while no search is active: FAB rebuilt the form's fields
+    and the names of every filter of every column on each visit (≈4 ms of a list page). With a
+    search active the form shows its values, and FAB renders it."""
+
+    def __init__(self, widget: Any, view: Any) -> None:
+        self.widget, self.view = widget, view
+
+    def __call__(self, **kwargs: Any) -> Any:
+        principal = current_principal()
+        related = sorted(
+            view_model.obj.__name__
+            for name in self.view.search_columns or []
+            if self.view.datamodel.is_relation(name)
+            for view_model in [self.view.datamodel.get_related_interface(name)]
+        )
+        state = (
+            type(self.view).__name__,
+            str(get_locale()),
+            request.script_root,
+            principal.user_id,
+            sorted(principal.roles),
+            sorted(principal.department_ids),
+            [(name, _generation.get(name, 0)) for name in related],
+            sorted(kwargs.items()),
+        )
+        key = "search-form:" + hashlib.sha1(repr(state).encode()).hexdigest()
+        html = cache.get(key)
+        if html is None:
+            html = str(self.widget(**kwargs))
+            cache.set(key, html, timeout=TIMEOUT)
+        return Markup(html)
 
 
 @event.listens_for(Session, "after_flush")
