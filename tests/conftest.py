@@ -88,7 +88,9 @@ def _forget_cached_rows() -> None:
     from app.complaints import phrases
     from app.quality import daily
     from app.time_limits import sla
+    from app.views import choices
 
+    choices.forget()
     daily.forget_groups()
     settings.invalidate()
     sla.forget_calendar()

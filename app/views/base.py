@@ -208,8 +208,7 @@ class PortalModelView(ModelView):
 
     def _get_search_widget(self, form: Any = None, exclude_cols: Any = None, widgets: Any = None) -> Any:
         widgets = super()._get_search_widget(form=form, exclude_cols=exclude_cols, widgets=widgets)
-        if not self._filters.filters:  # no search active: the form is the same on every visit
-            widgets["search"] = KeptSearchWidget(widgets["search"], self)
+        widgets["search"] = KeptSearchWidget(widgets["search"], self)
         return widgets
 
     def _list(self, **kwargs: Any) -> Any:

@@ -1,0 +1,64 @@
+"""What list pages keep between requests (the search form, like its choices) is never stale for
+what the user changes, and never another search's or another user's."""
+
+from __future__ import annotations
+
+import json
+
+from app.extensions import db
+
+
+def _page(web, username: str, query: str = "") -> str:
+    response = web(username).get("/complaintview/list/" + query)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def _in_form(text: str, page: str) -> bool:
+    """Whether ``text`` is in the search form (its fields are JSON inside the page's script)."""
+    return json.dumps(text)[1:-1] in page
+
+
+def test_a_new_department_is_in_the_kept_search_form_at_once(web, org):
+    from app.models import Department
+
+    assert not _in_form("新设督查部", _page(web, "zongjingli"))
+    db.session.add(Department(name="新设督查部", code="DC9"))
+    db.session.commit()
+    assert _in_form("新设督查部", _page(web, "zongjingli"))
+
+
+def test_the_kept_search_form_is_the_active_searchs_own(web, org):
+    plain = _page(web, "zongjingli")
+    searched = _page(web, "zongjingli", "?_flt_0_status=registered")
+    active = '[["status", '
+    assert active in searched and active not in plain
+    assert active not in _page(web, "zongjingli")  # the plain form again, not the searched one
+    assert '[["status", "\\u7b49\\u4e8e", ["judged"]]]' in _page(web, "zongjingli", "?_flt_0_status=judged")
+
+
+def test_the_kept_search_form_is_each_callers_own(web, org):
+    """A head's staff choices (表扬记录: his department's staff) are not the general manager's kept form."""
+
+    def page(username: str) -> str:
+        response = web(username).get("/commendationview/list/")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    everyone, head = page("zongjingli"), page("zhuguan_a")
+    other = org.dept("BA").head.name  # the head of another department
+    assert _in_form(other, everyone) and not _in_form(other, head)
+    assert _in_form(other, page("zongjingli")) and not _in_form(other, page("zhuguan_a"))
+
+
+def test_the_kept_search_forms_script_runs_under_each_responses_nonce(web, org):
+    """The form's inline script is allowed by the response's own CSP nonce, kept or not."""
+    import re
+
+    client = web("zongjingli")
+    for _ in range(2):
+        response = client.get("/complaintview/list/")
+        allowed = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+        page = response.get_data(as_text=True)
+        script = page[: page.index("new AdminFilters(")].rsplit("<script", 1)[1]
+        assert f'nonce="{allowed}"' in script
