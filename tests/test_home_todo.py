@@ -224,3 +224,39 @@ def test_home_badges_and_tiles_stop_at_the_home_cap_and_say_so(web, make_complai
     assert _tiles(web, "zhuguan_a")["registered"] == "2"  # two of his department: under the cap
     monkeypatch.setattr(datamodel, "HOME_CAP", 3)
     assert _tiles(web, "renshi")["registered"] == "3"
+
+
+def test_head_named_follows_the_staff_the_department_and_its_head(make_complaint, org):
+    """complaint.head_named (read by 待我处理 to find the cases the recusal role takes) is true
+    exactly when the head of the case's department is one of its complained staff, whatever
+    changed: the staff, the department of the case, or the department's head."""
+    from sqlalchemy import select
+
+    from app.models import Complaint
+
+    def named(case) -> bool:
+        db.session.expire_all()
+        return db.session.scalar(select(Complaint.head_named).where(Complaint.id == case.id))
+
+    against_head = make_complaint(department="GC", staff=("张建国",))
+    against_worker = make_complaint(department="GC", staff=("刘强",))
+    assert named(against_head) and not named(against_worker)
+
+    against_worker.staff.append(org.staff("张建国"))  # the head named afterwards
+    db.session.commit()
+    assert named(against_worker)
+
+    against_head.department = org.dept("BA")  # handed to 保安部, whose head is 李卫东
+    db.session.commit()
+    assert not named(against_head)
+    against_head.department_id = org.dept("GC").id  # back, by its key
+    db.session.commit()
+    assert named(against_head)
+
+    gc = org.dept("GC")
+    gc.head = org.staff("孙海")  # 工程部 has a new head, named in neither case
+    db.session.commit()
+    assert not named(against_head) and not named(against_worker)
+    gc.head_id = org.staff("张建国").id
+    db.session.commit()
+    assert named(against_head) and named(against_worker)

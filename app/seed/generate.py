@@ -108,6 +108,7 @@ COMPLAINT_COLUMNS = [
     "next_due_at",
     "overdue",
     "warned",
+    "head_named",
     "supervised",
     "reopen_count",
     "updated_at",
@@ -227,6 +228,7 @@ class _Organisation:
     head_user: dict[int, Optional[int]]
     registrar: Optional[int]
     hr: Optional[int]
+    head_staff: dict[int, Optional[int]] = field(default_factory=dict)  # department -> its head
     clock: Any = None  # the calendar the clocks are scheduled on (a TabledCalendar over the period)
     rules_by_key: dict[tuple[str, Any, Any], tuple[Any, Any]] = field(default_factory=dict)
 
@@ -430,6 +432,7 @@ def _load_organisation(session: Session) -> _Organisation:
         head_user,
         registrar,
         hr,
+        head_staff={d.id: d.head_id for d in departments},
     )
 
 
@@ -497,10 +500,12 @@ def _add_case(
     if row["closed_at"] is not None and row["validity"] != "invalid":
         row["customer_informed_at"] = row["closed_at"]  # 首问负责制: told before closing
     _add_deadlines(run, row, org, invalid)
-    run.sink.add("complaint", COMPLAINT_COLUMNS, tuple(row[c] for c in COMPLAINT_COLUMNS))
     subjects = org.staff_by_department.get(row["department_id"]) or []
-    if subjects and rng.random() < 0.15:
-        run.sink.add("complaint_staff", ["complaint_id", "staff_id"], (row["id"], rng.choice(subjects)))
+    subject = rng.choice(subjects) if subjects and rng.random() < 0.15 else None
+    row["head_named"] = subject is not None and subject == org.head_staff.get(row["department_id"])
+    run.sink.add("complaint", COMPLAINT_COLUMNS, tuple(row[c] for c in COMPLAINT_COLUMNS))
+    if subject is not None:
+        run.sink.add("complaint_staff", ["complaint_id", "staff_id"], (row["id"], subject))
     _add_events(run, row["id"], events)
     run.counts["complaints"] += 1
 

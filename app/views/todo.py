@@ -119,14 +119,8 @@ def _who_complaint(t: workflow.Transition, p: scope.Principal) -> ColumnElement[
             clauses.append(Complaint.department_id.in_(sorted(p.acting_department_ids)))
         if p.has_role(*t.recusal_roles):
             # The head is a complained person of the case: the recusal role acts instead
-            # (read on the link table directly, without joining staff; at 1M PostgreSQL still
-            # hashes every head's links for it, ≈20 ms a kind — see bench/results.md).
-            head_is_subject = exists().where(
-                complaint_staff.c.complaint_id == Complaint.id,
-                complaint_staff.c.staff_id == Department.head_id,
-                Department.id == Complaint.department_id,
-            )
-            clauses.append(head_is_subject)
+            # (complaint.head_named, kept by the ORM, read from ix_complaint_open_head_named).
+            clauses.append(Complaint.head_named.is_(True))
         return or_(*clauses) if clauses else false()
     return true() if p.has_role(*t.roles) else false()
 
