@@ -17,6 +17,7 @@ from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import permission_name, protect
+from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 from marshmallow import RAISE, Schema
 from sqlalchemy import Boolean, or_, select
 from wtforms import BooleanField, SelectField
@@ -224,11 +225,24 @@ class PortalModelView(ModelView):
         return widgets
 
     def get_in_scope(self, pk: Any) -> Any:
-        """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing)."""
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is None:
+        """The row ``pk`` when the caller's scope includes it; otherwise 404 (out of scope looks missing).
+        Read once a request: the case page's widgets and its own sections share the row."""
+        read = g.setdefault("_portal_in_scope", {})
+        key = (type(self).__name__, str(pk))
+        if key not in read:
+            read[key] = self.datamodel.get(pk, self._base_filters)
+        if read[key] is None:
             abort(404)
-        return item
+        return read[key]
+
+    def _show(self, pk: Any) -> Any:
+        """FAB's show widgets, of the row read by get_in_scope."""
+        item = self.get_in_scope(pk)
+        widgets = self._get_show_widget(pk, item)
+        self.update_redirect()
+        return self._get_related_views_widgets(
+            item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets
+        )
 
     def render_show(self, pk: Any, **extra: Any) -> Any:
         """FAB's show page of ``pk`` with what an overriding ``show`` adds to its template."""

@@ -333,7 +333,7 @@ class ComplaintView(PortalModelView):
 
     def _render_case(self, pk: Any, revealed: Optional[dict[str, Any]] = None) -> Any:
         widgets = self._show(pk)
-        complaint = self.datamodel.get(pk, self._base_filters)
+        complaint = self.get_in_scope(pk)
         principal = current_principal()
         viewer = current_viewer()
         return self.render_template(

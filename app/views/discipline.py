@@ -357,7 +357,7 @@ class PenaltyView(PortalModelView):
         return super().post_add_redirect()
 
     def prefill_form(self, form: Any, pk: Any) -> None:
-        item = self.datamodel.get(pk, self._base_filters)
+        item = self.get_in_scope(pk)
         form.sanction.data = getattr(item.sanction, "value", item.sanction)
         form.fine_amount.data = str(item.fine_amount)
         form.score_deduction.data = str(item.score_deduction)
