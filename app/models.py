@@ -1891,7 +1891,9 @@ HEAD_NAMED_FILL = (
 
 def _changed(obj: Any, *names: str) -> bool:
     state = sa_inspect(obj)
-    return any(state.attrs[name].history.has_changes() for name in names)
+    # committed_state holds the attributes set since the load: a cheap look before the history
+    # (a deadline scan flushes thousands of cases whose flags alone changed).
+    return any(name in state.committed_state and state.attrs[name].history.has_changes() for name in names)
 
 
 @event.listens_for(Session, "before_flush")

@@ -40,6 +40,10 @@ case_recomplained = _portal.signal(
 dispute_opened = _portal.signal("dispute-opened", doc="A department objected to a dispatch (kwargs: dispute).")
 dispute_ruled = _portal.signal("dispute-ruled", doc="The supervising leader ruled a dispute (kwargs: dispute).")
 pause_cap_reached = _portal.signal("pause-cap-reached", doc="A paused clock reached the cap (kwargs: pause_id, note).")
+scan_batch_due = _portal.signal(
+    "scan-batch-due",
+    doc="The deadline scan is about to announce a batch's clock events (kwargs: complaint_ids, batch, now).",
+)
 clock_event = _portal.signal(
     "clock-event",
     doc="A clock was warned, missed or escalated (kwargs: deadline, rule, kind, note, dedup_key, batch).",

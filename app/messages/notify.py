@@ -200,15 +200,27 @@ class Outbox:
         if complaint_id is None or not self.window:
             return set()
         if complaint_id not in self._recent:
+            self.read_recent([complaint_id])
+        return self._recent[complaint_id]
+
+    def read_recent(self, complaint_ids: Iterable[int]) -> None:
+        """Read the messages of these cases within the digest window, in one query (a scan
+        batch's cases at once). Nothing is flushed first: what this outbox queued is kept apart."""
+        wanted = [c for c in complaint_ids if c is not None and c not in self._recent]
+        if not wanted or not self.window:
+            return
+        with self.session.no_autoflush:
             rows = self.session.execute(
-                select(Notification.user_id, Notification.title).where(
-                    Notification.complaint_id == complaint_id,
+                select(Notification.complaint_id, Notification.user_id, Notification.title).where(
+                    Notification.complaint_id.in_(wanted),
                     Notification.created_at > self.now - self.window,
                     Notification.created_at <= self.now,
                 )
-            )
-            self._recent[complaint_id] = {(r.user_id, r.title) for r in rows}
-        return self._recent[complaint_id]
+            ).all()
+        for complaint_id in wanted:
+            self._recent[complaint_id] = set()
+        for row in rows:
+            self._recent[row.complaint_id].add((row.user_id, row.title))
 
     def _delivery(self, channel: str, target: str, subject: str, body: str, key: Optional[str]) -> None:
         self.deliveries.append(

@@ -826,6 +826,9 @@ def _record_due(
     # The marked clocks in one statement, before any query autoflushes them one by one.
     bulk.update_many(session, list({id(d): d for _, d, _, _ in pending}.values()), _MARK_COLUMNS)
     inserted = _insert_events(session, [row for *_, row in pending])
+    announced = sorted({complaint.id for complaint, _, _, row in pending if row["dedup_key"] in inserted})
+    if announced:
+        signals.scan_batch_due.send(session, complaint_ids=announced, batch=queued, now=now)
     touched: dict[int, Complaint] = {}
     for complaint, d, kind, row in pending:
         if row["dedup_key"] not in inserted:
@@ -864,6 +867,13 @@ def _due_kinds(d: Deadline, now: datetime) -> list[str]:
     return kinds
 
 
+_MARK_NOTES = {
+    "warning": _l("%(stage)s is due at %(due)s"),
+    "overdue": _l("%(stage)s was due at %(due)s and is overdue"),
+    "escalation": _l("%(stage)s still overdue since %(due)s: escalated"),
+}
+
+
 def _mark(complaint: Complaint, d: Deadline, kind: str, now: datetime) -> dict[str, Any]:
     """Mark the clock for ``kind`` and return the timeline row that records it (once)."""
     instant = {"warning": d.warn_at, "overdue": d.due_at, "escalation": d.escalate_at}[kind]
@@ -874,16 +884,7 @@ def _mark(complaint: Complaint, d: Deadline, kind: str, now: datetime) -> dict[s
     else:
         d.escalated_at = now
         complaint.supervised = True
-    stage = STAGES[d.stage]
-    note = str(
-        {
-            "warning": _l("%(stage)s is due at %(due)s", stage=stage.label, due=format_local(d.due_at)),
-            "overdue": _l("%(stage)s was due at %(due)s and is overdue", stage=stage.label, due=format_local(d.due_at)),
-            "escalation": _l(
-                "%(stage)s still overdue since %(due)s: escalated", stage=stage.label, due=format_local(d.due_at)
-            ),
-        }[kind]
-    )
+    note = str(_MARK_NOTES[kind]) % {"stage": STAGES[d.stage].label, "due": format_local(d.due_at)}
     return {
         "complaint_id": complaint.id,
         "at": now,
