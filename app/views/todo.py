@@ -179,6 +179,13 @@ def _extension_to_request(p: scope.Principal, now: datetime) -> list[tuple[str, 
 def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]:
     """(action, condition) of every kind of complaint awaiting the principal, lifecycle order."""
     kinds: list[tuple[str, ColumnElement[bool]]] = []
+    # The cases naming the principal, read once per statement (PostgreSQL hashed them per kind).
+    named_me = (
+        select(complaint_staff.c.complaint_id)
+        .where(complaint_staff.c.staff_id == p.staff_id)
+        .cte("named_me")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     for t in main_transitions():
         who = _who_complaint(t, p)
         if isinstance(who, False_):
@@ -190,10 +197,7 @@ def complaint_kinds(p: scope.Principal) -> list[tuple[str, ColumnElement[bool]]]
             who,
         )
         if p.staff_id is not None:  # the person complained about steps aside
-            named = exists().where(
-                complaint_staff.c.complaint_id == Complaint.id, complaint_staff.c.staff_id == p.staff_id
-            )
-            condition = and_(condition, not_(named))
+            condition = and_(condition, Complaint.id.not_in(select(named_me.c.complaint_id)))
         kinds.append((t.action, condition))
     if p.has_role(GENERAL_MANAGER):
         # 督办 and 上报总部: the escalated open cases are the general manager's to watch.
