@@ -3,7 +3,7 @@ what the user changes, and never another search's or another user's."""
 
 from __future__ import annotations
 
-import json
+from jinja2.utils import htmlsafe_json_dumps
 
 from app.extensions import db
 
@@ -15,8 +15,9 @@ def _page(web, username: str, query: str = "") -> str:
 
 
 def _in_form(text: str, page: str) -> bool:
-    """Whether ``text`` is in the search form (its fields are JSON inside the page's script)."""
-    return json.dumps(text)[1:-1] in page
+    """Whether ``text`` is in the search form (its fields are JSON inside the page's script, with
+    the characters HTML gives meaning to escaped)."""
+    return str(htmlsafe_json_dumps(text))[1:-1] in page
 
 
 def test_a_new_department_is_in_the_kept_search_form_at_once(web, org):
@@ -62,3 +63,15 @@ def test_the_kept_search_forms_script_runs_under_each_responses_nonce(web, org):
         page = response.get_data(as_text=True)
         script = page[: page.index("new AdminFilters(")].rsplit("<script", 1)[1]
         assert f'nonce="{allowed}"' in script
+
+
+def test_the_search_forms_enum_choices_read_as_their_labels(web, org):
+    """状态 and the other closed sets are offered by their labels (已登记), not their stored codes
+    (registered), in the page's language."""
+    client = web("zongjingli")
+    page = client.get("/complaintview/list/").get_data(as_text=True)
+    assert _in_form('value="judged">已判定</option>', page), "status shown by its code"
+    assert not _in_form(">judged</option>", page) and not _in_form(">registered</option>", page)
+    client.get("/lang/en", follow_redirects=True)
+    english = client.get("/complaintview/list/").get_data(as_text=True)
+    assert _in_form('value="judged">Judged</option>', english)

@@ -39,6 +39,7 @@ from app.views.choices import KeptSearchWidget, cache_search_choices
 from app.views.datamodel import CappedCount, PortalInterface
 from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
+from app.views.forms import label_enum_filters
 from app.views.security import SCOPED, ScopeFilter, current_principal, current_user
 
 # FAB method name -> permission (can_<perm> on the resource's class_permission_name).
@@ -258,6 +259,7 @@ class PortalModelView(ModelView):
     def _init_forms(self) -> None:
         super()._init_forms()
         cache_search_choices(self)
+        label_enum_filters(self)
 
     def _init_properties(self) -> None:
         super()._init_properties()

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
+from flask_appbuilder.fields import EnumField
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import Field
+from wtforms.fields.core import UnboundField
 from wtforms.validators import ValidationError
 
 from app.access import scope
@@ -139,3 +141,24 @@ class DateTimeLocalWidget:
 
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+class LabelledEnumField(EnumField):
+    """FAB's enum field with each choice shown by its label (已登记), not its stored code
+    (registered); labelled when the form is made, so in the request's language."""
+
+    def __init__(self, *args: Any, labeller: Callable[[Any], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = [(value, labeller(value)) for value, _code in self.choices]
+
+
+def label_enum_filters(view: Any) -> None:
+    """Show the enum filters of ``view``'s search form (状态, 判定结果 …) by the labels its list
+    shows them with (its ``formatters_columns``)."""
+    form, formatters = view.search_form, type(view).formatters_columns or {}
+    for name in view.search_columns or []:
+        unbound = getattr(form, name, None)
+        labeller = formatters.get(name)
+        if labeller is None or unbound is None or not issubclass(getattr(unbound, "field_class", object), EnumField):
+            continue
+        setattr(form, name, UnboundField(LabelledEnumField, *unbound.args, labeller=labeller, **unbound.kwargs))
