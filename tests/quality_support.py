@@ -20,7 +20,7 @@ at 18:00 and the next day at 18:00).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app import db
@@ -38,6 +38,25 @@ def at(month: int, day: int, hour: int = 10, minute: int = 0, year: int = 2026) 
 def step(org: Any, complaint: Any, action: str, who: str, when: datetime, **values: Any) -> None:
     services.take_transition(db.session, complaint, action, org.principal(who), values, now=when)
     db.session.commit()
+
+
+def archive(org: Any, complaint: Any, when: datetime, head: str = "zhuguan_a") -> None:
+    """Walk a case through its whole lifecycle to 已归档, a minute a step from ``when``; ``head``
+    takes the department's steps (人事行政经理 when the head is the complained person)."""
+    for minute, (action, who, values) in enumerate(
+        (
+            ("judge_valid", "renshi", {}),
+            ("dispatch", "renshi", {}),
+            ("start_investigation", head, {}),
+            ("propose_plan", head, {"findings": "属实", "resolution_plan": "维修"}),
+            ("reply", head, {"reply_text": "已修复"}),
+            ("feed_back", head, {"feedback_note": "客户认可"}),
+            ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
+            ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
+            ("archive", "renshi", {}),
+        )
+    ):
+        step(org, complaint, action, who, when + timedelta(minutes=minute), **values)
 
 
 def handle(org: Any, complaint: Any, investigated: datetime, replied: datetime) -> None:

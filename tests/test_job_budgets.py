@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from quality_support import archive
 from sla_support import act, at, travel
 from sqlalchemy import event, func, select
 
 from app import db, settings
-from app.complaints import corrective, steps
+from app.complaints import corrective
 from app.jobs import core
 from app.models import (
     Cluster,
@@ -185,23 +186,7 @@ def _archived_customers(app, org, make_complaint, count: int) -> list[int]:
     customers = []
     for n in range(count):
         c = make_complaint(received_at=RECEIVED, now=RECEIVED, phone=f"1380000{n:04d}")
-        for minute, (action, who, values) in enumerate(
-            (
-                ("judge_valid", "renshi", {}),
-                ("dispatch", "renshi", {}),
-                ("start_investigation", "zhuguan_a", {}),
-                ("propose_plan", "zhuguan_a", {"findings": "属实", "resolution_plan": "维修"}),
-                ("reply", "zhuguan_a", {"reply_text": "已修复"}),
-                ("feed_back", "zhuguan_a", {"feedback_note": "客户认可"}),
-                ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-                ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
-                ("archive", "renshi", {}),
-            )
-        ):
-            steps.take_transition(
-                db.session, c, action, org.principal(who), values, now=RECEIVED + timedelta(hours=1, minutes=minute)
-            )
-            db.session.commit()
+        archive(org, c, RECEIVED + timedelta(hours=1))
         customers.append(c.customer_id)
     return customers
 

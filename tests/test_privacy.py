@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from http_clients import Client
+from quality_support import archive
 from sqlalchemy import func, select
 
 from app import db, settings
 from app.access import privacy
-from app.complaints import steps as services
 from app.documents import record_form
 from app.models import AccessLog, Complaint, ComplaintEvent, Customer
 from app.quality import analytics, stats
@@ -336,7 +336,7 @@ def test_complained_staff_gets_a_record_form_without_the_customer_even_when_arch
     from app.documents.render import current_document
 
     complaint = db.session.get(Complaint, against_head)
-    _archive(complaint, org, OCT, head="renshi")  # the complained head steps aside
+    archive(org, complaint, OCT, head="renshi")  # the complained head steps aside
     # HR prints (and so stores) the archived form; the head then downloads it.
     assert Client(app, "renshi", api=True).get(f"/api/v1/complaint/{against_head}/record_form.pdf").status_code == 200
     stored = current_document(db.session, "record_form", complaint_id=against_head)
@@ -347,28 +347,6 @@ def test_complained_staff_gets_a_record_form_without_the_customer_even_when_arch
 
 
 # --- Retention -----------------------------------------------------------------------------------
-
-
-def _step(complaint, action, who, org, at, **values):
-    services.take_transition(db.session, complaint, action, org.principal(who), values, now=at)
-    db.session.commit()
-
-
-def _archive(complaint, org, at, head="zhuguan_a"):
-    for minute, (action, who, values) in enumerate(
-        (
-            ("judge_valid", "renshi", {}),
-            ("dispatch", "renshi", {}),
-            ("start_investigation", head, {}),
-            ("propose_plan", head, {"findings": "属实", "resolution_plan": "维修"}),
-            ("reply", head, {"reply_text": "已修复"}),
-            ("feed_back", head, {"feedback_note": "客户认可"}),
-            ("follow_up", "renshi", {"satisfaction": "satisfied", "follow_up_note": "满意"}),
-            ("close", "renshi", {"close_note": "结案", "customer_informed": "phone"}),
-            ("archive", "renshi", {}),
-        )
-    ):
-        _step(complaint, action, who, org, at + timedelta(minutes=minute), **values)
 
 
 def _figures(org, now):
@@ -399,7 +377,7 @@ def test_retention_anonymises_customers_whose_cases_are_all_archived_long_enough
     still_open = make_complaint(department="BA", received_at=OCT, now=OCT, phone="13700000000")
     recent = make_complaint(department="GC", received_at=OCT, now=OCT, phone="13600000000")
     for c in (old, second, recent):
-        _archive(c, org, OCT + timedelta(hours=1))
+        archive(org, c, OCT + timedelta(hours=1))
     customer_id, kept_id, recent_id = old.customer_id, still_open.customer_id, recent.customer_id
     later = OCT + timedelta(days=1200)
     before = _figures(org, later)
