@@ -16,10 +16,10 @@ import multiprocessing
 import os
 import random
 import statistics
-import sys
 import time
 from typing import Any
 
+from bench import loadtest
 from bench.common import BENCH_DATABASE_URL, machine
 from bench.loadtest import Http, Window, gunicorn, percentile
 from bench.procstat import Meter
@@ -109,10 +109,4 @@ def run(
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    run(
-        seconds=float(args[0]) if args else 20.0,
-        clients=int(args[1]) if len(args) > 1 else 8,
-        workers=int(args[2]) if len(args) > 2 else 0,
-        threads=int(args[3]) if len(args) > 3 else 1,
-    )
+    loadtest.main(run, seconds=20.0)

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import random
 import re
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from bench import loadtest
 from bench.bench_intake import registration
 from bench.common import BENCH_DATABASE_URL, machine
 from bench.loadtest import Http, Window, gunicorn, percentile
@@ -322,10 +322,4 @@ def _report(
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    run(
-        seconds=float(args[0]) if args else 60.0,
-        clients=int(args[1]) if len(args) > 1 else 8,
-        workers=int(args[2]) if len(args) > 2 else 0,
-        threads=int(args[3]) if len(args) > 3 else 1,
-    )
+    loadtest.main(run, seconds=60.0)

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -149,3 +149,15 @@ class Window:
 
     def wait_begin(self) -> None:
         time.sleep(max(0.0, self.begin - time.monotonic()))
+
+
+def main(run: Callable[..., Any], seconds: float) -> None:
+    """A load benchmark's command line: ``[seconds] [clients] [workers] [threads]`` (defaults:
+    ``seconds``, 8 clients, gunicorn's own worker count, 1 thread)."""
+    args = sys.argv[1:]
+    run(
+        seconds=float(args[0]) if args else seconds,
+        clients=int(args[1]) if len(args) > 1 else 8,
+        workers=int(args[2]) if len(args) > 2 else 0,
+        threads=int(args[3]) if len(args) > 3 else 1,
+    )
