@@ -1880,20 +1880,20 @@ def system_managed(model: type) -> frozenset[str]:
 
 # --- complaint.head_named ------------------------------------------------------------------
 
-# Every case whose department's head is among its complained staff, set from the links (the
-# migration that added the column, and the bulk generator, which writes the links by COPY).
-HEAD_NAMED_FILL = (
-    "UPDATE complaint SET head_named = EXISTS (SELECT 1 FROM complaint_staff cs "
-    "JOIN department d ON d.head_id = cs.staff_id "
-    "WHERE cs.complaint_id = complaint.id AND d.id = complaint.department_id)"
-)
-
 
 def _changed(obj: Any, *names: str) -> bool:
     state = sa_inspect(obj)
     # committed_state holds the attributes set since the load: a cheap look before the history
     # (a deadline scan flushes thousands of cases whose flags alone changed).
     return any(name in state.committed_state and state.attrs[name].history.has_changes() for name in names)
+
+
+def _head_of(department: Department) -> Optional[int]:
+    """The department's head (a staff id) as it will be flushed: the relation when it was set
+    since the load, else the key."""
+    if _changed(department, "head"):
+        return department.head.id if department.head is not None else None
+    return department.head_id
 
 
 @event.listens_for(Session, "before_flush")
@@ -1911,14 +1911,12 @@ def keep_head_named(session: Session, _context: Any, _instances: Any) -> None:
                     department = obj.department
                 else:
                     department = session.get(Department, obj.department_id)
-                head = department.head_id if department is not None else None
-                if department is not None and _changed(department, "head"):
-                    head = department.head.id if department.head is not None else None
+                head = _head_of(department) if department is not None else None
                 named = head is not None and any(s.id == head for s in obj.staff)
                 if obj.head_named is not named:
                     obj.head_named = named
             elif isinstance(obj, Department) and obj not in session.new and _changed(obj, "head_id", "head"):
-                head = (obj.head.id if obj.head is not None else None) if _changed(obj, "head") else obj.head_id
+                head = _head_of(obj)
                 table = Complaint.__table__
                 named = exists().where(complaint_staff.c.complaint_id == table.c.id, complaint_staff.c.staff_id == head)
                 session.connection().execute(
