@@ -240,15 +240,20 @@ def on_pause_cap(complaint: Complaint, *, session: Session, pause_id: int, note:
     _send(session, complaint, [GM, HR], "pause_cap", title, note, now, f"pause-cap:{pause_id}")
 
 
+def _batch_outbox(session: Session, batch: dict[str, Any], now: datetime) -> notify.Outbox:
+    """The outbox the scan's batch queues its messages in (sent when the batch is done)."""
+    if "outbox" not in batch:
+        batch["outbox"] = notify.Outbox(session, now)
+    return batch["outbox"]
+
+
 @signals.scan_batch_due.connect
 def on_scan_batch(
     session: Session, *, complaint_ids: list[int], batch: dict[str, Any], now: datetime, **_: Any
 ) -> None:
     """The messages already sent on the batch's cases, read in one query (each event merges
     a repeat into them; read case by case, they were half of a scan's time)."""
-    if "outbox" not in batch:
-        batch["outbox"] = notify.Outbox(session, now)
-    batch["outbox"].read_recent(complaint_ids)
+    _batch_outbox(session, batch, now).read_recent(complaint_ids)
 
 
 @signals.clock_event.connect
@@ -269,9 +274,7 @@ def on_sla_event(
     d, key = deadline, dedup_key
     if kind == "warning" and d.due_at <= now:
         return  # a warning recorded after its deadline passed (scheduler was down) tells nobody
-    if "outbox" not in batch:
-        batch["outbox"] = notify.Outbox(session, now)
-    outbox = batch["outbox"]
+    outbox = _batch_outbox(session, batch, now)
     acting = outbox.recipients(responsible_tokens(complaint, d.stage), complaint)
     told: list[notify.Recipient] = []
     if kind in ("warning", "overdue") and rule is not None and rule.remind_roles:
