@@ -346,8 +346,8 @@ def criterion(model: type, principal: Principal) -> ColumnElement[bool]:
 
 def branches(model: type, principal: Principal) -> list[ColumnElement[bool]]:
     """The scope of ``model`` as the conditions it ORs (one when it is not an OR): a head reads
-    the department's cases, the escalated ones and those he registered. Counting each branch
-    over its own index and uniting the keys is what PostgreSQL cannot do with the OR itself."""
+    the department's cases, the escalated ones and those he registered. Counted branch by branch,
+    each over its own index (what PostgreSQL cannot do with the OR itself)."""
     condition = criterion(model, principal)
     if isinstance(condition, BooleanClauseList) and condition.operator is operators.or_:
         return list(condition.clauses)

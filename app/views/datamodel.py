@@ -45,9 +45,10 @@ def capped_sum(counts: Iterable[int]) -> int:
 
 
 def capped(count: int, cap: Optional[int] = None) -> int:
-    """``count`` as a list shows it: past ``cap`` (COUNT_CAP), a CappedCount ("10,000+")."""
+    """``count`` as a list shows it: past ``cap`` (COUNT_CAP), a CappedCount ("10,000+"), also for
+    a sum of counts each stopped one past the cap."""
     cap = COUNT_CAP if cap is None else cap
-    return CappedCount(count) if count > cap else count
+    return CappedCount(min(count, cap + 1)) if count > cap else count
 
 
 def capped_counts(
@@ -70,7 +71,7 @@ def capped_counts(
     counts: dict[str, int] = {}
     for name, n in db.session.execute(union_all(*parts)).all():
         counts[name] = counts.get(name, 0) + n
-    return {name: capped(min(n, cap + 1), cap) for name, n in counts.items() if n}
+    return {name: capped(n, cap) for name, n in counts.items() if n}
 
 
 def disjoint(branches: list[Any]) -> list[Any]:
@@ -152,8 +153,7 @@ class PortalInterface(SQLAInterface):
         lean = self._lean(query, filters)
         if lean is None:
             return super().query_count(query, filters, select_columns)
-        counts = union_all(*self._counted(lean)).subquery()
-        return capped(min(int(self.session.execute(select(func.sum(counts.c.k))).scalar_one() or 0), COUNT_CAP + 1))
+        return capped(sum(int(k) for _part, k in self.session.execute(union_all(*self._counted(lean)))))
 
     def _counted(self, lean: Any) -> list[Any]:
         """(part 0, rows counted up to COUNT_CAP + 1) of each branch of the caller's scope.
@@ -161,7 +161,7 @@ class PortalInterface(SQLAInterface):
         A head's scope ORs his department, the escalated cases and those he registered, which
         PostgreSQL reads by a scan of the table; apart, each branch is counted over its own index
         (from the index alone: only a constant is selected). Each branch leaves out the earlier
-        ones (``IS NOT TRUE``, so that an unknown is left out too), so no case is counted twice."""
+        ones (``disjoint``), so no case is counted twice."""
         rows = lean.with_only_columns(literal(1)).order_by(None).offset(None).limit(COUNT_CAP + 1)
         return [
             select(literal(0).label("part"), func.count().label("k")).select_from(part.subquery())
@@ -190,7 +190,7 @@ class PortalInterface(SQLAInterface):
         rows = self.session.execute(
             union_all(*self._counted(lean), select(literal(1).label("part"), paged.c[0].label("k")))
         ).all()
-        count = capped(min(sum(int(k) for part, k in rows if part == 0), COUNT_CAP + 1))
+        count = capped(sum(int(k) for part, k in rows if part == 0))
         keys = [k for part, k in rows if part == 1]
         if not keys:
             return count, []
