@@ -54,10 +54,14 @@ class Choice:
         return self.label
 
 
-def _key(model: type, declared: Any) -> str:
+def _caller() -> str:
+    """Who asks, as far as what a choice or a search form may show depends on it."""
     principal = current_principal()
-    scope_key = f"{principal.user_id}:{sorted(principal.roles)}:{sorted(principal.department_ids)}"
-    digest = hashlib.sha1(f"{declared!r}|{scope_key}".encode()).hexdigest()[:16]
+    return f"{principal.user_id}:{sorted(principal.roles)}:{sorted(principal.department_ids)}"
+
+
+def _key(model: type, declared: Any) -> str:
+    digest = hashlib.sha1(f"{declared!r}|{_caller()}".encode()).hexdigest()[:16]
     return f"choices:{_epoch[0]}:{model.__name__}:{_generation.get(model.__name__, 0)}:{digest}"
 
 
@@ -104,22 +108,13 @@ class KeptSearchWidget:
         self.widget, self.view = widget, view
 
     def __call__(self, **kwargs: Any) -> Any:
-        principal = current_principal()
-        related = sorted(
-            view_model.obj.__name__
-            for name in self.view.search_columns or []
-            if self.view.datamodel.is_relation(name)
-            for view_model in [self.view.datamodel.get_related_interface(name)]
-        )
         state = (
             _epoch[0],
             type(self.view).__name__,
             str(get_locale()),
             request.script_root,
-            principal.user_id,
-            sorted(principal.roles),
-            sorted(principal.department_ids),
-            [(name, _generation.get(name, 0)) for name in related],
+            _caller(),
+            [(name, _generation.get(name, 0)) for name in _related_models(self.view)],
             sorted(kwargs.items()),
             self.view._filters.get_filters_values_tojson(),
         )
@@ -135,6 +130,17 @@ class KeptSearchWidget:
 
 
 _NONCE = 'nonce="(kept)"'  # stands for the nonce in a kept rendering
+
+
+def _related_models(view: Any) -> list[str]:
+    """The models of ``view``'s relation filters (whose rows its search form offers), found once."""
+    if "_search_related_models" not in view.__dict__:
+        view._search_related_models = sorted(
+            view.datamodel.get_related_model(name).__name__
+            for name in view.search_columns or []
+            if view.datamodel.is_relation(name)
+        )
+    return view._search_related_models
 
 
 @event.listens_for(Session, "after_flush")
