@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import sqlite3
@@ -36,7 +37,7 @@ import pytest
 from browser_support import browser, server  # noqa: F401  (one server and browser for the session)
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -334,8 +335,7 @@ class _Pristine:
     def __init__(self, app: Flask):
         self.sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
         self.copy: Optional[sqlite3.Connection] = None
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.sequences: list[tuple[str, Optional[int]]] = []
+        self.script = ""
         _seed_from_scratch(app)
         if self.sqlite:
             # An in-memory copy, written back with SQLite's backup API: it goes through the
@@ -347,14 +347,43 @@ class _Pristine:
             finally:
                 raw.close()
         else:
-            self.rows = {t.name: [dict(r._mapping) for r in db.session.execute(select(t))] for t in _tables()}
-            self.sequences = [
-                (f'"{schema}"."{name}"', value)
-                for schema, name, value in db.session.execute(
-                    text("SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
-                )
-            ]
+            self.script = self._postgres_script()
             db.session.rollback()
+
+    @staticmethod
+    def _postgres_script() -> str:
+        """One SQL script that puts the seeded rows and sequence positions back in one round trip.
+
+        Each table's rows are kept as PostgreSQL's own JSON of them and read back with
+        ``json_populate_recordset``, so every type (JSON, timestamps, enums) round-trips as the
+        server wrote it. Replica mode: no triggers (the append-only guards refuse DELETE on
+        audit tables) and no foreign-key checks while the rows go back (needs a superuser, as in CI).
+        """
+        tables = _tables()
+        parts = ["SET LOCAL session_replication_role = replica"]
+        parts += [f'DELETE FROM "{t.name}"' for t in reversed(tables)]  # much faster than TRUNCATE here
+        quote = db.engine.dialect.identifier_preparer.quote
+        for table in tables:
+            rows = db.session.execute(text(f"SELECT json_agg(t) FROM {quote(table.name)} AS t")).scalar()
+            if rows:
+                value = json.dumps(rows, ensure_ascii=False)
+                assert "$pristine$" not in value
+                name = quote(table.name)
+                parts.append(
+                    f"INSERT INTO {name} SELECT * FROM json_populate_recordset(NULL::{name}, $pristine${value}$pristine$)"
+                )
+        sequences = db.session.execute(
+            text("SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
+        ).all()
+        if sequences:
+            parts.append(
+                "SELECT "
+                + ", ".join(
+                    f'setval(\'"{schema}"."{name}"\', {value or 1}, {"true" if value is not None else "false"})'
+                    for schema, name, value in sequences
+                )
+            )
+        return ";\n".join(parts)
 
     def restore(self) -> None:
         db.session.remove()
@@ -365,26 +394,8 @@ class _Pristine:
             finally:
                 raw.close()
         else:
-            tables = _tables()
             with db.engine.begin() as conn:
-                # Replica mode: no triggers (the append-only guards refuse DELETE on audit tables)
-                # and no foreign-key checks while the rows go back (needs a superuser, as in CI).
-                conn.execute(text("SET LOCAL session_replication_role = replica"))
-                for table in reversed(tables):  # DELETE: much faster than TRUNCATE on small tables
-                    conn.execute(table.delete())
-                for table in tables:
-                    if self.rows[table.name]:
-                        conn.execute(table.insert(), self.rows[table.name])
-                if self.sequences:
-                    conn.execute(
-                        text(
-                            "SELECT "
-                            + ", ".join(
-                                f"setval('{name}', {value or 1}, {'true' if value is not None else 'false'})"
-                                for name, value in self.sequences
-                            )
-                        )
-                    )
+                conn.exec_driver_sql(self.script)
         _forget_cached_rows()
 
 

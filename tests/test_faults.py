@@ -71,34 +71,63 @@ def _flask(url: str, *args: str) -> str:
     return done.stdout
 
 
-def _fresh_database(name: str) -> Iterator[str]:
-    admin = create_engine(BASE, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+def _admin() -> Any:
+    return create_engine(BASE, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+def _drop(name: str) -> None:
+    _wait_for_postgres()
+    admin = _admin()
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _url(name: str) -> str:
+    return BASE.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="module")
+def template() -> Iterator[str]:
+    """The migrated schema with the demo data, built once through the CLI; each test database is a copy."""
+    name = f"{PREFIX}_fault_tpl"
+    admin = _admin()
     with admin.connect() as c:
         c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         c.execute(text(f"CREATE DATABASE {name}"))
-    url = BASE.rsplit("/", 1)[0] + "/" + name
+    admin.dispose()
+    url = _url(name)
     _flask(url, "db", "upgrade")
     _flask(url, "init")
     _flask(url, "demo", "load", "--complaints", "30")
     try:
-        yield url
+        yield name
     finally:
-        _wait_for_postgres()
-        with admin.connect() as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+        _drop(name)
+
+
+def _fresh_database(template: str, name: str) -> Iterator[str]:
+    admin = _admin()
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        c.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    admin.dispose()
+    try:
+        yield _url(name)
+    finally:
+        _drop(name)
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
+def database(template: str) -> Iterator[str]:
     """The database the gunicorn server of this module works on."""
-    yield from _fresh_database(f"{PREFIX}_fault")
+    yield from _fresh_database(template, f"{PREFIX}_fault")
 
 
 @pytest.fixture
-def quiet_database() -> Iterator[str]:
+def quiet_database(template: str) -> Iterator[str]:
     """A database no scheduler touches but the test's own processes."""
-    yield from _fresh_database(f"{PREFIX}_fault_scan")
+    yield from _fresh_database(template, f"{PREFIX}_fault_scan")
 
 
 def _wait_for_postgres(timeout: float = 60) -> None:

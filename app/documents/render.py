@@ -16,44 +16,23 @@ common characters first (:mod:`app.documents.fonts`), Debian's ``fonts-noto-cjk`
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
-import mimetypes
-import os
-import threading
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-# WeasyPrint reports every rendering step at INFO; keep its warnings (refused URLs, fonts).
-logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-
-from pypdf import PdfWriter
-from weasyprint import CSS, HTML
-from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
-
 from app import settings
-from app.documents import fonts, numbering
+from app.documents import numbering
+from app.documents.resources import ROOTS, SCHEME, STATIC_DIR, TEMPLATES_DIR, URLRefused, resolve  # noqa: F401
 from app.i18n import _l
 from app.models import Counter, Document, DocumentKind
 from app.timeutil import chinese_date, format_local, local_date, utcnow
 
-log = logging.getLogger(__name__)
-
-APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEMPLATES_DIR = os.path.join(APP_DIR, "templates")
-DOCUMENTS_DIR = os.path.join(TEMPLATES_DIR, "documents")
-STATIC_DIR = os.path.join(APP_DIR, "static")
-
-SCHEME = "portal-static"
-# portal-static:<root>/<path> -> directory the root names.
-ROOTS = {"documents": DOCUMENTS_DIR, "static": STATIC_DIR}
+if TYPE_CHECKING:
+    from app.documents.printing import PortalURLFetcher
 
 SERIF = "Noto Serif CJK SC"  # 宋体-like body face
 SANS = "Noto Sans CJK SC"  # 黑体-like title face
@@ -76,63 +55,6 @@ KIND_NAMES_ZH = {
     "regulator_reply": "监管转办回复报告",
 }
 NUMBERED_KINDS = frozenset({"penalty_notice", "circular", "monthly_analysis", "weekly_analysis", "regulator_reply"})
-
-
-class URLRefused(ValueError):
-    """A document asked for a resource outside the app's templates and static files."""
-
-
-class PortalURLFetcher(URLFetcher):
-    """Serves ``portal-static:`` files from the allowed roots; refuses every other URL.
-
-    Refused URLs are kept in ``refused`` (tests and logs read them); WeasyPrint skips
-    the resource and goes on, so a hostile reference can neither leak nor break a print.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(allowed_protocols=(SCHEME,), allow_redirects=False, fail_on_errors=False)
-        self.refused: list[str] = []
-        self.served: list[str] = []
-
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        try:
-            path = resolve(url)
-        except URLRefused:
-            self.refused.append(url)
-            log.warning("document: refused URL %s", url[:200])
-            raise
-        self.served.append(url)
-        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return URLFetcherResponse(url, body=_read_cached(path), headers={"Content-Type": mimetype})
-
-
-def resolve(url: str) -> str:
-    """The file behind a ``portal-static:<root>/<path>`` URL, or raise :class:`URLRefused`."""
-    prefix = SCHEME + ":"
-    if not isinstance(url, str) or not url.startswith(prefix):
-        raise URLRefused(f"URL not allowed in documents: {url[:200]!r}")
-    rest = url[len(prefix) :].split("?", 1)[0].split("#", 1)[0].lstrip("/")
-    root_name, _, relative = rest.partition("/")
-    root = ROOTS.get(root_name)
-    if root is None or not relative:
-        raise URLRefused(f"unknown document resource: {url[:200]!r}")
-    path = os.path.realpath(os.path.join(root, relative))
-    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root) or not os.path.isfile(path):
-        raise URLRefused(f"no such document resource: {url[:200]!r}")
-    return path
-
-
-_file_cache: dict[str, tuple[float, bytes]] = {}
-
-
-def _read_cached(path: str) -> bytes:
-    mtime = os.path.getmtime(path)
-    cached = _file_cache.get(path)
-    if cached is None or cached[0] != mtime:
-        with open(path, "rb") as fh:
-            cached = (mtime, fh.read())
-        _file_cache[path] = cached
-    return cached[1]
 
 
 # --- Rendering --------------------------------------------------------------------------------
@@ -158,22 +80,6 @@ def _environment() -> jinja2.Environment:
 
 
 _env = _environment()
-# WeasyPrint's fontconfig/Pango state is shared by the process: one render at a time.
-_render_lock = threading.Lock()
-# One font configuration for every print (loading fontconfig's fonts costs ~10 ms a document);
-# made again if the fontconfig file changes (the cut fonts appear).
-_font_config: dict[str, FontConfiguration] = {}
-
-
-def _shared_font_config() -> FontConfiguration:
-    fonts.ensure()
-    key = os.environ.get("FONTCONFIG_FILE", "")
-    if key not in _font_config:
-        _font_config.clear()
-        _font_config[key] = FontConfiguration()
-    return _font_config[key]
-
-
 # Bounds of one print (a render holds the process's render lock and a core): every text is
 # clipped at PRINT_FIELD_MAX characters (text stored before the input limits), and a
 # document whose text still exceeds its kind's MAX_CHARS is refused. Measured: ~0.15 ms of
@@ -225,25 +131,11 @@ def render_html(template_name: str, context: dict[str, Any]) -> str:
 # The documents' stylesheet: parsed once per process and font configuration and handed to every
 # print, not linked from documents/_base.html and fetched and tokenised again for each document
 # (≈10 ms of a notice's 80 ms).
-PRINT_CSS = f"{SCHEME}:documents/print.css"
-_print_css: dict[int, CSS] = {}
-
-
-def _print_stylesheet(font_config: FontConfiguration) -> CSS:
-    key = id(font_config)
-    if key not in _print_css:
-        _print_css.clear()
-        _print_css[key] = CSS(url=PRINT_CSS, url_fetcher=PortalURLFetcher(), font_config=font_config)
-    return _print_css[key]
-
-
 def html_to_pdf(html: str, fetcher: PortalURLFetcher | None = None) -> bytes:
     """Print HTML to PDF with the restricted fetcher (no network, no local files)."""
-    fetcher = fetcher or PortalURLFetcher()
-    with _render_lock:
-        font_config = _shared_font_config()
-        document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-        return document.write_pdf(font_config=font_config, stylesheets=[_print_stylesheet(font_config)])
+    from app.documents import printing
+
+    return printing.html_to_pdf(html, fetcher)
 
 
 def render_pdf(template_name: str, context: dict[str, Any], fetcher: PortalURLFetcher | None = None) -> bytes:
@@ -252,21 +144,26 @@ def render_pdf(template_name: str, context: dict[str, Any], fetcher: PortalURLFe
 
 
 def harfbuzz_subsetting_available() -> bool:
-    """Whether WeasyPrint subsets fonts with HarfBuzz (fast) rather than fontTools (~80x slower).
+    """Whether WeasyPrint subsets fonts with HarfBuzz (fast) rather than fontTools (~80x slower)."""
+    from app.documents import printing
 
-    Mirrors WeasyPrint 70's own test in ``weasyprint.pdf.fonts.Font.subset``.
-    """
-    return harfbuzz_subset is not None and bool(harfbuzz.hb_version_atleast(4, 1, 0))
+    return printing.harfbuzz_subsetting_available()
 
 
 def merge_pdfs(parts: Iterable[bytes]) -> bytes:
     """Concatenate PDFs (the stored bytes of issued documents) into one file for printing."""
-    writer = PdfWriter()
-    for part in parts:
-        writer.append(io.BytesIO(part))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    from app.documents import printing
+
+    return printing.merge_pdfs(parts)
+
+
+def __getattr__(name: str) -> Any:
+    """``PortalURLFetcher`` lives with WeasyPrint in :mod:`app.documents.printing`, loaded on first use."""
+    if name == "PortalURLFetcher":
+        from app.documents import printing
+
+        return printing.PortalURLFetcher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- Issuing ---------------------------------------------------------------------------------
