@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from bench import bench_dashboard, bench_deadline_scan, bench_documents, bench_intake, bench_pages, bench_roles, build
-from bench.common import BENCH_DATABASE_URL
+from bench.common import BENCH_DATABASE_URL, scratch_copy
 
 ROWS: list[tuple[str, str, float, float, str]] = []  # goal, size, figure, goal value, unit
 
@@ -26,12 +26,11 @@ def _note(goal: str, size: str, figure: float | None, target: float, unit: str) 
 def _scale(url: str, size: str, jobs: bool) -> None:
     scan = bench_deadline_scan.run(url)
     busy = [p for p in scan["passes"] if p["due"]]
-    empty = [p for p in scan["passes"] if not p["due"]]
     if busy:
         per = sum(p["seconds"] for p in busy) / sum(p["due"] for p in busy)
         _note("6 deadline scan per due clock", size, per * 1000, 1.0, "ms")
-    if empty:
-        _note("6 deadline pass, nothing due", size, max(p["seconds"] for p in empty) * 1000, 20.0, "ms")
+    if scan["empty"]:
+        _note("6 deadline pass, nothing due", size, max(scan["empty"]) * 1000, 20.0, "ms")
     dash = bench_dashboard.run(url)
     for kind in ("month", "year"):
         _note(f"2 dashboard 总经理 {kind}", size, dash["medians"][("zongjingli", kind)] * 1000, 60.0, "ms")
@@ -70,22 +69,10 @@ def _mixed(source: Any) -> dict[str, Any] | None:
     """The mixed load on a throw-away copy of the 100k database (it writes)."""
     if source is None:
         return None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
     from bench import bench_mixed
 
-    copy = source.set(database=f"{source.database}_mixed")
-    admin = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE "{source.database}"'))
-    try:
-        return bench_mixed.run(copy.render_as_string(hide_password=False), seconds=60.0, clients=8)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_copy(source.render_as_string(hide_password=False), "mixed") as copy:
+        return bench_mixed.run(copy, seconds=60.0, clients=8)
 
 
 def main(argv: list[str]) -> None:

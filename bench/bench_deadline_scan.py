@@ -1,19 +1,31 @@
 """Deadline scan at scale: one pass must take < 1 s with 100,000 open cases among 1,000,000,
-and its cost must follow the number of clocks due, not the number of cases.
+its cost must follow the number of clocks due, not the number of cases, and a pass with
+nothing due must cost ≤ 20 ms.
 
 Usage: BENCH_DATABASE_URL=postgresql://…/bench_1m python -m bench.bench_deadline_scan
-(fill the database first: `flask --app app demo generate --complaints 1000000 --open 100000`).
-Every pass runs inside one transaction that is rolled back at the end: the database is
-left as it was, so the benchmark can be repeated.
+(fill the database first: ``python -m bench.build``).
+
+The passes run as the ``deadline_scan`` job runs them: each pass is one transaction that
+commits (batches of 2,000 clocks, a 20 s budget; a catch-up takes as many passes as it
+needs). They write, so they run on a throw-away copy of the database (``<name>_scan``,
+made with ``CREATE DATABASE … TEMPLATE`` and dropped at the end).
+
+Why commit: inside one long uncommitted transaction, every clock a pass marked leaves its
+old index entry behind, and each later probe of ``next_check_at`` walks all of them again
+(a catch-up of 110,000 clocks made a later empty pass cost 23 ms at 1M). Committed, the
+first probe after a pass marks those entries dead and the next ones skip them, as in
+production.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from bench.common import BENCH_DATABASE_URL, fmt, machine, make_app
+from bench.common import BENCH_DATABASE_URL, fmt, machine, make_app, scratch_copy
 
 
 def _next_office_instant(cal, now: datetime) -> datetime:
@@ -28,7 +40,30 @@ def _next_office_instant(cal, now: datetime) -> datetime:
     return candidate.astimezone(UTC)
 
 
+def _pass(session, sla, at: datetime) -> tuple[int, dict, float]:
+    """One committed pass as the job runs it: (clocks due before it, its counts, its seconds)."""
+    from app.models import Deadline
+
+    due = session.scalar(
+        select(func.count()).select_from(Deadline).where(Deadline.state == "open", Deadline.next_check_at <= at)
+    )
+    session.commit()
+    start = time.perf_counter()
+    counts = sla.scan(session, at, batch=2000, budget_seconds=20)
+    session.commit()
+    return due, counts, time.perf_counter() - start
+
+
+def _events(counts: dict) -> int:
+    return counts.get("warning", 0) + counts.get("overdue", 0) + counts.get("escalation", 0)
+
+
 def run(url: str = BENCH_DATABASE_URL) -> dict:
+    with scratch_copy(url, "scan") as copy:
+        return _run(copy)
+
+
+def _run(url: str) -> dict:
     from app import db
     from app.models import Complaint, Deadline
     from app.time_limits import sla
@@ -44,47 +79,59 @@ def run(url: str = BENCH_DATABASE_URL) -> dict:
         open_clocks = session.scalar(select(func.count()).select_from(Deadline).where(Deadline.state == "open"))
         print(f"machine: {machine()}")
         print(
-            f"database: {url.rsplit('@', 1)[-1]} — {total:,} complaints, {open_cases:,} open, {open_clocks:,} running clocks"
+            f"database: copy of {url.rsplit('@', 1)[-1]} — {total:,} complaints, {open_cases:,} open, "
+            f"{open_clocks:,} running clocks; each pass commits, as the job's do"
         )
         cal = sla.load_calendar(session)
-        now = utcnow()
-        t0 = _next_office_instant(cal, now)
-
-        def due_count(at: datetime) -> int:
-            return session.scalar(
-                select(func.count()).select_from(Deadline).where(Deadline.state == "open", Deadline.next_check_at <= at)
+        t0 = _next_office_instant(cal, utcnow())
+        results = {"total": total, "open": open_cases, "passes": [], "empty": []}
+        # 0. Nothing due yet: a pass just before the first clock falls due (a clean index).
+        first = session.scalar(select(func.min(Deadline.next_check_at)).where(Deadline.state == "open"))
+        before = first - timedelta(minutes=1)
+        quiet = [_pass(session, sla, before)[2] for _ in range(5)]
+        print(f"pass with nothing due (before the first clock falls due): median {fmt(statistics.median(quiet))}")
+        results["empty"] += quiet
+        # 1. Catch up everything due before t0 (a scheduler that was down since generation),
+        #    in passes of the job's budget, each committed.
+        backlog, events, passes, catch_up = 0, 0, 0, 0.0
+        while True:
+            due, counts, seconds = _pass(session, sla, t0)
+            backlog, events, passes, catch_up = (
+                max(backlog, due),
+                events + _events(counts),
+                passes + 1,
+                catch_up + seconds,
             )
-
-        results = {"total": total, "open": open_cases, "passes": []}
-        # 1. Catch up everything due before t0 (a scheduler that was down since generation).
-        backlog = due_count(t0)
-        start = datetime.now()
-        counts = sla.scan(session, t0, budget_seconds=3600)
-        catch_up = (datetime.now() - start).total_seconds()
-        events = counts["warning"] + counts["overdue"] + counts["escalation"]
+            if not counts.get("more"):
+                break
         print(
-            f"catch-up pass at {format_local(t0)}: {backlog:,} clocks due, {events:,} events in {fmt(catch_up)}"
-            f" ({catch_up / max(backlog, 1) * 1000:.2f} ms per clock)"
+            f"catch-up at {format_local(t0)}: {backlog:,} clocks due, {events:,} events in {passes} passes, "
+            f"{fmt(catch_up)} ({catch_up / max(backlog, 1) * 1000:.2f} ms per clock)"
         )
-        results["catch_up"] = {"clocks": backlog, "events": events, "seconds": catch_up}
+        results["catch_up"] = {"clocks": backlog, "events": events, "seconds": catch_up, "passes": passes}
         # 2. Steady state: one pass a minute, and wider gaps, each after the previous one.
         previous = t0
         print(f"{'pass at':>18} {'clocks due':>10} {'events':>7} {'time':>10} {'per clock':>10}")
         for minutes in (0, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120):
             at = t0 + timedelta(minutes=minutes)
-            due = due_count(at)
-            start = datetime.now()
-            counts = sla.scan(session, at, budget_seconds=3600)
-            seconds = (datetime.now() - start).total_seconds()
-            events = counts["warning"] + counts["overdue"] + counts["escalation"]
+            due, counts, seconds = _pass(session, sla, at)
             per = seconds / due * 1000 if due else 0.0
             gap = (at - previous).total_seconds() / 60
             previous = at
             print(
-                f"{format_local(at):>18} {due:>10,} {events:>7,} {fmt(seconds):>10} {per:>8.2f} ms   (+{gap:.0f} min)"
+                f"{format_local(at):>18} {due:>10,} {_events(counts):>7,} {fmt(seconds):>10} {per:>8.2f} ms"
+                f"   (+{gap:.0f} min)"
             )
-            results["passes"].append({"at": at.isoformat(), "due": due, "events": events, "seconds": seconds})
-        # 3. The query plan of the scan's probe: an index range scan, whatever the table size.
+            results["passes"].append({"at": at.isoformat(), "due": due, "events": _events(counts), "seconds": seconds})
+        # 3. Nothing due after all that work: the same instant again, five times.
+        again = [_pass(session, sla, previous)[2] for _ in range(5)]
+        print(
+            "pass with nothing due (after the passes above): "
+            + ", ".join(fmt(s) for s in again)
+            + f"; median {fmt(statistics.median(again))}"
+        )
+        results["empty"] += again
+        # 4. The query plan of the scan's probe: an index range scan, whatever the table size.
         plan = (
             session.execute(
                 text(
@@ -96,11 +143,10 @@ def run(url: str = BENCH_DATABASE_URL) -> dict:
             .scalars()
             .all()
         )
+        session.rollback()
         print("probe plan:", " | ".join(line.strip() for line in plan[:4]))
-        empty = [p for p in results["passes"] if p["due"] == 0]
         busy = [p for p in results["passes"] if p["due"] > 0]
-        if empty:
-            print(f"pass with nothing due: {fmt(max(p['seconds'] for p in empty))} at {total:,} complaints")
+        print(f"pass with nothing due: at most {fmt(max(results['empty']))} at {total:,} complaints")
         if busy:
             worst = max(busy, key=lambda p: p["seconds"])
             per_clock = sum(p["seconds"] for p in busy) / sum(p["due"] for p in busy)
@@ -108,7 +154,6 @@ def run(url: str = BENCH_DATABASE_URL) -> dict:
                 f"slowest steady pass: {fmt(worst['seconds'])} for {worst['due']:,} clocks; "
                 f"mean {per_clock * 1000:.2f} ms per clock due (goal: any pass < 1 s)"
             )
-        session.rollback()
         return results
 
 

@@ -23,6 +23,27 @@ def make_app(url: str = BENCH_DATABASE_URL) -> Any:
     )
 
 
+@contextmanager
+def scratch_copy(url: str, suffix: str) -> Iterator[str]:
+    """A throw-away copy ``<database>_<suffix>`` of the database at ``url`` (PostgreSQL), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    source = make_url(url)
+    copy = source.set(database=f"{source.database}_{suffix}")
+    admin = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE "{source.database}"'))
+    try:
+        yield copy.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
