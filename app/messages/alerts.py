@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app import signals
 from app.access.roles import GENERAL_MANAGER as GM
 from app.access.roles import HR_MANAGER as HR
-from app.i18n import _l
+from app.i18n import _l, translated
 from app.labels import status_label
 from app.messages import notify
 from app.models import Complaint, Deadline, SlaRule
@@ -256,6 +256,13 @@ def on_scan_batch(
     _batch_outbox(session, batch, now).read_recent(complaint_ids)
 
 
+_SLA_TITLES = {
+    "warning": _l("%(stage)s: deadline approaching (due %(due)s)"),
+    "overdue": _l("%(stage)s: deadline missed (due %(due)s)"),
+    "escalation": _l("%(stage)s: escalated, deadline still missed (due %(due)s)"),
+}
+
+
 @signals.clock_event.connect
 def on_sla_event(
     complaint: Complaint,
@@ -281,12 +288,11 @@ def on_sla_event(
         told = outbox.recipients(rule.remind_roles.split(","), complaint)  # 提醒对象 are told, not asked
     if kind == "escalation":
         acting = outbox.recipients([rule.escalate_role] if rule is not None and rule.escalate_role else [GM], complaint)
-    template = {
-        "warning": _l("%(stage)s: deadline approaching (due %(due)s)"),
-        "overdue": _l("%(stage)s: deadline missed (due %(due)s)"),
-        "escalation": _l("%(stage)s: escalated, deadline still missed (due %(due)s)"),
-    }[kind]
-    title = _title(complaint, template % {"stage": STAGES[d.stage].label, "due": format_local(d.due_at)})
+    texts = batch.setdefault("texts", {})  # each wording translated once a batch
+    template = translated(texts, _SLA_TITLES[kind])
+    title = _title(
+        complaint, template % {"stage": translated(texts, STAGES[d.stage].label), "due": format_local(d.due_at)}
+    )
     webhook = kind in ("overdue", "escalation")
     outbox.add(acting, kind, title, note, complaint.id, key, webhook=webhook)
     busy = {user_id for user_id, _ in acting}

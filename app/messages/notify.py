@@ -67,6 +67,7 @@ class Outbox:
         self.deliveries: list[dict[str, Any]] = []
         self._roles: dict[str, list[Recipient]] = {}
         self._heads: dict[int, list[Recipient]] = {}
+        self._heads_read = False
         self._users: dict[int, Recipient] = {}
         # Repeats of a message (same user, case and title) within the digest window are merged.
         self.window = timedelta(minutes=int(settings.get(session, "notify.digest_minutes") or 0))
@@ -84,31 +85,44 @@ class Outbox:
 
     def role(self, name: str) -> list[Recipient]:
         if name not in self._roles:
-            stmt = (
-                select(User.id, User.email)
-                .join(User.roles)
-                .where(Role.name == name, User.active.is_(True))
-                .order_by(User.id)
-            )
-            self._roles[name] = [(r.id, r.email) for r in self.session.execute(stmt).unique()]
+            self._load_roles([name])
         return self._roles[name]
 
+    def _load_roles(self, names: Iterable[str]) -> None:
+        """The active users of the roles not read yet, in one query."""
+        wanted = sorted({n for n in names if n not in self._roles})
+        if not wanted:
+            return
+        for name in wanted:
+            self._roles[name] = []
+        stmt = (
+            select(Role.name, User.id, User.email)
+            .join(User.roles)
+            .where(Role.name.in_(wanted), User.active.is_(True))
+            .order_by(Role.name, User.id)
+        )
+        for r in self.session.execute(stmt):
+            self._roles[r.name].append((r.id, r.email))
+
     def heads(self, department_id: int) -> list[Recipient]:
-        if department_id not in self._heads:
+        """The department heads of a department: its head, and its staff holding the head's role.
+
+        Read for every department at once, the first time (a scan batch tells the heads of
+        many departments; a company has tens of them, not thousands)."""
+        if not self._heads_read:
+            self._heads_read = True
             stmt = (
-                select(User.id, User.email)
-                .join(Staff, Staff.user_id == User.id)
+                select(Department.id.label("department_id"), User.id, User.email)
+                .join(Staff, or_(Department.head_id == Staff.id, Staff.department_id == Department.id))
+                .join(User, Staff.user_id == User.id)
                 .join(User.roles)
-                .outerjoin(Department, Department.head_id == Staff.id)
-                .where(
-                    User.active.is_(True),
-                    Role.name == DEPARTMENT_HEAD,
-                    or_(Department.id == department_id, Staff.department_id == department_id),
-                )
-                .order_by(User.id)
+                .where(User.active.is_(True), Role.name == DEPARTMENT_HEAD)
+                .distinct()
+                .order_by(Department.id, User.id)
             )
-            self._heads[department_id] = [(r.id, r.email) for r in self.session.execute(stmt).unique()]
-        return self._heads[department_id]
+            for r in self.session.execute(stmt):
+                self._heads.setdefault(r.department_id, []).append((r.id, r.email))
+        return self._heads.get(department_id, [])
 
     def user(self, user_id: Optional[int]) -> list[Recipient]:
         if user_id is None:
@@ -120,8 +134,9 @@ class Outbox:
 
     def recipients(self, tokens: Iterable[str], complaint: Optional[Complaint] = None) -> list[Recipient]:
         found: list[Recipient] = []
+        tokens = [t.strip() for t in tokens]
+        self._load_roles(t for t in tokens if t and t not in (FIRST_RESPONDER, HEAD_TOKEN))
         for token in tokens:
-            token = token.strip()
             if not token:
                 continue
             if token == FIRST_RESPONDER:

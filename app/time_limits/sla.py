@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, attributes, selectinload
 
 from app import settings, signals
 from app.extensions import dialect_insert
-from app.i18n import _l
+from app.i18n import _l, translated
 from app.models import (
     CalendarOverride,
     ClockPause,
@@ -800,6 +800,7 @@ def _check_due(session: Session, ids: Sequence[Any], postgres: bool, now: dateti
         lock = lock.with_for_update(skip_locked=True, of=Complaint)
     due_ids = {i for i, _ in ids}
     pending: Pending = []
+    texts: dict[int, str] = {}  # each note's wording translated once a batch
     for complaint in session.scalars(lock):
         for d in complaint.deadlines:
             if d.id not in due_ids or d.state != "open":
@@ -809,7 +810,7 @@ def _check_due(session: Session, ids: Sequence[Any], postgres: bool, now: dateti
                 continue
             counts["checked"] += 1
             for kind in _due_kinds(d, now):
-                pending.append((complaint, d, kind, _mark(complaint, d, kind, now)))
+                pending.append((complaint, d, kind, _mark(complaint, d, kind, now, texts)))
             _arm(d)
     return pending
 
@@ -823,6 +824,22 @@ def _record_due(
     now: datetime,
 ) -> None:
     """Write the batch's events (once each), announce them, refresh the touched cases' flags."""
+    # Nothing autoflushes until the cases' flags are written in bulk: an escalation's
+    # ``supervised`` would otherwise go out as one versioned UPDATE per case.
+    with session.no_autoflush:
+        _record_marks(session, pending, rules, counts, queued, now)
+    signals.scan_batch_done.send(session, batch=queued, now=now)
+    session.flush()
+
+
+def _record_marks(
+    session: Session,
+    pending: Pending,
+    rules: dict[int, SlaRule],
+    counts: dict[str, Any],
+    queued: dict[str, Any],
+    now: datetime,
+) -> None:
     # The marked clocks in one statement, before any query autoflushes them one by one.
     bulk.update_many(session, list({id(d): d for _, d, _, _ in pending}.values()), _MARK_COLUMNS)
     inserted = _insert_events(session, [row for *_, row in pending])
@@ -849,8 +866,6 @@ def _record_due(
     for complaint in touched.values():
         refresh(complaint, now)
     _flags_update_many(session, list(touched.values()))
-    signals.scan_batch_done.send(session, batch=queued, now=now)
-    session.flush()
 
 
 _MARK_COLUMNS = ("warned_at", "overdue_at", "escalated_at", "next_check_at")
@@ -874,7 +889,7 @@ _MARK_NOTES = {
 }
 
 
-def _mark(complaint: Complaint, d: Deadline, kind: str, now: datetime) -> dict[str, Any]:
+def _mark(complaint: Complaint, d: Deadline, kind: str, now: datetime, texts: dict[int, str]) -> dict[str, Any]:
     """Mark the clock for ``kind`` and return the timeline row that records it (once)."""
     instant = {"warning": d.warn_at, "overdue": d.due_at, "escalation": d.escalate_at}[kind]
     if kind == "warning":
@@ -884,7 +899,10 @@ def _mark(complaint: Complaint, d: Deadline, kind: str, now: datetime) -> dict[s
     else:
         d.escalated_at = now
         complaint.supervised = True
-    note = str(_MARK_NOTES[kind]) % {"stage": STAGES[d.stage].label, "due": format_local(d.due_at)}
+    note = translated(texts, _MARK_NOTES[kind]) % {
+        "stage": translated(texts, STAGES[d.stage].label),
+        "due": format_local(d.due_at),
+    }
     return {
         "complaint_id": complaint.id,
         "at": now,
