@@ -365,3 +365,13 @@ def test_every_page_of_the_walk_loads_within_1_5_seconds(walk, browser, server):
         for visit in visits.values():
             visit.close()
     assert not still_slow, still_slow
+
+
+def test_closing_after_the_customer_was_told_asks_nothing_more(walk):
+    assert "结案" in " ".join(walk.steps), "the walk did not reach the closing"
+    assert not walk.others.get(CLOSING), walk.others[CLOSING]
+
+
+def test_the_pickers_open_focused_and_list_rows_in_chinese(walk):
+    assert walk.steps, "the walk used no picker"
+    assert not walk.pickers, walk.pickers
