@@ -436,6 +436,19 @@ class Complaint(Model):
             postgresql_where=text(OPEN_PREDICATE),
             sqlite_where=text(OPEN_PREDICATE),
         ),
+        # A department head's waiting kinds: his department's open cases of one status in due
+        # order, with what the kinds test besides (paused, signed for, names the head) at hand.
+        Index(
+            "ix_complaint_open_department_due",
+            "department_id",
+            "status",
+            "next_due_at",
+            "received_at",
+            "id",
+            postgresql_include=["paused_since", "signed_at", "head_named"],
+            postgresql_where=text(OPEN_PREDICATE),
+            sqlite_where=text(OPEN_PREDICATE),
+        ),
         Index(
             "ix_complaint_open_head_named",
             "status",

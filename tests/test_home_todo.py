@@ -260,3 +260,27 @@ def test_head_named_follows_the_staff_the_department_and_its_head(make_complaint
     gc.head_id = org.staff("张建国").id
     db.session.commit()
     assert named(against_head) and named(against_worker)
+
+
+def test_a_heads_own_department_steps_read_head_named_and_an_acting_heads_read_the_list(app, org):
+    """In a department he heads, a case names its head exactly when complaint.head_named: his waiting
+    department steps test that column instead of the list of the cases naming him (a hash table per
+    kind at 1M). A head acting for a department he does not head still excludes by the list."""
+    from dataclasses import replace
+
+    from app.access import scope
+    from app.access.roles import DEPARTMENT_HEAD
+    from app.views import todo
+
+    head = scope.Principal(
+        user_id=1,
+        roles=frozenset({DEPARTMENT_HEAD}),
+        staff_id=5,
+        department_ids=frozenset({2}),
+        headed_department_ids=frozenset({2}),
+    )
+    own = str(dict(todo.complaint_kinds(head))["sign_for"].compile())
+    assert "head_named IS NOT" in own and "named_me" not in own, own
+    acting = replace(head, headed_department_ids=frozenset())
+    other = str(dict(todo.complaint_kinds(acting))["sign_for"].compile())
+    assert "named_me" in other and "head_named" not in other, other

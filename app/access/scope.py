@@ -80,6 +80,9 @@ class Principal:
     unit_department_ids: frozenset[int] = field(default_factory=frozenset)
     # A head of a head-office department (the company unit's own): reads cases escalated to it.
     head_office: bool = False
+    # The departments whose head (``department.head_id``) the caller is: in their cases
+    # ``complaint.head_named`` says whether the caller is one of the complained staff.
+    headed_department_ids: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def is_company_wide(self) -> bool:

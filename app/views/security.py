@@ -414,6 +414,7 @@ def principal_for_user(user: Any) -> scope.Principal:
         unit_ids=through_units.unit_ids,
         unit_department_ids=through_units.department_ids - frozenset(headed),
         head_office=through_units.head_office,
+        headed_department_ids=frozenset(row[2] for row in rows if row[2] is not None),
     )
 
 
