@@ -416,24 +416,30 @@ def test_scan_round_trips_do_not_grow_with_the_clocks_due(app, make_complaint):
     assert sum(trips) <= 30, f"{sum(trips)} round trips for 24 clocks"
 
 
-def test_a_scan_batch_reads_the_messages_already_sent_in_one_query(app, make_complaint):
-    """Each clock event merges a repeat of a message sent within the digest window; the batch's
-    cases' messages are read in one query, not one per case (half of a scan's time at 100k)."""
+def _scan_statements(app) -> tuple[dict, list[str]]:
+    """The deadline scan of 2026-10-09 12:00 as the job runs it, and every statement it sent (spaces folded)."""
     from sqlalchemy import event
 
-    for _ in range(12):
-        make_complaint(received_at=RECEIVED, now=RECEIVED)
-    reads: list[str] = []
+    sent: list[str] = []
 
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM notification" in statement:
-            reads.append(statement)
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split()))
 
-    event.listen(db.engine, "before_cursor_execute", count)
+    event.listen(db.engine, "before_cursor_execute", record)
     try:
         result = travel(app, at(2026, 10, 9, 12, 0), only=["deadline_scan"])["jobs"]["deadline_scan"]
     finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+        event.remove(db.engine, "before_cursor_execute", record)
+    return result, sent
+
+
+def test_a_scan_batch_reads_the_messages_already_sent_in_one_query(app, make_complaint):
+    """Each clock event merges a repeat of a message sent within the digest window; the batch's
+    cases' messages are read in one query, not one per case (half of a scan's time at 100k)."""
+    for _ in range(12):
+        make_complaint(received_at=RECEIVED, now=RECEIVED)
+    result, sent = _scan_statements(app)
+    reads = [s for s in sent if s.upper().startswith("SELECT") and "FROM notification" in s]
     assert result["checked"] == 24
     assert len(reads) <= 1, f"{len(reads)} reads of the messages sent for one batch of 12 cases"
 
@@ -442,27 +448,13 @@ def test_a_scan_batch_writes_its_cases_and_asks_for_their_heads_once(app, make_c
     """The escalated cases of a batch are marked 督办 (supervised) in one bulk write, not one versioned
     UPDATE per case, and the heads of all the batch's departments are read in one query, not one per
     department."""
-    from sqlalchemy import event
-
     from app.models import Complaint
 
     departments = ("GC", "KF", "BA", "GC", "KF", "BA", "GC", "KF", "BA")
     made = [make_complaint(department=code, received_at=RECEIVED, now=RECEIVED) for code in departments]
-    updates: list[str] = []
-    heads: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        text = " ".join(statement.split())
-        if text.upper().startswith("UPDATE COMPLAINT "):
-            updates.append(text)
-        if text.upper().startswith("SELECT") and "JOIN staff" in text and "ab_role" in text:
-            heads.append(text)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        result = travel(app, at(2026, 10, 9, 12, 0), only=["deadline_scan"])["jobs"]["deadline_scan"]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    result, sent = _scan_statements(app)
+    updates = [s for s in sent if s.upper().startswith("UPDATE COMPLAINT ")]
+    heads = [s for s in sent if s.upper().startswith("SELECT") and "JOIN staff" in s and "ab_role" in s]
     assert result["escalation"] == 2 * len(made)
     assert len(updates) <= 1, f"{len(updates)} UPDATEs of the cases of one batch: {updates[:3]}"
     assert len(heads) <= 1, f"{len(heads)} reads of department heads for one batch of 3 departments"

@@ -778,7 +778,10 @@ def scan(
             break
         last_id = ids[-1][0]
         pending = _check_due(session, ids, postgres, now, counts)
-        _record_due(session, pending, rules, counts, queued, now)
+        with session.no_autoflush:
+            _record_due(session, pending, rules, counts, queued, now)
+        signals.scan_batch_done.send(session, batch=queued, now=now)
+        session.flush()
         if len(ids) < batch:
             break
     else:
@@ -823,23 +826,10 @@ def _record_due(
     queued: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Write the batch's events (once each), announce them, refresh the touched cases' flags."""
-    # Nothing autoflushes until the cases' flags are written in bulk: an escalation's
-    # ``supervised`` would otherwise go out as one versioned UPDATE per case.
-    with session.no_autoflush:
-        _record_marks(session, pending, rules, counts, queued, now)
-    signals.scan_batch_done.send(session, batch=queued, now=now)
-    session.flush()
+    """Write the batch's events (once each), announce them, refresh the touched cases' flags.
 
-
-def _record_marks(
-    session: Session,
-    pending: Pending,
-    rules: dict[int, SlaRule],
-    counts: dict[str, Any],
-    queued: dict[str, Any],
-    now: datetime,
-) -> None:
+    Called without autoflush: nothing is flushed until the cases' flags are written in bulk (an
+    escalation's ``supervised`` would otherwise go out as one versioned UPDATE per case)."""
     # The marked clocks in one statement, before any query autoflushes them one by one.
     bulk.update_many(session, list({id(d): d for _, d, _, _ in pending}.values()), _MARK_COLUMNS)
     inserted = _insert_events(session, [row for *_, row in pending])
