@@ -27,7 +27,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from app.documents import fonts
 from app.documents.resources import SCHEME, URLRefused, read_cached, resolve
 
-log = logging.getLogger("app.documents.render")
+log = logging.getLogger("app.documents.render")  # the name the refused-URL warnings always had
 # WeasyPrint reports every rendering step at INFO; keep its warnings (refused URLs, fonts).
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
@@ -72,6 +72,9 @@ def _shared_font_config() -> FontConfiguration:
     return _font_config[key]
 
 
+# The documents' stylesheet: parsed once per process and font configuration and handed to every
+# print, not linked from documents/_base.html and fetched and tokenised again for each document
+# (≈10 ms of a notice's 80 ms).
 PRINT_CSS = f"{SCHEME}:documents/print.css"
 _print_css: dict[int, CSS] = {}
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app import settings
 from app.documents import numbering
-from app.documents.resources import ROOTS, SCHEME, STATIC_DIR, TEMPLATES_DIR, URLRefused, resolve  # noqa: F401
+from app.documents.resources import TEMPLATES_DIR, URLRefused, resolve  # noqa: F401  (URLRefused, resolve: re-exported)
 from app.i18n import _l
 from app.models import Counter, Document, DocumentKind
 from app.timeutil import chinese_date, format_local, local_date, utcnow
@@ -128,9 +128,6 @@ def render_html(template_name: str, context: dict[str, Any]) -> str:
     return _env.get_template(template_name).render(**bounded(context, MAX_CHARS.get(template_name)))
 
 
-# The documents' stylesheet: parsed once per process and font configuration and handed to every
-# print, not linked from documents/_base.html and fetched and tokenised again for each document
-# (≈10 ms of a notice's 80 ms).
 def html_to_pdf(html: str, fetcher: PortalURLFetcher | None = None) -> bytes:
     """Print HTML to PDF with the restricted fetcher (no network, no local files)."""
     from app.documents import printing

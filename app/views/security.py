@@ -399,7 +399,8 @@ def principal_for_user(user: Any) -> scope.Principal:
     if not rows:
         return scope.Principal(user_id=user.id, roles=roles)
     staff_id, own_department = rows[0][0], rows[0][1]
-    headed = {own_department} | {row[2] for row in rows if row[2] is not None}
+    heads_of = frozenset(row[2] for row in rows if row[2] is not None)  # department.head_id is his
+    headed = {own_department} | heads_of
     if DEPARTMENT_HEAD not in roles:
         return scope.Principal(
             user_id=user.id, roles=roles, staff_id=staff_id, department_ids=frozenset({own_department})
@@ -414,7 +415,7 @@ def principal_for_user(user: Any) -> scope.Principal:
         unit_ids=through_units.unit_ids,
         unit_department_ids=through_units.department_ids - frozenset(headed),
         head_office=through_units.head_office,
-        headed_department_ids=frozenset(row[2] for row in rows if row[2] is not None),
+        headed_department_ids=heads_of,
     )
 
 
