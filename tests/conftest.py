@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -359,18 +358,16 @@ class _Pristine:
         server wrote it. Replica mode: no triggers (the append-only guards refuse DELETE on
         audit tables) and no foreign-key checks while the rows go back (needs a superuser, as in CI).
         """
-        tables = _tables()
-        parts = ["SET LOCAL session_replication_role = replica"]
-        parts += [f'DELETE FROM "{t.name}"' for t in reversed(tables)]  # much faster than TRUNCATE here
         quote = db.engine.dialect.identifier_preparer.quote
-        for table in tables:
-            rows = db.session.execute(text(f"SELECT json_agg(t) FROM {quote(table.name)} AS t")).scalar()
+        names = [quote(t.name) for t in _tables()]
+        parts = ["SET LOCAL session_replication_role = replica"]
+        parts += [f"DELETE FROM {name}" for name in reversed(names)]  # much faster than TRUNCATE here
+        for name in names:
+            rows = db.session.execute(text(f"SELECT json_agg(t)::text FROM {name} AS t")).scalar()
             if rows:
-                value = json.dumps(rows, ensure_ascii=False)
-                assert "$pristine$" not in value
-                name = quote(table.name)
+                assert "$pristine$" not in rows
                 parts.append(
-                    f"INSERT INTO {name} SELECT * FROM json_populate_recordset(NULL::{name}, $pristine${value}$pristine$)"
+                    f"INSERT INTO {name} SELECT * FROM json_populate_recordset(NULL::{name}, $pristine${rows}$pristine$)"
                 )
         sequences = db.session.execute(
             text("SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
