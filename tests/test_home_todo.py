@@ -284,3 +284,67 @@ def test_a_heads_own_department_steps_read_head_named_and_an_acting_heads_read_t
     acting = replace(head, headed_department_ids=frozenset())
     other = str(dict(todo.complaint_kinds(acting))["sign_for"].compile())
     assert "named_me" in other and "head_named" not in other, other
+
+
+def _home_statements(client) -> list[tuple[str, object]]:
+    """(statement, parameters) of one visit to the home page, caches warm."""
+    from sqlalchemy import event
+
+    client.get("/")
+    found: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        found.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return found
+
+
+def test_status_tiles_count_each_status_per_scope_branch_as_the_conditions_do(app, org, make_complaint):
+    """The tiles' counts per status (a VALUES list counted in one LATERAL part per branch on
+    PostgreSQL) are the counts of one part per status and branch, each stopped past the cap."""
+    from app.access import scope
+    from app.models import Complaint, ComplaintStatus, User
+    from app.views.datamodel import CappedCount, capped_counts, capped_counts_of
+    from app.views.security import principal_for_user
+
+    for code in ("GC", "GC", "GC", "BA"):
+        make_complaint(department=code)
+    make_complaint(department="BA", by="zhuguan_a")  # another department's case he registered
+    head = principal_for_user(db.session.query(User).filter_by(username="zhuguan_a").one())
+    branches = scope.branches(Complaint, head)
+    assert len(branches) >= 2, branches
+    statuses = [s.value for s in ComplaintStatus]
+    for cap in (1, 2, 999):
+        expected = capped_counts(Complaint, [(s, Complaint.status == s) for s in statuses], cap, branches)
+        assert capped_counts_of(Complaint.status, statuses, cap, branches) == expected
+    capped = capped_counts_of(Complaint.status, statuses, 2, branches)
+    # Three of 工程部 stop at 3 ("2+"); the registered case of 办公室 is his own registration.
+    assert isinstance(capped["registered"], CappedCount) and str(capped["registered"]) == "2+"
+    assert capped_counts_of(Complaint.status, statuses, 999, branches) == {"registered": 4}
+
+
+def test_a_heads_home_plans_each_count_once_per_branch_and_reads_no_customer(app, web, make_complaint):
+    """At a million cases PostgreSQL spent more time planning the home page's statements than running
+    them: ten statuses times three scope branches, eight kinds times three, and the newest cases with
+    five joined relations. The status tiles are one part per branch, a head's department steps are
+    counted in one part (their own condition keeps them in his scope), each kind's first rows are
+    found by the index's columns alone, and the newest cases read no customer row."""
+    make_complaint(department="GC")
+    statements = _home_statements(web("zhuguan_a"))
+    texts = [s for s, _ in statements]
+    assert not [s for s in texts if re.search(r"\b(FROM|JOIN) customer\b", s)], "the home page read customers"
+    if db.engine.dialect.name != "postgresql":
+        return
+    tiles = [s for s in texts if "VALUES" in s and "LATERAL" in s]
+    assert len(tiles) == 1 and tiles[0].count("LIMIT") <= 3, tiles
+    counts = [(s, p) for s, p in statements if "count(*) AS n" in s and "named_me" in s]
+    assert len(counts) == 1, texts
+    steps = [v for v in counts[0][1].values() if v in ("sign_for", "start_investigation", "propose_plan")]
+    assert sorted(steps) == ["propose_plan", "sign_for", "start_investigation"], steps
+    listed = [s for s in texts if "AS kind" in s and "complaint.overdue" in s]
+    assert len(listed) == 1 and listed[0].count("complaint.subject") == 1, listed

@@ -108,6 +108,12 @@ class Principal:
 NOBODY = Principal()
 
 
+def reads_own_registrations(p: Principal) -> bool:
+    """首问负责制: whoever registered a case (客服 or any other business role) keeps reading it to
+    the end, whichever department handles it; nothing else of that department."""
+    return p.staff_id is not None and p.user_id is not None and bool(p.roles & set(BUSINESS_ROLES))
+
+
 def _complaint(p: Principal) -> ColumnElement[bool]:
     if p.is_company_wide:
         return true()
@@ -116,9 +122,7 @@ def _complaint(p: Principal) -> ColumnElement[bool]:
         clauses.append(Complaint.department_id.in_(sorted(p.department_ids)))
     if p.is_department_head and p.head_office:
         clauses.append(Complaint.escalated_to_head_office_at.is_not(None))
-    # 首问负责制: whoever registered a case (客服 or any other business role) keeps reading
-    # it to the end, whichever department handles it; nothing else of that department.
-    if p.staff_id is not None and p.user_id is not None and p.roles & set(BUSINESS_ROLES):
+    if reads_own_registrations(p):
         clauses.append(Complaint.first_responder_id == p.user_id)
     return or_(*clauses) if clauses else false()
 

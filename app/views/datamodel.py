@@ -3,12 +3,12 @@ table, and a scope's OR-ed branches counted apart (issue 16: pages at a million 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, Optional
 
 from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from sqlalchemy import and_, func, literal, or_, select, true, union_all
+from sqlalchemy import String, and_, column, func, literal, or_, select, true, union_all, values
 from sqlalchemy.orm import Load, aliased, defaultload, joinedload, lazyload
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
@@ -52,26 +52,63 @@ def capped(count: int, cap: Optional[int] = None) -> int:
 
 
 def capped_counts(
-    model: type, named: Iterable[tuple[str, Any]], cap: Optional[int] = None, branches: Optional[list[Any]] = None
+    model: type,
+    named: Iterable[tuple[str, Any]],
+    cap: Optional[int] = None,
+    branches: Optional[list[Any]] = None,
+    within: Collection[str] = (),
 ) -> dict[str, int]:
     """Rows of ``model`` meeting each named condition, each counted over at most ``cap`` (COUNT_CAP)
     + 1 of them, in one statement; conditions no row meets are left out. Only a constant is
     selected, so that an index holding the condition's columns answers alone.
 
     ``branches``, the OR-ed conditions of a scope (``scope.branches``), are counted apart, each
-    leaving out the earlier ones (see ``disjoint``): each is then read from its own index."""
+    leaving out the earlier ones (see ``disjoint``): each is then read from its own index. The
+    conditions named in ``within`` hold only rows inside the scope already (a head's department
+    steps): they are counted once, without the branches."""
     cap = COUNT_CAP if cap is None else cap
+    every = disjoint(branches or [true()])
     parts = [
         select(literal(name).label("name"), func.count().label("n")).select_from(
             select(literal(1)).select_from(model).where(branch, condition).limit(cap + 1).subquery()
         )
         for name, condition in named
-        for branch in disjoint(branches or [true()])
+        for branch in ([true()] if name in within else every)
     ]
     counts: dict[str, int] = {}
     for name, n in db.session.execute(union_all(*parts)).all():
         counts[name] = counts.get(name, 0) + n
     return {name: capped(n, cap) for name, n in counts.items() if n}
+
+
+def capped_counts_of(
+    col: Any, keys: Iterable[str], cap: Optional[int] = None, branches: Optional[list[Any]] = None
+) -> dict[str, int]:
+    """``capped_counts`` of the rows whose column ``col`` holds each of ``keys``: the same counts.
+
+    On PostgreSQL the keys are a VALUES list and each branch counts them in one LATERAL subquery,
+    planned once per branch instead of once per key and branch: planning the thirty parts of a
+    head's status tiles (ten statuses, three branches) took 5 ms at the home page, running them 2."""
+    keys = list(keys)
+    if db.session.get_bind().dialect.name != "postgresql":
+        return capped_counts(col.table, [(key, col == key) for key in keys], cap, branches)
+    cap = COUNT_CAP if cap is None else cap
+    wanted = values(column("key", String), name="wanted").data([(key,) for key in keys])
+    parts = []
+    for branch in disjoint(branches or [true()]):
+        rows = (
+            select(literal(1))
+            .select_from(col.table)
+            .where(branch, col == wanted.c.key)
+            .limit(cap + 1)
+            .correlate(wanted)
+        )
+        counted = select(func.count().label("n")).select_from(rows.subquery()).lateral("counted")
+        parts.append(select(wanted.c.key, counted.c.n).select_from(wanted.join(counted, true())))
+    counts: dict[str, int] = {}
+    for key, n in db.session.execute(union_all(*parts)).all():
+        counts[key] = counts.get(key, 0) + n
+    return {key: capped(n, cap) for key, n in counts.items() if n}
 
 
 def disjoint(branches: list[Any]) -> list[Any]:

@@ -14,11 +14,23 @@ from app.extensions import db
 from app.models import (
     Complaint,
     ComplaintStatus,
+    Department,
 )
 from app.timeutil import format_local
 from app.views import datamodel, todo
-from app.views.datamodel import capped_counts, capped_sum
+from app.views.datamodel import capped_counts_of, capped_sum
 from app.views.security import current_principal, current_user
+
+# The newest cases as the home page shows them: their own columns and the department's name, not
+# whole cases with five joined relations (PostgreSQL spent 2.3 ms planning that for 0.1 ms of work).
+_LATEST_COLUMNS = (
+    Complaint.id,
+    Complaint.number,
+    Complaint.received_at,
+    Complaint.subject,
+    Complaint.status,
+    Department.name.label("department_name"),
+)
 
 
 class HomeView(IndexView):
@@ -37,9 +49,13 @@ class HomeView(IndexView):
         status_counts = [
             (labels.status_label(status), counts.get(status, 0), status.value) for status in labels_order()
         ]
-        latest = list(
-            db.session.scalars(select(Complaint).where(in_scope).order_by(Complaint.received_at.desc()).limit(8))
-        )
+        latest = db.session.execute(
+            select(*_LATEST_COLUMNS)
+            .outerjoin(Department, Department.id == Complaint.department_id)
+            .where(in_scope)
+            .order_by(Complaint.received_at.desc())
+            .limit(8)
+        ).all()
         items, kinds = todo.awaiting(principal, url_for)
         due_today, late = todo.due_today_and_late(principal, url_for)
         return self.render_template(
@@ -61,8 +77,7 @@ class HomeView(IndexView):
 def status_counts_in_scope(branches: list[Any]) -> dict[ComplaintStatus, int]:
     """Cases in scope (``scope.branches``) per status, each counted up to the home page's cap
     (shown "999+"), not a count of every case of the company on every visit to the home page."""
-    named = [(status.value, Complaint.status == status) for status in ComplaintStatus]
-    counts = capped_counts(Complaint, named, datamodel.HOME_CAP, branches)
+    counts = capped_counts_of(Complaint.status, [s.value for s in ComplaintStatus], datamodel.HOME_CAP, branches)
     return {ComplaintStatus(s): n for s, n in counts.items()}
 
 
