@@ -174,14 +174,19 @@ def customer_ids_of(complaint_ids: list[Any]) -> dict[int, int]:
     return known
 
 
+# The badges' titles, translated when a badge shows one (a list page shows 75 badges: translating
+# all three titles for each cost 225 look-ups of the translations a page).
+_BADGE_TITLES = {"late": _l("Overdue"), "warned": _l("Warned: due soon"), "today": _l("Due today")}
+
+
 def deadline_badge(due: Any, state: str) -> Markup:
     """A due time coloured by urgency: late (red), warned (amber), due today (blue)."""
     if due is None:
         return Markup('<span class="deadline-late">%s</span>') % _("Overdue") if state == "late" else Markup("")
-    titles = {"late": _("Overdue"), "warned": _("Warned: due soon"), "today": _("Due today")}
+    title = _BADGE_TITLES.get(state)
     return Markup('<span class="deadline-%s" title="%s">%s</span>') % (
         state or "ok",
-        titles.get(state, ""),
+        str(title) if title is not None else "",
         format_local(due),
     )
 
