@@ -9,7 +9,7 @@ from typing import Any, Optional
 from flask import has_request_context, request
 from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from sqlalchemy import String, and_, column, event, func, literal, or_, select, true, union_all, values
+from sqlalchemy import ARRAY, String, and_, bindparam, event, func, literal, or_, select, true, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Load, aliased, contains_eager, defaultload, joinedload, lazyload
 from sqlalchemy.sql import operators
@@ -104,14 +104,18 @@ def capped_counts_of(
 ) -> dict[str, int]:
     """``capped_counts`` of the rows whose column ``col`` holds each of ``keys``: the same counts.
 
-    On PostgreSQL the keys are a VALUES list and each branch counts them in one LATERAL subquery,
+    On PostgreSQL the keys are one array and each branch counts them in one LATERAL subquery,
     planned once per branch instead of once per key and branch: planning the thirty parts of a
     head's status tiles (ten statuses, three branches) took 5 ms at the home page, running them 2."""
     keys = list(keys)
     if db.session.get_bind().dialect.name != "postgresql":
         return capped_counts(col.table, [(key, col == key) for key in keys], cap, branches)
     cap = COUNT_CAP if cap is None else cap
-    wanted = values(column("key", String), name="wanted").data([(key,) for key in keys])
+    # unnest() of one array parameter, not a VALUES list: SQLAlchemy compiles a VALUES list of
+    # literal rows anew on every call (2 ms a home page), a bound array once.
+    wanted = (
+        func.unnest(bindparam("wanted_keys", keys, type_=ARRAY(String))).table_valued("key").render_derived("wanted")
+    )
     parts = []
     for branch in disjoint(branches or [true()]):
         rows = (
