@@ -68,7 +68,7 @@ def run(
     workers: int = 0,
     threads: int = 1,
 ) -> dict[str, Any]:
-    workers = workers or (os.cpu_count() or 2) * 2
+    workers = workers or loadtest.default_workers()
     with gunicorn(url, workers, threads) as (port, pid):
         queue: Any = multiprocessing.Queue()
         window = Window(WARMUP, seconds)

@@ -245,7 +245,7 @@ def _verify(url: str, written: dict[str, list[Any]]) -> list[str]:
 def run(
     url: str = BENCH_DATABASE_URL, seconds: float = 60.0, clients: int = 8, workers: int = 0, threads: int = 1
 ) -> dict[str, Any]:
-    workers = workers or (os.cpu_count() or 2) * 2
+    workers = workers or loadtest.default_workers()
     plan = _plan(url, clients)
     with gunicorn(url, workers, threads) as (port, pid):
         queue: Any = multiprocessing.Queue()
