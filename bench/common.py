@@ -35,6 +35,14 @@ def scratch_copy(url: str, suffix: str) -> Iterator[str]:
     admin = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        # A template must have no other session: the earlier benchmarks' idle pooled connections
+        # to the source are closed (their pools reconnect: pool_pre_ping).
+        c.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": source.database},
+        )
         c.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE "{source.database}"'))
     try:
         yield copy.render_as_string(hide_password=False)
