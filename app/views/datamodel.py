@@ -9,6 +9,7 @@ from typing import Any, Optional
 from flask import has_request_context, request
 from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.utils.base import get_column_leaf, get_column_root_relation, is_column_dotted
 from sqlalchemy import ARRAY, String, and_, bindparam, event, func, literal, or_, select, true, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Load, aliased, contains_eager, defaultload, joinedload, lazyload
@@ -284,10 +285,8 @@ class PortalInterface(SQLAInterface):
         joined = [
             root for root in leaves if self.is_relation_many_to_one(root) or self.is_relation_many_to_many_special(root)
         ]
-        for root in joined:
-            own.extend(
-                getattr(self.obj, fk.name) for fk in getattr(getattr(self.obj, root), "property", None).local_columns
-            )
+        for root in joined:  # each joined relation's key, so that reading it loads nothing more
+            own.extend(getattr(self.obj, fk.name) for fk in getattr(self.obj, root).property.local_columns)
         if own:
             query = query.options(Load(self.obj).load_only(*dict.fromkeys(own)))
         for root in joined:
@@ -328,7 +327,7 @@ class PortalInterface(SQLAInterface):
         if plain:
             query = query.options(Load(self.obj).load_only(*plain))
         for root, names in _leaves(select_columns).items():
-            if not self.is_relation_many_to_one(root) or "." in "".join(names):
+            if not self.is_relation_many_to_one(root):
                 query = super().apply_outer_select_joins(
                     query, [f"{root}.{n}" for n in names], outer_default_load, aliases_mapping
                 )
@@ -411,12 +410,12 @@ class PortalInterface(SQLAInterface):
 
 
 def _leaves(select_columns: list[str]) -> dict[str, list[str]]:
-    """{relation: its columns} of the dotted select columns (customer.name → customer: [name])."""
+    """{relation: its columns} of the dotted select columns (customer.name → customer: [name]), read
+    as FAB reads them (the relation and the column after it)."""
     leaves: dict[str, list[str]] = {}
     for c in select_columns:
-        if "." in c:
-            root, leaf = c.split(".", 1)
-            leaves.setdefault(root, []).append(leaf)
+        if is_column_dotted(c):
+            leaves.setdefault(get_column_root_relation(c), []).append(get_column_leaf(c))
     return leaves
 
 
