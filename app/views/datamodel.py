@@ -94,10 +94,7 @@ def capped_counts(
         for name, condition in named
         for branch in ([true()] if name in within else every)
     ]
-    counts: dict[str, int] = {}
-    for name, n in db.session.execute(union_all(*parts)).all():
-        counts[name] = counts.get(name, 0) + n
-    return {name: capped(n, cap) for name, n in counts.items() if n}
+    return _summed(parts, cap)
 
 
 def capped_counts_of(
@@ -128,10 +125,16 @@ def capped_counts_of(
         )
         counted = select(func.count().label("n")).select_from(rows.subquery()).lateral("counted")
         parts.append(select(wanted.c.key, counted.c.n).select_from(wanted.join(counted, true())))
+    return _summed(parts, cap)
+
+
+def _summed(parts: list[Any], cap: int) -> dict[str, int]:
+    """{name: its rows} of the (name, rows) parts run as one UNION ALL, each name's branches summed;
+    names without a row left out, counts past ``cap`` capped."""
     counts: dict[str, int] = {}
-    for key, n in db.session.execute(union_all(*parts)).all():
-        counts[key] = counts.get(key, 0) + n
-    return {key: capped(n, cap) for key, n in counts.items() if n}
+    for name, n in db.session.execute(union_all(*parts)).all():
+        counts[name] = counts.get(name, 0) + n
+    return {name: capped(n, cap) for name, n in counts.items() if n}
 
 
 def disjoint(branches: list[Any]) -> list[Any]:
