@@ -52,6 +52,13 @@ LIMIT = 30
 # which the open cases' due index (ix_complaint_open_due) serves.
 _CASE_COLUMNS = (Complaint.id, Complaint.number, Complaint.subject, Complaint.next_due_at, Complaint.received_at)
 _DUE_ORDER = (Complaint.next_due_at.asc().nulls_last(), Complaint.received_at)
+
+
+def _due_order(rows: Any) -> tuple:
+    """The due order with the key last (one order for every row), of the case or of a subquery's columns."""
+    return (rows.next_due_at.asc().nulls_last(), rows.received_at, rows.id)
+
+
 FORWARD_STYLES = ("primary", "success")
 OPEN_STATUSES = tuple(ComplaintStatus(s) for s in workflow.OPEN)
 
@@ -125,26 +132,33 @@ def _who_complaint(t: workflow.Transition, p: scope.Principal) -> ColumnElement[
     return true() if p.has_role(*t.roles) else false()
 
 
+def _only_acting_departments(t: workflow.Transition, p: scope.Principal) -> bool:
+    """Whether the principal takes the department step ``t`` exactly in his acting departments
+    (``_who_complaint`` is their ``department_id IN``): neither for every department nor as the
+    recusal role."""
+    return bool(
+        t.department_step
+        and DEPARTMENT_HEAD in t.roles
+        and p.is_department_head
+        and p.acting_department_ids
+        and not (p.roles & t.any_department_roles)
+        and not p.has_role(*t.recusal_roles)
+    )
+
+
 def within_scope(p: scope.Principal) -> frozenset[str]:
     """The kinds whose waiting cases are all inside the principal's scope by their own condition:
     a head's department steps and 延期 requests (his acting departments are among the departments
     he reads), and the first responder's own steps (首问: he reads the cases he registered). They
     are counted and listed without the scope's OR, whose every branch PostgreSQL plans apart."""
-    heads = bool(p.is_department_head and p.acting_department_ids)
     kinds = {
         t.action
         for t in main_transitions()
-        if (
-            t.department_step
-            and heads
-            and DEPARTMENT_HEAD in t.roles
-            and not (p.roles & t.any_department_roles)
-            and not p.has_role(*t.recusal_roles)
-        )
-        or (t.owner_step and (p.is_company_wide or scope.reads_own_registrations(p)))
+        if _only_acting_departments(t, p) or (t.owner_step and (p.is_company_wide or scope.reads_own_registrations(p)))
     }
-    if heads and DEPARTMENT_HEAD in workflow.TRANSITIONS["request_extension"].roles:
-        kinds.add("request_extension")
+    if p.is_department_head and p.acting_department_ids:
+        if DEPARTMENT_HEAD in workflow.TRANSITIONS["request_extension"].roles:
+            kinds.add("request_extension")
     return frozenset(kinds)
 
 
@@ -155,14 +169,7 @@ def _not_named(t: workflow.Transition, p: scope.Principal, named_me: Any) -> Col
     case names him exactly when ``complaint.head_named`` (kept by the ORM); read per case, the
     list of the cases naming him cost a hash table per kind (~3 ms each at 1M). Anything
     else (an acting head, the recusal role, a step of several departments) asks the list."""
-    own = (
-        t.department_step
-        and not (p.roles & t.any_department_roles)
-        and not p.has_role(*t.recusal_roles)
-        and p.acting_department_ids
-        and p.acting_department_ids <= p.headed_department_ids
-    )
-    if own:
+    if _only_acting_departments(t, p) and p.acting_department_ids <= p.headed_department_ids:
         return Complaint.head_named.is_not(True)
     return Complaint.id.not_in(select(named_me.c.complaint_id))
 
@@ -314,7 +321,7 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
     # columns are read per kind (its INCLUDEd ones answer the steps' conditions without the
     # table: a kind with no case scanned 2,000 rows of the table for nothing); the shown columns
     # are read for the LIMIT rows found.
-    order = (*_DUE_ORDER, Complaint.id)
+    order = _due_order(Complaint)
     keys = (Complaint.id, Complaint.next_due_at, Complaint.received_at)
     firsts = [
         select(*keys, literal(name).label("kind"))
@@ -325,12 +332,11 @@ def _complaint_rows(p: scope.Principal, kinds: list[tuple[str, ColumnElement[boo
         for name, condition in kinds
     ]
     w = union_all(*(select(*f.c) for f in firsts)).subquery("waiting")
-    w_order = (w.c.next_due_at.asc().nulls_last(), w.c.received_at, w.c.id)
-    first = select(w).order_by(*w_order).limit(LIMIT).subquery("first")
+    first = select(w).order_by(*_due_order(w.c)).limit(LIMIT).subquery("first")
     rows = db.session.execute(
         select(*_CASE_COLUMNS, Complaint.overdue, first.c.kind)
         .join(first, first.c.id == Complaint.id)
-        .order_by(first.c.next_due_at.asc().nulls_last(), first.c.received_at, first.c.id)
+        .order_by(*_due_order(first.c))
     ).all()
     items = [
         Item(
