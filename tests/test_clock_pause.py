@@ -16,6 +16,7 @@ from datetime import date, timedelta
 import pytest
 from sla_support import act, at, get_case, get_timeline, iso_local, sla_events, take, travel
 from sqlalchemy import select
+from statement_support import recorded
 
 from app import db, lifecycle, settings
 from app.complaints import steps as services
@@ -296,23 +297,15 @@ def test_the_dashboard_refresh_finds_paused_cases_by_their_own_index(app, make_c
     """Each dashboard read refreshes the days touched since the last one; its stage counts leave out
     the paused clocks. PostgreSQL found the paused cases by reading the whole complaint table (21 ms
     at 100,000 cases, on every refresh); the few paused cases have an index of their own."""
-    from sqlalchemy import event, inspect, text
+    from sqlalchemy import inspect, text
 
     make_complaint()
     if db.engine.dialect.name != "postgresql":
         names = {ix["name"] for ix in inspect(db.engine).get_indexes("complaint")}
         assert "ix_complaint_paused" in names
         return
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with recorded() as seen:
         stats.compute(db.session, utcnow().date() - timedelta(days=1), utcnow().date() + timedelta(days=1))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     statement, parameters = next((s, p) for s, p in seen if "FROM deadline" in s and "paused_since" in s)
     db.session.execute(text("SET LOCAL enable_seqscan = off"))
     cursor = db.session.connection().connection.cursor()

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 
 from quality_support import step
+from statement_support import recorded
 
 from app.extensions import db
 from app.timeutil import utcnow
@@ -288,19 +289,9 @@ def test_a_heads_own_department_steps_read_head_named_and_an_acting_heads_read_t
 
 def _home_statements(client) -> list[tuple[str, object]]:
     """(statement, parameters) of one visit to the home page, caches warm."""
-    from sqlalchemy import event
-
     client.get("/")
-    found: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        found.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with recorded() as found:
         assert client.get("/").status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     return found
 
 

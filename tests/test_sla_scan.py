@@ -30,6 +30,7 @@ from sla_support import (
     travel,
 )
 from sqlalchemy import func, select
+from statement_support import recorded
 
 from app import db
 from app.models import ComplaintEvent, JobRun, Notification
@@ -418,19 +419,9 @@ def test_scan_round_trips_do_not_grow_with_the_clocks_due(app, make_complaint):
 
 def _scan_statements(app) -> tuple[dict, list[str]]:
     """The deadline scan of 2026-10-09 12:00 as the job runs it, and every statement it sent (spaces folded)."""
-    from sqlalchemy import event
-
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append(" ".join(statement.split()))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with recorded() as sent:
         result = travel(app, at(2026, 10, 9, 12, 0), only=["deadline_scan"])["jobs"]["deadline_scan"]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return result, sent
+    return result, [" ".join(statement.split()) for statement, _ in sent]
 
 
 def test_a_scan_batch_reads_the_messages_already_sent_in_one_query(app, make_complaint):

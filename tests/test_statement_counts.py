@@ -4,11 +4,8 @@ coming back fails here), and a case costs a bounded number whoever looks at it."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
+from statement_support import recorded
 
 from app import db
 
@@ -18,27 +15,12 @@ SHOW_BOUND = 10
 CASE_PAGE_BOUND = 25  # the case page with its timeline, clocks, extensions, penalties, documents
 
 
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def _statements(client, url: str) -> tuple[int, list[str]]:
     client.get(url)  # caches warm: the menu, the reference choices, the compiled phrase list
-    with counting() as statements:
+    with recorded() as sent:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
-    return len(statements), statements
+    return len(sent), [statement for statement, _ in sent]
 
 
 @pytest.fixture
@@ -168,7 +150,8 @@ def test_a_read_plans_the_page_and_shown_rows_as_written_and_a_write_does_not(ap
             assert len(planned) == 1 and "LEFT OUTER JOIN" in planned[0], statements
         else:
             assert not planned
-    with counting() as statements:
+    with recorded() as sent:
         response = client.put(f"/api/v1/complaint/{case.id}", json={"subject": "电梯停运"})
     assert response.status_code < 500, response.status_code
+    statements = [statement for statement, _ in sent]
     assert statements and not [s for s in statements if "join_collapse_limit" in s], statements
