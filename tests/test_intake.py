@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from http_clients import Client, field_errors, is_chinese
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
+from statement_support import recorded
 
 from app import db
 from app.models import (
@@ -149,16 +150,9 @@ def test_a_registration_costs_a_bounded_number_of_statements(app, org, intake):
     case's first message, no reload of the case after the commit — 14 statements, not 19."""
     kefu = Client(app, "kefu", api=True)
     assert kefu.post("/api/v1/complaint/", json=intake).status_code == 201  # sign-in, caches warm
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with recorded() as sent:
         r = kefu.post("/api/v1/complaint/", json=dict(intake, customer_phone="13900139000"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    statements = [statement for statement, _ in sent]
 
     assert r.status_code == 201, r.json
     # PostgreSQL inserts the case's two clocks in one statement, SQLite one by one.
