@@ -339,3 +339,47 @@ def test_a_heads_home_plans_each_count_once_per_branch_and_reads_no_customer(app
     assert sorted(steps) == ["propose_plan", "sign_for", "start_investigation"], steps
     listed = [s for s in texts if "AS kind" in s and "complaint.overdue" in s]
     assert len(listed) == 1 and listed[0].count("complaint.subject") == 1, listed
+
+
+def test_the_home_builds_its_statements_once_per_principal_and_reads_each_visits_own_time(
+    web, make_complaint, org, monkeypatch
+):
+    """A role's home statements (待我处理, the tiles, the newest cases, 今日到期 and 已超时) are built at
+    the first visit and reused: building them took 10 to 18 ms of CPU on every page. Each visit still
+    reads its own time: a case due at 15:00 is 今日到期 and not 已超时 at 10:00, and 已超时 at 16:00."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from app.models import Complaint
+    from app.timeutil import LOCAL_TZ
+    from app.views import home, todo
+
+    case = make_complaint(department="GC")
+    step(org, case, "judge_valid", "renshi", utcnow())
+    step(org, case, "dispatch", "renshi", utcnow())
+    today = utcnow().astimezone(LOCAL_TZ).date()
+
+    def local(hour: int) -> datetime:
+        return datetime(today.year, today.month, today.day, hour, tzinfo=LOCAL_TZ)
+
+    db.session.execute(update(Complaint).where(Complaint.id == case.id).values(next_due_at=local(15), overdue=False))
+    db.session.commit()
+
+    def sections_at(hour: int) -> tuple[str, str]:
+        monkeypatch.setattr(todo, "utcnow", lambda: local(hour).astimezone(LOCAL_TZ))
+        html = web("zhuguan_a").get("/").get_data(as_text=True)
+        due_today = html.split('id="due-today"', 1)[1].split("</table>", 1)[0]
+        overdue = html.split('id="overdue"', 1)[1].split("</table>", 1)[0]
+        return due_today, overdue
+
+    todo._statements.cache_clear()
+    home._statements.cache_clear()
+    due_today, overdue = sections_at(10)
+    assert case.number in due_today and case.number not in overdue
+    built = (todo._statements.cache_info().misses, home._statements.cache_info().misses)
+    assert built == (1, 1), built
+    _, overdue = sections_at(16)
+    assert case.number in overdue
+    assert (todo._statements.cache_info().misses, home._statements.cache_info().misses) == built
+    assert todo._statements.cache_info().hits >= 1 and home._statements.cache_info().hits >= 1

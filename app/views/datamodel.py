@@ -86,29 +86,50 @@ def capped_counts(
     conditions named in ``within`` hold only rows inside the scope already (a head's department
     steps): they are counted once, without the branches."""
     cap = COUNT_CAP if cap is None else cap
+    return summed(db.session.execute(capped_counts_statement(model, named, cap, branches, within)).all(), cap)
+
+
+def capped_counts_statement(
+    model: type,
+    named: Iterable[tuple[str, Any]],
+    cap: int,
+    branches: Optional[list[Any]] = None,
+    within: Collection[str] = (),
+) -> Any:
+    """The statement of ``capped_counts``: (name, rows) of each named condition and scope branch,
+    one UNION ALL; :func:`summed` adds up its rows."""
     every = disjoint(branches or [true()])
-    parts = [
-        select(literal(name).label("name"), func.count().label("n")).select_from(
-            select(literal(1)).select_from(model).where(branch, condition).limit(cap + 1).subquery()
+    return union_all(
+        *(
+            select(literal(name).label("name"), func.count().label("n")).select_from(
+                select(literal(1)).select_from(model).where(branch, condition).limit(cap + 1).subquery()
+            )
+            for name, condition in named
+            for branch in ([true()] if name in within else every)
         )
-        for name, condition in named
-        for branch in ([true()] if name in within else every)
-    ]
-    return _summed(parts, cap)
+    )
 
 
 def capped_counts_of(
     col: Any, keys: Iterable[str], cap: Optional[int] = None, branches: Optional[list[Any]] = None
 ) -> dict[str, int]:
-    """``capped_counts`` of the rows whose column ``col`` holds each of ``keys``: the same counts.
+    """``capped_counts`` of the rows whose column ``col`` holds each of ``keys``: the same counts."""
+    cap = COUNT_CAP if cap is None else cap
+    dialect = db.session.get_bind().dialect.name
+    return summed(db.session.execute(capped_counts_of_statement(col, keys, cap, branches, dialect)).all(), cap)
+
+
+def capped_counts_of_statement(
+    col: Any, keys: Iterable[str], cap: int, branches: Optional[list[Any]], dialect: str
+) -> Any:
+    """The statement of ``capped_counts_of`` for a database of ``dialect``.
 
     On PostgreSQL the keys are one array and each branch counts them in one LATERAL subquery,
     planned once per branch instead of once per key and branch: planning the thirty parts of a
     head's status tiles (ten statuses, three branches) took 5 ms at the home page, running them 2."""
     keys = list(keys)
-    if db.session.get_bind().dialect.name != "postgresql":
-        return capped_counts(col.table, [(key, col == key) for key in keys], cap, branches)
-    cap = COUNT_CAP if cap is None else cap
+    if dialect != "postgresql":
+        return capped_counts_statement(col.table, [(key, col == key) for key in keys], cap, branches)
     # unnest() of one array parameter, not a VALUES list: SQLAlchemy compiles a VALUES list of
     # literal rows anew on every call (2 ms a home page), a bound array once.
     wanted = (
@@ -125,14 +146,14 @@ def capped_counts_of(
         )
         counted = select(func.count().label("n")).select_from(rows.subquery()).lateral("counted")
         parts.append(select(wanted.c.key, counted.c.n).select_from(wanted.join(counted, true())))
-    return _summed(parts, cap)
+    return union_all(*parts)
 
 
-def _summed(parts: list[Any], cap: int) -> dict[str, int]:
-    """{name: its rows} of the (name, rows) parts run as one UNION ALL, each name's branches summed;
-    names without a row left out, counts past ``cap`` capped."""
+def summed(rows: Iterable[tuple[str, int]], cap: int) -> dict[str, int]:
+    """{name: its rows} of the (name, rows) rows of a UNION ALL of counts, each name's branches
+    summed; names without a row left out, counts past ``cap`` capped."""
     counts: dict[str, int] = {}
-    for name, n in db.session.execute(union_all(*parts)).all():
+    for name, n in rows:
         counts[name] = counts.get(name, 0) + n
     return {name: capped(n, cap) for name, n in counts.items() if n}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import redirect, url_for
@@ -18,7 +19,7 @@ from app.models import (
 )
 from app.timeutil import format_local
 from app.views import datamodel, todo
-from app.views.datamodel import capped_counts_of, capped_sum
+from app.views.datamodel import capped_counts_of_statement, capped_sum, summed
 from app.views.security import current_principal, current_user
 
 # The newest cases as the home page shows them: their own columns and the department's name, not
@@ -44,18 +45,13 @@ class HomeView(IndexView):
         if user is None:
             return redirect(url_for(self.appbuilder.sm.auth_view.__class__.__name__ + ".login"))
         principal = current_principal()
-        in_scope = scope.criterion(Complaint, principal)
-        counts = status_counts_in_scope(scope.branches(Complaint, principal))
+        cap = datamodel.HOME_CAP
+        tiles, newest = _statements(principal, db.session.get_bind().dialect.name, cap)
+        counts = {ComplaintStatus(s): n for s, n in summed(db.session.execute(tiles).all(), cap).items()}
         status_counts = [
             (labels.status_label(status), counts.get(status, 0), status.value) for status in labels_order()
         ]
-        latest = db.session.execute(
-            select(*_LATEST_COLUMNS)
-            .outerjoin(Department, Department.id == Complaint.department_id)
-            .where(in_scope)
-            .order_by(Complaint.received_at.desc())
-            .limit(8)
-        ).all()
+        latest = db.session.execute(newest).all()
         items, kinds = todo.awaiting(principal, url_for)
         due_today, late = todo.due_today_and_late(principal, url_for)
         return self.render_template(
@@ -74,11 +70,23 @@ class HomeView(IndexView):
         )
 
 
-def status_counts_in_scope(branches: list[Any]) -> dict[ComplaintStatus, int]:
-    """Cases in scope (``scope.branches``) per status, each counted up to the home page's cap
-    (shown "999+"), not a count of every case of the company on every visit to the home page."""
-    counts = capped_counts_of(Complaint.status, [s.value for s in ComplaintStatus], datamodel.HOME_CAP, branches)
-    return {ComplaintStatus(s): n for s, n in counts.items()}
+@functools.lru_cache(maxsize=512)
+def _statements(p: scope.Principal, dialect: str, cap: int) -> tuple[Any, Any]:
+    """The status tiles' and the newest cases' statements of ``p``, built once per principal, database
+    and cap, and process, as 待我处理's are (``todo.statements``): they depend on nothing else.
+
+    The tiles count the cases in scope per status, each up to the home page's cap (shown "999+"),
+    not every case of the company on every visit to the home page."""
+    branches = scope.branches(Complaint, p)
+    tiles = capped_counts_of_statement(Complaint.status, [s.value for s in ComplaintStatus], cap, branches, dialect)
+    newest = (
+        select(*_LATEST_COLUMNS)
+        .outerjoin(Department, Department.id == Complaint.department_id)
+        .where(scope.criterion(Complaint, p))
+        .order_by(Complaint.received_at.desc())
+        .limit(8)
+    )
+    return tiles, newest
 
 
 def labels_order() -> list[Any]:
