@@ -245,6 +245,16 @@ class PortalModelView(ModelView):
             item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets
         )
 
+    def _case_widgets(self, pk: Any) -> Any:
+        """The widgets of a case page whose template draws its own sections (``block show_form``):
+        its related views' only. FAB's show widget, which formats every show column (and loads
+        their relations) for a block the template replaces, is left out."""
+        item = self.get_in_scope(pk)
+        self.update_redirect()
+        return self._get_related_views_widgets(
+            item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets={}
+        )
+
     def render_show(self, pk: Any, **extra: Any) -> Any:
         """FAB's show page of ``pk`` with what an overriding ``show`` adds to its template."""
         return self.render_template(

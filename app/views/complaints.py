@@ -332,7 +332,7 @@ class ComplaintView(PortalModelView):
         return self._render_case(pk, revealed=revealed)
 
     def _render_case(self, pk: Any, revealed: Optional[dict[str, Any]] = None) -> Any:
-        widgets = self._show(pk)
+        widgets = self._case_widgets(pk)
         complaint = self.get_in_scope(pk)
         principal = current_principal()
         viewer = current_viewer()

@@ -397,7 +397,7 @@ class PenaltyView(PortalModelView):
     def show(self, pk: Any) -> Any:
         penalty = self.get_in_scope(pk)
         principal = current_principal()
-        widgets = self._show(pk)
+        widgets = self._case_widgets(pk)
         summary = discipline.earlier_offences(db.session, penalty)
         docs = db.session.scalars(
             select(Document)
