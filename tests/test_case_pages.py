@@ -87,3 +87,21 @@ def test_an_approved_penalty_shows_its_review_and_approval_and_waits_for_the_not
     assert _section_titles(html) == ["立案", "审核", "审批"]
     top = html.index('id="next-steps"')
     assert "人事行政经理" in html[top : html.index("</div>", top)]
+
+
+def test_case_pages_draw_their_sections_without_building_fabs_show_widget(
+    web, make_complaint, discipline_kit, monkeypatch
+):
+    """A case page's template replaces FAB's show form with its own stage sections; FAB's show
+    widget (every show column formatted, its relations loaded) was built for nothing on each
+    visit. The pages render their sections without it."""
+    from flask_appbuilder.baseviews import BaseCRUDView
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("FAB's show widget was built")
+
+    monkeypatch.setattr(BaseCRUDView, "_get_show_widget", refused)
+    complaint = make_complaint()
+    assert _section_titles(_page(web, "renshi", f"/complaintview/show/{complaint.id}")) == ["登记"]
+    penalty = discipline_kit.open()
+    assert _section_titles(_page(web, "renshi", f"/penaltyview/show/{penalty.id}")) == ["立案"]
