@@ -75,3 +75,16 @@ def test_the_search_forms_enum_choices_read_as_their_labels(web, org):
     client.get("/lang/en", follow_redirects=True)
     english = client.get("/complaintview/list/").get_data(as_text=True)
     assert _in_form('value="judged">Judged</option>', english)
+
+
+def test_a_rest_lists_kept_labels_are_in_each_requests_language(api, org):
+    """A REST list's and show's column labels are translated once per language and kept: a caller
+    who switches to English gets English labels at once, and Chinese ones are still Chinese."""
+    chinese, english = api("zongjingli"), api("zongjingli")
+    english.client.get("/lang/en", follow_redirects=True)
+    for _ in range(2):
+        zh = chinese.get("/api/v1/complaint/").get_json()["label_columns"]
+        en = english.get("/api/v1/complaint/").get_json()["label_columns"]
+        assert zh["number"] != en["number"], (zh["number"], en["number"])
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh["number"]), zh["number"]
+        assert en["number"].isascii(), en["number"]

@@ -18,6 +18,7 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import permission_name, protect
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from flask_babel import get_locale
 from marshmallow import RAISE, Schema
 from sqlalchemy import Boolean, or_, select
 from wtforms import BooleanField, SelectField
@@ -480,6 +481,17 @@ class PortalApi(ApiConventions, ModelRestApi):
         for schema in (self.add_model_schema, self.edit_model_schema):
             if schema is not None:
                 schema.unknown = RAISE
+
+    def _label_columns_json(self, cols: Optional[list[str]] = None) -> dict[str, Any]:
+        """FAB's translated labels of ``cols``, kept per language: FAB translated every label of a
+        REST list or show on each request (sixty labels, 1 ms)."""
+        made = self.__dict__.setdefault("_labels_json", {})
+        key = (str(get_locale()), tuple(cols or ()))
+        if key not in made:
+            if len(made) >= 256:  # bounded, whatever columns are asked for
+                made.clear()
+            made[key] = super()._label_columns_json(cols)
+        return dict(made[key])
 
     def set_response_key_mappings(self, response: dict[str, Any], func: Any, rison_args: Any, **kwargs: Any) -> None:
         super().set_response_key_mappings(response, func, rison_args, **kwargs)
