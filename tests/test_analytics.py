@@ -173,3 +173,16 @@ def test_attitude_limits_from_the_aggregates_match_the_cases(app, make_complaint
     from_aggregates = attitude.counted_from_aggregates(db.session, now)
     assert from_aggregates == attitude.counted_from_cases(db.session, now, ids)
     assert from_aggregates[org.staff("刘强").id] == [3, 3]  # counted whichever department handled it
+
+
+def test_the_periods_compared_with_a_trend_are_each_periods_own_earlier_one():
+    """对比上期: each period of a trend is compared with the period as many periods earlier as the
+    trend is long. They are found in one walk back (shifting each period walked 800 periods a
+    dashboard), and are the same periods, across month, quarter and year ends."""
+    from datetime import date
+
+    for kind in ("day", "week", "month", "quarter", "year"):
+        for day in (date(2026, 1, 1), date(2026, 3, 31), date(2024, 2, 29), date(2026, 12, 6)):
+            periods = analytics.trend_periods(analytics.period_containing(kind, day))
+            expected = [p.shift(len(periods)) for p in periods]
+            assert analytics.periods_before(periods) == expected, (kind, day)

@@ -92,7 +92,7 @@ def test_an_approved_penalty_shows_its_review_and_approval_and_waits_for_the_not
 def test_case_pages_draw_their_sections_without_building_fabs_show_widget(
     web, make_complaint, discipline_kit, monkeypatch
 ):
-    """A case page's template replaces FAB's show form with its own stage sections; FAB's show
+    """A complaint or penalty page replaces FAB's show form with its own stage sections; FAB's show
     widget (every show column formatted, its relations loaded) was built for nothing on each
     visit. The pages render their sections without it."""
     from flask_appbuilder.baseviews import BaseCRUDView

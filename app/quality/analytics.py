@@ -42,7 +42,7 @@ from app.models import (
     PenaltyRule,
 )
 from app.quality import stats
-from app.quality.daily import Totals, group_totals, merged
+from app.quality.daily import Totals, group_totals, merged_shared
 from app.time_limits.deadlines import STAGES
 from app.timeutil import LOCAL_TZ, UTC, utcnow
 
@@ -324,7 +324,7 @@ class Context:
             if period.start not in self.loaded:
                 self.groups.update(group_totals(self.session, self.departments, [period]))
                 self.loaded.add(period.start)
-            self.buckets[period.start] = merged(t for (day, _), t in self.groups.items() if day == period.start)
+            self.buckets[period.start] = merged_shared(t for (day, _), t in self.groups.items() if day == period.start)
         return self.buckets[period.start]
 
 
@@ -334,6 +334,16 @@ def trend_periods(period: Period) -> list[Period]:
     for _ in range(n - 1):
         periods.insert(0, periods[0].previous())
     return periods
+
+
+def periods_before(periods: list[Period]) -> list[Period]:
+    """The ``len(periods)`` periods just before the consecutive ``periods``, in order: each
+    period's own ``shift(len(periods))``, found in one walk back from the first (shifting each
+    walked n² periods back: 800 a dashboard)."""
+    earlier = [periods[0].previous()]
+    while len(earlier) < len(periods):
+        earlier.insert(0, earlier[0].previous())
+    return earlier
 
 
 def _series_by_period(ctx: Context, periods: list[Period], fn: Callable[[Totals], Any]) -> list[Any]:
@@ -352,7 +362,7 @@ def chart_data(chart: Chart, ctx: Context) -> dict[str, Any]:
 def _trend_chart(chart: Chart, ctx: Context, current: Totals) -> dict[str, Any]:
     """The measure over the trend's periods (and the periods before them when compared)."""
     periods = trend_periods(ctx.period)
-    earlier = [p.shift(len(periods)) for p in periods]
+    earlier = periods_before(periods)
     measure = _measure(chart.measure, ctx)
     data = {
         "labels": [p.short for p in periods],
@@ -486,7 +496,7 @@ def dashboard(
     stats.refresh(session, now=now)
     periods = trend_periods(period)
     if any(c.compare_previous for c in charts):
-        periods = [p.shift(len(periods)) for p in periods] + periods
+        periods = periods_before(periods) + periods
     periods = [*periods, period.previous()]
     groups = group_totals(session, departments, periods)
     ctx = Context(

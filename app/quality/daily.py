@@ -105,6 +105,7 @@ _GROUP_CACHE_LIMIT = 50_000
 def forget_groups() -> None:
     """Drop the remembered group totals (after the database was replaced under the process)."""
     _GROUP_CACHE.clear()
+    _MERGED.clear()
 
 
 def group_totals(
@@ -181,4 +182,25 @@ def merged(parts: Iterable[Totals]) -> Totals:
     result = Totals()
     for part in parts:
         result.add(part)
+    return result
+
+
+# Sums of shared group Totals (never changed), by the parts summed: a dashboard sums the groups of
+# two dozen periods, which stay the same objects until their rows change (see group_totals).
+_MERGED: dict[tuple[int, ...], tuple[tuple[Totals, ...], Totals]] = {}
+_MERGED_LIMIT = 5_000
+
+
+def merged_shared(parts: Iterable[Totals]) -> Totals:
+    """``merged(parts)`` of shared Totals (``group_totals``'), itself shared: read it, never change
+    it. Remembered for the same part objects, which the entry holds (so their ids stay theirs)."""
+    parts = tuple(parts)
+    key = tuple(map(id, parts))
+    hit = _MERGED.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], parts, strict=True)):
+        return hit[1]
+    if len(_MERGED) >= _MERGED_LIMIT:
+        _MERGED.clear()
+    result = merged(parts)
+    _MERGED[key] = (parts, result)
     return result

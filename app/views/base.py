@@ -247,8 +247,8 @@ class PortalModelView(ModelView):
         )
 
     def _case_widgets(self, pk: Any) -> Any:
-        """The widgets of a case page whose template draws its own sections (``block show_form``):
-        its related views' only. FAB's show widget, which formats every show column (and loads
+        """The widgets of a case page whose template draws its own sections (``block show_form``,
+        without ``super()``): its related views' only. FAB's show widget, which formats every show column (and loads
         their relations) for a block the template replaces, is left out."""
         item = self.get_in_scope(pk)
         self.update_redirect()

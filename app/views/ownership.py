@@ -147,7 +147,7 @@ class GrievanceView(PortalModelView):
     @has_access
     def show(self, pk: Any) -> Any:
         ticket = self.get_in_scope(pk)
-        widgets = self._case_widgets(pk)
+        widgets = self._show(pk)
 
         def active(model: type) -> list[Any]:
             return list(db.session.scalars(select(model).where(model.active.is_(True)).order_by(model.id)))
