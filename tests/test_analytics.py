@@ -186,3 +186,17 @@ def test_the_periods_compared_with_a_trend_are_each_periods_own_earlier_one():
             periods = analytics.trend_periods(analytics.period_containing(kind, day))
             expected = [p.shift(len(periods)) for p in periods]
             assert analytics.periods_before(periods) == expected, (kind, day)
+
+
+def test_a_periods_sum_of_shared_group_totals_is_kept_until_a_group_changes():
+    """A dashboard sums each period's department totals; the groups are shared objects that stay the
+    same until their rows change (group_totals), so the sum is kept for the same groups and made
+    anew, right, when one of them was read again."""
+    first, second = daily.Totals(received=2, by_category={"服务态度": 1}), daily.Totals(received=3)
+    summed = daily.merged_shared([first, second])
+    assert summed.received == 5 and summed.by_category == {"服务态度": 1}
+    assert daily.merged_shared([first, second]) is summed
+    reread = daily.Totals(received=4, by_category={"服务态度": 2})
+    again = daily.merged_shared([first, reread])
+    assert again is not summed and again.received == 6 and again.by_category == {"服务态度": 3}
+    assert first.received == 2 and first.by_category == {"服务态度": 1}  # the parts are left as they were
