@@ -18,7 +18,6 @@ from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from app.access import scope
-from app.extensions import db
 from app.views.security import current_principal
 
 # Lists count their rows up to this many; past it they show "10,000+" (and the REST list
@@ -70,25 +69,6 @@ def capped(count: int, cap: Optional[int] = None) -> int:
     return CappedCount(min(count, cap + 1)) if count > cap else count
 
 
-def capped_counts(
-    model: type,
-    named: Iterable[tuple[str, Any]],
-    cap: Optional[int] = None,
-    branches: Optional[list[Any]] = None,
-    within: Collection[str] = (),
-) -> dict[str, int]:
-    """Rows of ``model`` meeting each named condition, each counted over at most ``cap`` (COUNT_CAP)
-    + 1 of them, in one statement; conditions no row meets are left out. Only a constant is
-    selected, so that an index holding the condition's columns answers alone.
-
-    ``branches``, the OR-ed conditions of a scope (``scope.branches``), are counted apart, each
-    leaving out the earlier ones (see ``disjoint``): each is then read from its own index. The
-    conditions named in ``within`` hold only rows inside the scope already (a head's department
-    steps): they are counted once, without the branches."""
-    cap = COUNT_CAP if cap is None else cap
-    return summed(db.session.execute(capped_counts_statement(model, named, cap, branches, within)).all(), cap)
-
-
 def capped_counts_statement(
     model: type,
     named: Iterable[tuple[str, Any]],
@@ -96,8 +76,15 @@ def capped_counts_statement(
     branches: Optional[list[Any]] = None,
     within: Collection[str] = (),
 ) -> Any:
-    """The statement of ``capped_counts``: (name, rows) of each named condition and scope branch,
-    one UNION ALL; :func:`summed` adds up its rows."""
+    """(name, rows) of each named condition and scope branch, one UNION ALL; :func:`summed` adds up
+    its rows: rows of ``model`` meeting each named condition, each counted over at most ``cap`` + 1 of
+    them; conditions no row meets are left out. Only a constant is selected, so that an index
+    holding the condition's columns answers alone.
+
+    ``branches``, the OR-ed conditions of a scope (``scope.branches``), are counted apart, each
+    leaving out the earlier ones (see ``disjoint``): each is then read from its own index. The
+    conditions named in ``within`` hold only rows inside the scope already (a head's department
+    steps): they are counted once, without the branches."""
     every = disjoint(branches or [true()])
     return union_all(
         *(
@@ -110,19 +97,11 @@ def capped_counts_statement(
     )
 
 
-def capped_counts_of(
-    col: Any, keys: Iterable[str], cap: Optional[int] = None, branches: Optional[list[Any]] = None
-) -> dict[str, int]:
-    """``capped_counts`` of the rows whose column ``col`` holds each of ``keys``: the same counts."""
-    cap = COUNT_CAP if cap is None else cap
-    dialect = db.session.get_bind().dialect.name
-    return summed(db.session.execute(capped_counts_of_statement(col, keys, cap, branches, dialect)).all(), cap)
-
-
 def capped_counts_of_statement(
     col: Any, keys: Iterable[str], cap: int, branches: Optional[list[Any]], dialect: str
 ) -> Any:
-    """The statement of ``capped_counts_of`` for a database of ``dialect``.
+    """``capped_counts_statement`` of the rows whose column ``col`` holds each of ``keys`` (the same
+    counts), for a database of ``dialect``.
 
     On PostgreSQL the keys are one array and each branch counts them in one LATERAL subquery,
     planned once per branch instead of once per key and branch: planning the thirty parts of a
@@ -319,7 +298,7 @@ class PortalInterface(SQLAInterface):
         for root in joined:
             query = self._query_join_relation(query, root, aliases_mapping=aliases_mapping)
             related = self.get_alias_mapping(root, aliases_mapping)
-            names = tuple(dict.fromkeys(leaves[root]))
+            names = leaves[root]
 
             def eager(related: Any = related, root: str = root, names: tuple = names) -> tuple:
                 columns = [getattr(related, name) for name in names]
@@ -380,7 +359,6 @@ class PortalInterface(SQLAInterface):
         for root, names in _leaves(select_columns).items():
             to_many = self.is_relation_many_to_many(root) or self.is_relation_one_to_many(root)
             if to_many and outer_default_load:  # FAB's: the relation's columns by its default loader
-                names = tuple(dict.fromkeys(names))
 
                 def default(root: str = root, names: tuple = names) -> Any:
                     related = self.get_related_model(root)
@@ -394,7 +372,6 @@ class PortalInterface(SQLAInterface):
                 continue
             alias = aliases_mapping.setdefault(root, self._outer_alias(root))
             attr = getattr(self.obj, root)
-            names = tuple(dict.fromkeys(names))
             query = query.join(alias, attr, isouter=True).options(
                 self._option(
                     ("outer join", alias, root, names),
@@ -475,14 +452,14 @@ class PortalInterface(SQLAInterface):
         return query.execution_options(**{PLAN_AS_WRITTEN: True})
 
 
-def _leaves(select_columns: list[str]) -> dict[str, list[str]]:
-    """{relation: its columns} of the dotted select columns (customer.name → customer: [name]), read
-    as FAB reads them (the relation and the column after it)."""
-    leaves: dict[str, list[str]] = {}
+def _leaves(select_columns: list[str]) -> dict[str, tuple[str, ...]]:
+    """{relation: its columns, each once} of the dotted select columns (customer.name → customer:
+    (name,)), read as FAB reads them (the relation and the column after it)."""
+    leaves: dict[str, dict[str, None]] = {}
     for c in select_columns:
         if is_column_dotted(c):
-            leaves.setdefault(get_column_root_relation(c), []).append(get_column_leaf(c))
-    return leaves
+            leaves.setdefault(get_column_root_relation(c), {})[get_column_leaf(c)] = None
+    return {root: tuple(names) for root, names in leaves.items()}
 
 
 def _scope_apart(statement: Any, model: type) -> list[Any]:

@@ -357,8 +357,10 @@ def _penalty_label(kind: str) -> str:
 
 @dataclass(frozen=True)
 class Statements:
-    """The home page's statements of one principal; None where no kind waits for him on that side."""
+    """The home page's statements of one principal; None where no kind waits for him on that side.
+    ``cap`` is the home page's cap the counts were built with."""
 
+    cap: int
     complaint_counts: Any
     complaint_rows: Any
     penalty_counts: Any
@@ -384,7 +386,7 @@ def _statements(p: scope.Principal, cap: int) -> Statements:
     complaint_counts, complaint_rows = _complaint_statements(p, complaint_kinds(p), cap)
     penalty_counts, penalty_rows = _penalty_statements(p, penalty_kinds(p))
     due_today, late = _due_statements(p)
-    return Statements(complaint_counts, complaint_rows, penalty_counts, penalty_rows, due_today, late)
+    return Statements(cap, complaint_counts, complaint_rows, penalty_counts, penalty_rows, due_today, late)
 
 
 def _complaint_statements(
@@ -422,12 +424,11 @@ def _complaint_statements(
 
 
 def _complaint_rows(p: scope.Principal, now: datetime, url: Any) -> tuple:
-    cap = datamodel.HOME_CAP
-    built = _statements(p, cap)
+    built = statements(p)
     if built.complaint_counts is None:
         return [], {}
-    times = {"todo_now": now}
-    counts = summed(db.session.execute(built.complaint_counts, times).all(), cap)
+    times = {NOW.key: now}
+    counts = summed(db.session.execute(built.complaint_counts, times).all(), built.cap)
     rows = db.session.execute(built.complaint_rows, times).all()
     items = [
         Item(
@@ -543,10 +544,8 @@ def due_today_and_late(p: scope.Principal, url: Any, now: Optional[datetime] = N
     local = now.astimezone(LOCAL_TZ)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     built = statements(p)
-    today = db.session.execute(
-        built.due_today, {"todo_day_start": start, "todo_day_end": start + timedelta(days=1)}
-    ).all()
-    late = db.session.execute(built.late, {"todo_now": now}).all()
+    today = db.session.execute(built.due_today, {_DAY_START.key: start, _DAY_END.key: start + timedelta(days=1)}).all()
+    late = db.session.execute(built.late, {NOW.key: now}).all()
 
     def item(r: Any, is_late: bool) -> Item:
         return Item(
