@@ -37,7 +37,7 @@ from app.models import (
 from app.timeutil import format_local
 from app.views import masked_search
 from app.views.choices import KeptSearchWidget, cache_search_choices
-from app.views.datamodel import CappedCount, PortalInterface
+from app.views.datamodel import CappedCount, PortalInterface, kept
 from app.views.errors import ERROR_MESSAGES, outage_or_500, readable_400, readable_field_errors
 from app.views.filter_values import clean_filters
 from app.views.forms import label_enum_filters
@@ -485,13 +485,8 @@ class PortalApi(ApiConventions, ModelRestApi):
     def _label_columns_json(self, cols: Optional[list[str]] = None) -> dict[str, Any]:
         """FAB's translated labels of ``cols``, kept per language: FAB translated every label of a
         REST list or show on each request (sixty labels, 1 ms)."""
-        made = self.__dict__.setdefault("_labels_json", {})
         key = (str(get_locale()), tuple(cols or ()))
-        if key not in made:
-            if len(made) >= 256:  # bounded, whatever columns are asked for
-                made.clear()
-            made[key] = super()._label_columns_json(cols)
-        return dict(made[key])
+        return dict(kept(self, "_labels_json", key, lambda: super(PortalApi, self)._label_columns_json(cols), 256))
 
     def set_response_key_mappings(self, response: dict[str, Any], func: Any, rison_args: Any, **kwargs: Any) -> None:
         super().set_response_key_mappings(response, func, rison_args, **kwargs)

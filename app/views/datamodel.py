@@ -143,6 +143,19 @@ def disjoint(branches: list[Any]) -> list[Any]:
     return [and_(b, *(earlier.is_not(True) for earlier in branches[:i])) for i, b in enumerate(branches)]
 
 
+def kept(owner: Any, store: str, key: Any, build: Callable[[], Any], limit: int = 512) -> Any:
+    """``build()`` remembered on ``owner`` (an interface or a view: one per process) under ``key``, in
+    its dictionary ``store``: what depends only on the owner's fixed setup (its model, columns,
+    relations, a language) is built once, not on every request. Past ``limit`` keys the store
+    starts over, whatever asks."""
+    made = owner.__dict__.setdefault(store, {})
+    if key not in made:
+        if len(made) >= limit:
+            made.clear()
+        made[key] = build()
+    return made[key]
+
+
 class PortalFilters(Filters):
     """FAB's filters of a list, with each column's filter instances built once per interface.
 
@@ -151,11 +164,13 @@ class PortalFilters(Filters):
     column and interface, so they are shared; each Filters object gets its own lists of them."""
 
     def _get_filters(self, cols: list[str]) -> dict[str, list[Any]]:
-        built = self.datamodel.__dict__.setdefault("_built_filters", {})
-        key = (self.filter_converter, tuple(cols))
-        if key not in built:
-            built[key] = super()._get_filters(cols)
-        return {name: list(filters) for name, filters in built[key].items()}
+        built = kept(
+            self.datamodel,
+            "_built_filters",
+            (self.filter_converter, tuple(cols)),
+            lambda: super(PortalFilters, self)._get_filters(cols),
+        )
+        return {name: list(filters) for name, filters in built.items()}
 
     def get_joined_filters(self, filters: Any) -> Any:
         joined = PortalFilters(self.filter_converter, self.datamodel)
@@ -315,21 +330,15 @@ class PortalInterface(SQLAInterface):
     def _plain(self, name: str) -> bool:
         """A column of the model's own table (not a relation, property or function); known once per
         interface (FAB asks the mapper anew each time: 150 times a REST show)."""
-        known = self.__dict__.setdefault("_plain_names", {})
-        if name not in known:
-            known[name] = not self.is_relation(name) and not self.is_property_or_function(name)
-        return known[name]
+        return kept(
+            self, "_plain_names", name, lambda: not self.is_relation(name) and not self.is_property_or_function(name)
+        )
 
     def _option(self, key: tuple, build: Callable[[], Any]) -> Any:
         """A loader option built once per interface and ``key``: options are immutable, and building
         one per request (each copying itself per column, then its cache key) was a fifth of a REST
         show's CPU."""
-        made = self.__dict__.setdefault("_options", {})
-        if key not in made:
-            if len(made) >= 512:  # bounded, whatever asks
-                made.clear()
-            made[key] = build()
-        return made[key]
+        return kept(self, "_options", key, build)
 
     def apply_outer_select_joins(
         self,
@@ -385,10 +394,7 @@ class PortalInterface(SQLAInterface):
     def _outer_alias(self, root: str) -> Any:
         """The alias FAB names after a relation (``aliased(Customer, name="customer")``), made once
         per interface."""
-        made = self.__dict__.setdefault("_outer_aliases", {})
-        if root not in made:
-            made[root] = aliased(self.get_related_model(root), name=root)
-        return made[root]
+        return kept(self, "_outer_aliases", root, lambda: aliased(self.get_related_model(root), name=root))
 
     def _query_join_relation(self, query: Any, root_relation: str, aliases_mapping: Optional[dict] = None) -> Any:
         """FAB's LEFT JOIN of a dotted column's relation (original.number → original), with the
@@ -406,8 +412,8 @@ class PortalInterface(SQLAInterface):
     def _relation_joins(self, root_relation: str) -> list[tuple[Any, Any, bool]]:
         """(joined model or alias, join condition, aliased) of each step of ``root_relation``, as
         FAB's _query_join_relation builds them; kept per interface (aliases are reusable)."""
-        joins = self.__dict__.setdefault("_joins", {})
-        if root_relation not in joins:
+
+        def build() -> list[tuple[Any, Any, bool]]:
             steps = []
             for model_relation, relation_join in self.get_related_model_and_join(root_relation):
                 if hasattr(relation_join, "clauses"):  # a custom relation: joined as it is
@@ -417,8 +423,9 @@ class PortalInterface(SQLAInterface):
                 pk = self.get_pk(alias)
                 side = relation_join.left if relation_join.left.foreign_keys else relation_join.right
                 steps.append((alias, BinaryExpression(side, pk, relation_join.operator), True))
-            joins[root_relation] = steps
-        return joins[root_relation]
+            return steps
+
+        return kept(self, "_joins", root_relation, build)
 
     def _related_roots(self, select_columns: Optional[list[str]]) -> list[str]:
         """The many-to-one relations whose columns ``select_columns`` name (original.number → original)."""
