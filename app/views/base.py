@@ -240,20 +240,18 @@ class PortalModelView(ModelView):
     def _show(self, pk: Any) -> Any:
         """FAB's show widgets, of the row read by get_in_scope."""
         item = self.get_in_scope(pk)
-        widgets = self._get_show_widget(pk, item)
-        self.update_redirect()
-        return self._get_related_views_widgets(
-            item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets
-        )
+        return self._with_related_views(item, self._get_show_widget(pk, item))
 
     def _case_widgets(self, pk: Any) -> Any:
         """The widgets of a case page whose template draws its own sections (``block show_form``,
-        without ``super()``): its related views' only. FAB's show widget, which formats every show column (and loads
-        their relations) for a block the template replaces, is left out."""
-        item = self.get_in_scope(pk)
+        without ``super()``): its related views' only. FAB's show widget, which formats every show
+        column (and loads their relations) for a block the template replaces, is left out."""
+        return self._with_related_views(self.get_in_scope(pk), {})
+
+    def _with_related_views(self, item: Any, widgets: dict[str, Any]) -> Any:
         self.update_redirect()
         return self._get_related_views_widgets(
-            item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets={}
+            item, orders=get_order_args(), pages=get_page_args(), page_sizes=get_page_size_args(), widgets=widgets
         )
 
     def render_show(self, pk: Any, **extra: Any) -> Any:

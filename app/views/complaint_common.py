@@ -16,7 +16,7 @@ from app.access import privacy, scope
 from app.complaints import corrective, policy_rules, regulator, workflow
 from app.complaints import steps as services
 from app.extensions import db
-from app.i18n import _, _l
+from app.i18n import _l
 from app.models import (
     Attachment,
     Complaint,
@@ -182,7 +182,11 @@ _BADGE_TITLES = {"late": _l("Overdue"), "warned": _l("Warned: due soon"), "today
 def deadline_badge(due: Any, state: str) -> Markup:
     """A due time coloured by urgency: late (red), warned (amber), due today (blue)."""
     if due is None:
-        return Markup('<span class="deadline-late">%s</span>') % _("Overdue") if state == "late" else Markup("")
+        return (
+            Markup('<span class="deadline-late">%s</span>') % str(_BADGE_TITLES["late"])
+            if state == "late"
+            else Markup("")
+        )
     title = _BADGE_TITLES.get(state)
     return Markup('<span class="deadline-%s" title="%s">%s</span>') % (
         state or "ok",
