@@ -75,6 +75,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
 
     connect_receivers()
 
+    # The OpenAPI document is registered by the portal (app/views/openapi.py keeps it built).
+    app.config["FAB_ADD_OPENAPI_VIEWS"] = False
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)

@@ -88,3 +88,40 @@ def test_a_rest_lists_kept_labels_are_in_each_requests_language(api, org):
         assert zh["number"] != en["number"], (zh["number"], en["number"])
         assert any("\u4e00" <= ch <= "\u9fff" for ch in zh["number"]), zh["number"]
         assert en["number"].isascii(), en["number"]
+
+
+def test_the_openapi_document_is_built_once_and_is_the_same_document_fab_builds(api, app, monkeypatch):
+    """``/api/v1/_openapi`` parsed every resource's docstrings on each call (2–3 s); it is built once
+    per version, address and language, is the document FAB's own view builds, and still needs a
+    signed-in caller with the permission."""
+    from flask_appbuilder.api import BaseApi
+    from flask_appbuilder.api.manager import OpenApi as FabOpenApi
+
+    built: list[str] = []
+    original = BaseApi.add_api_spec
+
+    def counted(self, spec):
+        built.append(type(self).__name__)
+        return original(self, spec)
+
+    monkeypatch.setattr(BaseApi, "add_api_spec", counted)
+    for view in app.appbuilder.baseviews:  # an earlier test of this process may have asked for it
+        if isinstance(view, FabOpenApi):
+            view.__dict__.get("_documents", {}).clear()
+    renshi, kefu = api("renshi"), api("kefu")
+    first = renshi.get("/api/v1/_openapi")
+    assert first.status_code == 200
+    once = len(built)
+    assert once > 30 and "ComplaintApi" in built
+    assert kefu.get("/api/v1/_openapi").get_json() == first.get_json()
+    assert len(built) == once  # the second caller got the kept document
+
+    with app.test_request_context("/api/v1/_openapi"):
+        spec = FabOpenApi._create_api_spec("v1")
+        for view in app.appbuilder.baseviews:
+            if isinstance(view, BaseApi) and view.version == "v1":
+                original(view, spec)
+        assert first.get_json() == spec.to_dict()
+
+    assert api(None).get("/api/v1/_openapi").status_code == 401
+    assert renshi.get("/api/v2/_openapi").status_code == 404

@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 
 from app.i18n import _l
-from app.views import choices
+from app.views import choices, openapi
 from app.views.clusters import ClusterApi, ClusterView
 from app.views.commendations import CommendationApi, CommendationView, StaffCommendationView
 from app.views.complaint_api import ComplaintApi
@@ -132,6 +132,7 @@ def register(appbuilder: Any) -> None:
         ClusterApi,
     ):
         appbuilder.add_api(api)
+    openapi.register(appbuilder)
 
 
 def _add(appbuilder: Any, section: tuple[str, Any, str], view: type, name: str, label: Any, icon: str) -> None:
