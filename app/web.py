@@ -119,6 +119,12 @@ def _csp_nonce() -> str:
     return g.csp_nonce
 
 
+# The endpoints serving the portal's and FAB's static files, and how long a browser keeps one before
+# it asks again (the files have no version in their names: an upgrade shows within minutes).
+STATIC_ENDPOINTS = frozenset({"static", "appbuilder.static"})
+STATIC_MAX_AGE = 300
+
+
 def security_headers(response: Any) -> Any:
     """Browsers may load and run only what the portal itself serves."""
     nonce = g.get("csp_nonce")
@@ -138,7 +144,13 @@ def security_headers(response: Any) -> Any:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
-    if response.headers.get("Content-Disposition"):
+    if request.endpoint in STATIC_ENDPOINTS:
+        # The portal's own stylesheets, scripts and images (Werkzeug names every file it sends in
+        # Content-Disposition): the browser keeps them a few minutes and then asks whether they
+        # changed, instead of fetching all of them again on every page.
+        if response.status_code in (200, 304):
+            response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
+    elif response.headers.get("Content-Disposition"):
         # Every download (PDFs, workbooks, attachments, evidence) may hold personal data: no
         # browser or proxy cache keeps a copy, whatever the sending view chose.
         response.headers["Cache-Control"] = "private, no-store"

@@ -26,6 +26,23 @@ def test_api_answers_are_not_cached(api):
     assert r.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("url", ["/static/appbuilder/js/ab.js", "/static/portal/css/portal.css"])
+def test_static_files_are_kept_by_the_browser_and_revalidated(web, url):
+    """Every static file went out as "private, no-store" (Werkzeug names each file it sends in
+    Content-Disposition, which marked them as downloads): a browser fetched the ~25 stylesheets and
+    scripts again on every page. They are kept a few minutes, then asked for with their ETag."""
+    client = web("kefu")
+    r = client.get(url)
+    assert r.status_code == 200 and r.data
+    assert r.headers["Cache-Control"] == "public, max-age=300"
+    assert "no-store" not in r.headers["Cache-Control"] and r.headers.get("ETag")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    again = client.get(url, headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+    page = client.get("/complaintview/list/")
+    assert page.status_code == 200 and "public" not in page.headers.get("Cache-Control", "")
+
+
 @pytest.mark.parametrize("password", ["short1", "onlyletters", "12345678"])
 def test_weak_passwords_are_refused_in_chinese(sqlite_app, password):
     from flask_appbuilder.exceptions import PasswordComplexityValidationError
