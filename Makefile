@@ -62,6 +62,9 @@ scheduler: install
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
+# The suite starts the CLI and servers as subprocesses: let them reuse the bytecode of the first.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+
 test: install-dev
 	$(BIN)/ruff check app tests bench config.py run.py
 	$(BIN)/lint-imports

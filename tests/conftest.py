@@ -223,13 +223,24 @@ def _is_exclusive(item: Any) -> bool:
     return item.get_closest_marker("exclusive") is not None
 
 
+_last_finished = {"nodeid": ""}
+
+
+def last_finished_test() -> str:
+    """The node id of the test this process ran last (set once its teardown is over)."""
+    return _last_finished["nodeid"]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
     """Every test but an ``exclusive`` one holds the shared lock from setup to teardown."""
-    if _is_exclusive(item):
-        return (yield)
-    with _run_lock(item, exclusive=False):
-        return (yield)
+    try:
+        if _is_exclusive(item):
+            return (yield)
+        with _run_lock(item, exclusive=False):
+            return (yield)
+    finally:
+        _last_finished["nodeid"] = item.nodeid
 
 
 @pytest.hookimpl(wrapper=True)

@@ -12,6 +12,7 @@ import pytest
 import schemathesis
 from conftest import TEST_PASSWORD, build_app, reset_database
 from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
 
 # SQLite only: the subject is the API's input handling, the same code on either backend
 # (the PostgreSQL pass of the integration tests covers the database side).
@@ -40,7 +41,14 @@ def _clean_database():
     reset_database(_app)
 
 
-schema = schemathesis.openapi.from_dict(_client.get("/api/v1/_openapi", headers=_headers("renshi")).get_json())
+_document = _client.get("/api/v1/_openapi", headers=_headers("renshi")).get_json()
+schema = schemathesis.openapi.from_dict(_document)
+# The boundary and hostile values of the coverage phase (30–45 per operation, built when the tests are
+# collected, by every xdist worker) go to the role that reaches every operation's input handling; for
+# the roles whose subject is the refusal path, generated requests only (twice as many as before).
+refused_roles_schema = schemathesis.openapi.from_dict(
+    _document, config=SchemathesisConfig.from_str("[phases.coverage]\nenabled = false\n")
+)
 
 
 def _no_server_error(case: schemathesis.Case, username: str) -> None:
@@ -54,13 +62,13 @@ def test_hr_manager_never_gets_a_server_error(case):
     _no_server_error(case, "renshi")
 
 
-@schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@refused_roles_schema.parametrize()
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_department_head_never_gets_a_server_error(case):
     _no_server_error(case, "zhuguan_a")
 
 
-@schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@refused_roles_schema.parametrize()
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_customer_service_never_gets_a_server_error(case):
     _no_server_error(case, "kefu")

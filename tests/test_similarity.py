@@ -20,13 +20,26 @@ def test_place_identifiers_are_kept_and_bare_numbers_dropped():
     assert similarity.tokenize("") == [] and similarity.tokenize(None) == []
 
 
+def _best_time(text: str) -> float:
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        similarity.tokenize(text)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def test_a_long_run_of_letters_or_digits_costs_linear_time():
-    """A text of 20,000 letters took 6 s to scan for place numbers (quadratic backtracking);
-    now far under a second, and places are still found around it."""
-    started = time.perf_counter()
-    tokens = similarity.tokenize("a" * 20_000 + " 8号楼 " + "9" * 20_000)
-    assert time.perf_counter() - started < 1.5
-    assert "8号楼" in tokens
+    """A text of 20,000 letters took 6 s to scan for place numbers (quadratic backtracking). Ten
+    times the text now takes about ten times as long, not a hundred (a ratio, so that a loaded
+    machine does not fail it), and places are still found around it."""
+
+    def text(n: int) -> str:
+        return "a" * n + " 8号楼 " + "9" * n
+
+    ratio = _best_time(text(20_000)) / _best_time(text(2_000))
+    assert ratio < 30, f"ten times the text took {ratio:.0f} times as long"
+    assert "8号楼" in similarity.tokenize(text(20_000))
 
 
 def test_words_separate_the_issue_better_than_character_ngrams():
