@@ -200,3 +200,45 @@ def test_a_periods_sum_of_shared_group_totals_is_kept_until_a_group_changes():
     again = daily.merged_shared([first, reread])
     assert again is not summed and again.received == 6 and again.by_category == {"服务态度": 3}
     assert first.received == 2 and first.by_category == {"服务态度": 1}  # the parts are left as they were
+
+
+def test_a_transaction_queues_each_touched_day_and_department_once(app, make_complaint, org):
+    """A step flushes three times with the same (day, department) pairs; each repeat sent an INSERT
+    into stat_dirty that did nothing. Each pair now goes once a transaction, a rolled-back
+    savepoint's pairs are queued again, and the aggregates still agree with a rebuild."""
+    from statement_support import recorded
+
+    from app.models import StatDaily, StatDirty
+
+    def inserts(sent: list) -> int:
+        return sum(1 for statement, _ in sent if statement.lstrip().upper().startswith("INSERT INTO STAT_DIRTY"))
+
+    with recorded() as sent:
+        case = make_complaint(department="GC", received_at=OCT, now=OCT)
+    assert inserts(sent) == 1, [s for s, _ in sent if "stat_dirty" in s]
+    queued = set(db.session.execute(db.select(StatDirty.day, StatDirty.department_id)).all())
+    assert (OCT.astimezone(LOCAL_TZ).date(), org.dept("GC").id) in queued
+
+    stats.refresh(db.session)
+    db.session.commit()
+    assert not db.session.query(StatDirty).count()
+    savepoint = db.session.begin_nested()
+    stats.mark_dirty(db.session, {(OCT.date(), org.dept("GC").id)})
+    savepoint.rollback()
+    stats.mark_dirty(db.session, {(OCT.date(), org.dept("GC").id)})
+    db.session.commit()
+    assert db.session.query(StatDirty).count() == 1  # the pair the savepoint took back is queued again
+
+    with recorded() as sent:
+        _step(case, "judge_valid", "renshi", org, NOV)
+    assert inserts(sent) == 1, [s for s, _ in sent if "stat_dirty" in s]
+    judged = (NOV.date(), org.dept("GC").id)
+    assert judged in set(db.session.execute(db.select(StatDirty.day, StatDirty.department_id)).all())
+    stats.refresh(db.session)
+    db.session.commit()
+    incremental = {(r.day, r.department_id): (r.received, r.judged, r.valid) for r in db.session.query(StatDaily)}
+    stats.rebuild(db.session)
+    db.session.commit()
+    rebuilt = {(r.day, r.department_id): (r.received, r.judged, r.valid) for r in db.session.query(StatDaily)}
+    nonzero = lambda rows: {k: v for k, v in rows.items() if any(v)}  # noqa: E731
+    assert nonzero(incremental) == nonzero(rebuilt)

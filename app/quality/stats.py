@@ -104,13 +104,30 @@ def _record_touched(session: Session, flush_context: Any) -> None:
 
 
 def mark_dirty(session: Session, pairs: Iterable[tuple[date, int]]) -> None:
-    rows = [{"day": d, "department_id": dep} for d, dep in sorted(set(pairs))]
-    if not rows:
+    """Queue (day, department) pairs for :func:`refresh`. A pair this transaction already queued is
+    not sent again: a registration or a step flushes three times, mostly with the same pairs, and
+    each repeat was an INSERT that did nothing."""
+    marked: set[tuple[date, int]] = session.info.setdefault(_MARKED, set())
+    new = set(pairs) - marked
+    if not new:
         return
+    rows = [{"day": d, "department_id": dep} for d, dep in sorted(new)]
     table = StatDirty.__table__
     insert = dialect_insert(session)
     # RETURNING: batched multi-row INSERTs rather than one round trip per row (see messages.notify._insert).
     session.connection().execute(insert(table).on_conflict_do_nothing().returning(table.c.day), rows).all()
+    marked.update(new)
+
+
+_MARKED = "stat_marked"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_marked(session: Session, transaction: Any) -> None:
+    """The queued pairs are the transaction's: forgotten when it ends, and when a savepoint ends
+    (rolled back, it took its rows along). A flush's own inner transaction keeps them."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_MARKED, None)
 
 
 # --- Computing rows -------------------------------------------------------------------------
