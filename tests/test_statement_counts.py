@@ -178,3 +178,41 @@ def test_a_read_plans_the_page_and_shown_rows_as_written_and_a_write_does_not(ap
     assert response.status_code < 500, response.status_code
     statements = [statement for statement, _ in sent]
     assert statements and not [s for s in statements if "join_collapse_limit" in s], statements
+
+
+def test_the_case_page_reads_its_people_and_extensions_once_however_many_took_steps(app, web, make_complaint):
+    """Each person on the timeline was a lazy load of their own (one more statement for everyone else
+    who took a step), and the extension requests were read twice (once for the buttons, once for the
+    table). Now one query finds the people and one the extensions; the timeline still names each."""
+    from flask_appbuilder.security.sqla.models import User
+
+    from app.models import ComplaintEvent
+
+    users = db.session.query(User).order_by(User.id).all()[:5]
+    actions = ("judge_valid", "dispatch", "sign", "start_investigation", "propose_plan")
+    alone, together = make_complaint(department="GC"), make_complaint(department="GC")
+    for action, user in zip(actions, users, strict=True):
+        db.session.add(ComplaintEvent(complaint_id=alone.id, action=action, actor_id=users[0].id))
+        db.session.add(ComplaintEvent(complaint_id=together.id, action=action, actor_id=user.id))
+    db.session.commit()
+    names = [user.first_name for user in users]
+    alone, together = alone.id, together.id
+    client = web("renshi")
+
+    def first_look(case_id: int) -> tuple[int, list[str]]:
+        """The page's statements with the caches warm but no row of an earlier request at hand (the
+        tests share one session across requests; a server's request starts with an empty one)."""
+        url = f"/complaintview/show/{case_id}"
+        client.get(url)
+        db.session.remove()
+        with recorded() as sent:
+            assert client.get(url).status_code == 200
+        return len(sent), [statement for statement, _ in sent]
+
+    one, _ = first_look(alone)
+    many, statements = first_look(together)
+    assert many == one, "\n".join(s[:160] for s in statements)
+    assert sum(" FROM extension " in " ".join(s.split()) + " " for s in statements) == 1
+    page = client.get(f"/complaintview/show/{together}").get_data(as_text=True)
+    for name in names:
+        assert name in page

@@ -6,7 +6,7 @@ complaint state by itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Optional
 
@@ -26,6 +26,7 @@ from app.models import (
     ComplaintEvent,
     Department,
     Dispute,
+    Extension,
     FollowUp,
     Level,
     Staff,
@@ -108,11 +109,17 @@ def case_facts(
     now: Optional[datetime] = None,
     principal: Any = None,
     cluster_reply: bool = False,
+    extensions: Optional[Sequence[Extension]] = None,
 ) -> workflow.CaseFacts:
+    """What the workflow decides the case's steps on. ``extensions``: the case's extension requests,
+    when the caller has them loaded (the case page shows them), so they are not asked for again."""
     now = now or utcnow()
     owner_view_only = principal is not None and not scope.acts_by_role(principal, complaint)
     department = complaint.department
-    pending = sla.pending_extension(session, complaint)
+    if extensions is None:
+        pending = sla.pending_extension(session, complaint)
+    else:
+        pending = next((e for e in extensions if e.status == "pending"), None)
     return workflow.CaseFacts(
         status=getattr(complaint.status, "value", complaint.status),
         department_id=complaint.department_id,
@@ -177,8 +184,11 @@ def _unit_kind(department: Optional[Department]) -> Optional[str]:
     return getattr(unit.kind, "value", unit.kind) if unit is not None else None
 
 
-def available_transitions(session: Session, complaint: Complaint, principal: Any) -> list[workflow.Transition]:
-    return workflow.available(actor_for(principal), case_facts(session, complaint, principal=principal))
+def available_transitions(
+    session: Session, complaint: Complaint, principal: Any, extensions: Optional[Sequence[Extension]] = None
+) -> list[workflow.Transition]:
+    facts = case_facts(session, complaint, principal=principal, extensions=extensions)
+    return workflow.available(actor_for(principal), facts)
 
 
 class _Resolving(NamedTuple):

@@ -10,6 +10,7 @@ from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget, BS3TextFieldWi
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from sqlalchemy import or_, select
+from sqlalchemy.orm.util import identity_key
 from wtforms import DateField, DateTimeField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.validators import Optional as OptionalValidator
@@ -29,6 +30,7 @@ from app.models import (
     Extension,
     Penalty,
     Staff,
+    User,
 )
 from app.time_limits.deadlines import STAGES, UNIT_LABELS
 from app.timeutil import format_local
@@ -336,6 +338,11 @@ class ComplaintView(PortalModelView):
         complaint = self.get_in_scope(pk)
         principal = current_principal()
         viewer = current_viewer()
+        events = complaint.events
+        people = _people_named(complaint, events)  # noqa: F841  (held: the session keeps rows weakly)
+        extensions = db.session.scalars(
+            select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)
+        ).all()
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -350,13 +357,11 @@ class ComplaintView(PortalModelView):
             revealed=revealed is not None,
             can_reveal=privacy.may_reveal(viewer, complaint, reveal_roles()),
             reveals=privacy.reveals_of(db.session, complaint.id),
-            transitions=services.available_transitions(db.session, complaint, principal),
+            transitions=services.available_transitions(db.session, complaint, principal, extensions=extensions),
             transition_options=lambda t: transition_options(complaint, t),
             suggested_values=lambda t: policy_rules.suggested_values(complaint, t.action),
             deadlines=sorted(complaint.deadlines, key=lambda d: (d.started_at, d.id)),
-            extensions=db.session.scalars(
-                select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)
-            ).all(),
+            extensions=extensions,
             stages=STAGES,
             stage_state=lambda v: labels.label(labels.STAGE_STATE, v),
             extension_status=lambda v: labels.label(labels.EXTENSION_STATUS, v),
@@ -366,7 +371,7 @@ class ComplaintView(PortalModelView):
             action_label=labels.action_label,
             action_kind=labels.action_kind,
             deadline_badge=deadline_badge,
-            events=complaint.events,
+            events=events,
             attachments=complaint.attachments,
             can_attach=self.appbuilder.sm.has_access("can_add", "Attachment") and not complaint.is_archived,
             **self._corrective_context(complaint, principal),
@@ -588,3 +593,15 @@ class HeadOfficeComplaintView(ComplaintView):
     base_filters = [*SCOPED, ["id", HeadOfficeFilter, lambda: None]]
     base_order = ("escalated_to_head_office_at", "desc")
     list_columns = ["number", "received_at", "subject", "level", "department", "escalated_to_head_office_at", "status"]
+
+
+def _people_named(complaint: Complaint, events: list[Any]) -> list[Any]:
+    """The users the case page names (the first responder, who escalated it, who told the customer,
+    every actor of the timeline) in one query: each was a lazy load of its own, one more statement
+    for every other person who took a step. The rows land in the session, where the relations find
+    them; the caller holds the list while the page renders."""
+    ids = {complaint.first_responder_id, complaint.escalated_to_head_office_by_id, complaint.customer_informed_by_id}
+    ids.update(e.actor_id for e in events)
+    ids.discard(None)
+    missing = sorted(i for i in ids if identity_key(User, i) not in db.session.identity_map)
+    return db.session.scalars(select(User).where(User.id.in_(missing))).all() if missing else []
