@@ -18,6 +18,8 @@ from flask_appbuilder.api.manager import OpenApi as FabOpenApi
 from flask_appbuilder.api.manager import SwaggerView
 from flask_babel import get_locale
 
+from app.views.datamodel import kept
+
 __all__ = ["OpenApi", "SwaggerView", "register"]
 
 # Distinct (version, address, language) keys kept; past it the store starts over (the Host header
@@ -26,12 +28,6 @@ _LIMIT = 32
 
 
 class OpenApi(FabOpenApi):
-    _documents: dict[tuple[str, str, str], dict[str, Any]]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._documents = {}
-
     @expose("/<version>/_openapi")
     @protect()
     @safe
@@ -60,14 +56,9 @@ class OpenApi(FabOpenApi):
               $ref: '#/components/responses/500'
         """
         key = (version, request.host_url, str(get_locale()))
-        document = self._documents.get(key)
+        document = kept(self, "_documents", key, lambda: self._build(version), limit=_LIMIT)
         if document is None:
-            document = self._build(version)
-            if document is None:
-                return self.response_404()
-            if len(self._documents) >= _LIMIT:
-                self._documents.clear()
-            self._documents[key] = document
+            return self.response_404()
         return self.response(200, **document)
 
     def _build(self, version: str) -> dict[str, Any] | None:
