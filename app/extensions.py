@@ -6,11 +6,13 @@ without importing ``app/__init__.py`` (which imports the screens).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask_appbuilder.models.sqla import Model
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Insert, Table, insert, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -28,3 +30,18 @@ def dialect_insert(bind: Any) -> Any:
     if name == "sqlite":
         return sqlite_insert
     raise RuntimeError(f"unsupported database: {name}")
+
+
+@functools.cache
+def insert_or_skip(table: Table, returning: str, *conflict_columns: str) -> Insert:
+    """``INSERT … ON CONFLICT [(columns)] DO NOTHING RETURNING returning`` on ``table``: one statement
+    object per table, which SQLAlchemy compiles once per process and batches into multi-row INSERTs.
+
+    The dialects' ``on_conflict_do_nothing()`` gives an INSERT that SQLAlchemy 2.0 never caches
+    (their Insert sets ``inherit_cache = False``), so every call compiled it anew: 0.3–0.4 ms of each
+    registration. The clause reads the same on PostgreSQL and SQLite (3.24+), so the generic
+    ``insert()`` carries it as its post-values clause, which is part of its cache key."""
+    target = f" ({', '.join(conflict_columns)})" if conflict_columns else ""
+    stmt = insert(table).returning(table.c[returning])
+    stmt._post_values_clause = text(f"ON CONFLICT{target} DO NOTHING")
+    return stmt

@@ -160,6 +160,50 @@ def test_a_registration_costs_a_bounded_number_of_statements(app, org, intake):
     assert len(statements) <= bound, "\n".join(s[:160] for s in statements)
 
 
+def test_a_registration_reuses_its_compiled_statements_and_builds_no_query_anew(app, org, intake, monkeypatch):
+    """Issue 16 (intake at 150/s). The notification and stat_dirty inserts were compiled anew on every
+    registration: SQLAlchemy 2.0 never caches the dialects' ON CONFLICT insert. And the look-ups it
+    runs (the signed-in user, the reference rows, the caller by phone, the active time limits, the
+    members of the role told, whom the customer complained about) were built with their cache keys
+    on every request. From the second registration on, every statement is served from the compiled
+    cache and no SELECT is built anew; the case, its clocks and its message are still written."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import default
+    from sqlalchemy.sql import cache_key
+
+    from app.models import Deadline, Notification
+
+    kefu = Client(app, "kefu", api=True)
+    assert kefu.post("/api/v1/complaint/", json=intake).status_code == 201  # sign-in, caches warm
+    served: list[tuple[Any, str]] = []
+    built: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        served.append((context.cache_hit, statement))
+
+    generate = cache_key.HasCacheKey._generate_cache_key
+
+    def counting(self):  # noqa: ANN001
+        built.append(type(self).__name__)
+        return generate(self)
+
+    monkeypatch.setattr(cache_key.HasCacheKey, "_generate_cache_key", counting)
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        r = kefu.post("/api/v1/complaint/", json=dict(intake, customer_phone="13900139000"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    monkeypatch.undo()
+
+    assert r.status_code == 201, r.json
+    compiled = [" ".join(s.split())[:120] for hit, s in served if hit is not default.CACHE_HIT]
+    assert served and not compiled, compiled
+    assert "Select" not in built, built
+    case_id = r.json["id"]
+    assert db.session.scalar(select(func.count()).select_from(Deadline).where(Deadline.complaint_id == case_id))
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(Notification.complaint_id == case_id))
+
+
 def test_registering_for_an_existing_customer_by_id(app, org, intake, make_complaint):
     earlier = make_complaint(phone="13911112222")
     body = {k: v for k, v in intake.items() if not k.startswith("customer_")}

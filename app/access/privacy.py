@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import and_, exists, not_, or_, select
+from sqlalchemy import and_, bindparam, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
 from app.access import scope
@@ -175,6 +175,19 @@ def protected_customer_criterion(staff_id: Optional[int]) -> Any:
     )
 
 
+# Which of some customers complained about a staff member: asked for every page that shows a
+# customer, so built once (an expanding IN keeps it one cached statement for any number of ids).
+_COMPLAINED_ABOUT = (
+    select(Complaint.customer_id)
+    .join(complaint_staff, complaint_staff.c.complaint_id == Complaint.id)
+    .where(
+        complaint_staff.c.staff_id == bindparam("staff_id"),
+        Complaint.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
+    .distinct()
+)
+
+
 @dataclass
 class Viewer:
     """How one caller sees customers. Whether a customer complained about the caller is
@@ -198,14 +211,7 @@ class Viewer:
         if staff_id is None or self.session is None:
             self._hidden.update(dict.fromkeys(wanted, False))
             return
-        hidden = set(
-            self.session.scalars(
-                select(Complaint.customer_id)
-                .join(complaint_staff, complaint_staff.c.complaint_id == Complaint.id)
-                .where(complaint_staff.c.staff_id == staff_id, Complaint.customer_id.in_(sorted(wanted)))
-                .distinct()
-            )
-        )
+        hidden = set(self.session.scalars(_COMPLAINED_ABOUT, {"staff_id": staff_id, "customer_ids": sorted(wanted)}))
         self._hidden.update({c: c in hidden for c in wanted})
 
     def mode(self, customer_id: Optional[int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import settings, signals, validation
@@ -29,6 +29,9 @@ from app.models import (
 from app.time_limits import sla
 from app.timeutil import as_utc, local_date, utcnow
 
+# Built once: every registration from typed details looks its caller up.
+_CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone")).order_by(Customer.id).limit(1)
+
 
 def find_or_create_customer(
     session: Session,
@@ -41,9 +44,7 @@ def find_or_create_customer(
     phone = validation.normalize_phone(phone)
     customer = None
     if phone:
-        customer = session.scalars(
-            select(Customer).where(Customer.phone == phone).order_by(Customer.id).limit(1)
-        ).first()
+        customer = session.scalars(_CUSTOMER_BY_PHONE, {"phone": phone}).first()
     if customer is None:
         customer = Customer(name=(name or "").strip() or str(_l("Anonymous")), phone=phone or None)
         session.add(customer)

@@ -8,6 +8,7 @@ and never blocks the other channels or the case.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import smtplib
@@ -20,12 +21,12 @@ from typing import Any, Optional
 import requests
 from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import settings
 from app.access.roles import DEPARTMENT_HEAD
-from app.extensions import dialect_insert
+from app.extensions import insert_or_skip
 from app.models import Complaint, Delivery, Department, Notification, Staff
 from app.time_limits.deadlines import FIRST_RESPONDER, HEAD_TOKEN
 from app.timeutil import format_local, utcnow
@@ -45,12 +46,21 @@ def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """Bulk insert, skipping rows whose dedup_key exists already."""
     if not rows:
         return
-    table = model.__table__
-    insert = dialect_insert(session)
     # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs (insertmanyvalues);
     # without it an ON CONFLICT insert goes through psycopg2's executemany, a round trip per row.
-    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]).returning(table.c.dedup_key)
-    session.execute(stmt, rows).all()
+    session.execute(insert_or_skip(model.__table__, "dedup_key", "dedup_key"), rows).all()
+
+
+@functools.cache
+def _role_members() -> Any:
+    """The active users of some roles: every registration and step asks it, so it is built once
+    (at first use: FAB's User gets its ``roles`` when the mappers are configured)."""
+    return (
+        select(Role.name, User.id, User.email)
+        .join(User.roles)
+        .where(Role.name.in_(bindparam("names", expanding=True)), User.active.is_(True))
+        .order_by(Role.name, User.id)
+    )
 
 
 class Outbox:
@@ -95,13 +105,7 @@ class Outbox:
             return
         for name in wanted:
             self._roles[name] = []
-        stmt = (
-            select(Role.name, User.id, User.email)
-            .join(User.roles)
-            .where(Role.name.in_(wanted), User.active.is_(True))
-            .order_by(Role.name, User.id)
-        )
-        for r in self.session.execute(stmt):
+        for r in self.session.execute(_role_members(), {"names": wanted}):
             self._roles[r.name].append((r.id, r.email))
 
     def heads(self, department_id: int) -> list[Recipient]:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from sqlalchemy import and_, bindparam, case, delete, event, func, literal_column, or_, select
 from sqlalchemy.orm import Session, attributes
 
-from app.extensions import dialect_insert
+from app.extensions import dialect_insert, insert_or_skip
 from app.models import (
     Category,
     Complaint,
@@ -112,10 +112,8 @@ def mark_dirty(session: Session, pairs: Iterable[tuple[date, int]]) -> None:
     if not new:
         return
     rows = [{"day": d, "department_id": dep} for d, dep in sorted(new)]
-    table = StatDirty.__table__
-    insert = dialect_insert(session)
     # RETURNING: batched multi-row INSERTs rather than one round trip per row (see messages.notify._insert).
-    session.connection().execute(insert(table).on_conflict_do_nothing().returning(table.c.day), rows).all()
+    session.connection().execute(insert_or_skip(StatDirty.__table__, "day"), rows).all()
     marked.update(new)
 
 

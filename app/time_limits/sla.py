@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, attributes, selectinload
 
 from app import settings, signals
-from app.extensions import dialect_insert
+from app.extensions import insert_or_skip
 from app.i18n import _l, translated
 from app.models import (
     CalendarOverride,
@@ -91,8 +91,11 @@ def calendar_changed(session: Session) -> None:
     settings.put(session, CALENDAR_VERSION_KEY, int(settings.get(session, CALENDAR_VERSION_KEY) or 0) + 1)
 
 
+_ACTIVE_RULES = select(SlaRule).where(SlaRule.active.is_(True))  # built once: every registration reads it
+
+
 def load_rules(session: Session) -> list[SlaRule]:
-    return list(session.scalars(select(SlaRule).where(SlaRule.active.is_(True))))
+    return list(session.scalars(_ACTIVE_RULES))
 
 
 # --- Clocks --------------------------------------------------------------------------------
@@ -728,12 +731,10 @@ def _flags_update_many(session: Session, complaints: list[Complaint]) -> None:
 
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert timeline events unless their dedup key exists; return the keys inserted."""
-    table = ComplaintEvent.__table__
-    insert = dialect_insert(session)
     inserted: set[str] = set()
     # One cached statement run with many parameter sets (insertmanyvalues), not a
     # .values(list) that SQLAlchemy compiles anew with thousands of parameters per batch.
-    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.dedup_key]).returning(table.c.dedup_key)
+    stmt = insert_or_skip(ComplaintEvent.__table__, "dedup_key", "dedup_key")
     for i in range(0, len(rows), 500):
         inserted.update(session.execute(stmt, rows[i : i + 500]).scalars())
     return inserted

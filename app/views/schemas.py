@@ -6,10 +6,12 @@ Related rows are given by id (FAB's convention) and resolved to ORM objects here
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from flask import g
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
-from sqlalchemy import select, true
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.orm.util import identity_key
 
 from app import validation
@@ -63,11 +65,18 @@ def prefetch_refs(wanted: dict[type, Any]) -> list[Any]:
     ids = {model: pk for model, pk in wanted.items() if isinstance(pk, int) and not isinstance(pk, bool)}
     if len(ids) < 2 or any(db.session.identity_map.get(identity_key(m, pk)) is not None for m, pk in ids.items()):
         return []
-    first, *others = ids
+    stmt = _refs_statement(tuple(ids))
+    return list(db.session.execute(stmt, {f"id_{i}": pk for i, pk in enumerate(ids.values())}).first() or [])
+
+
+@functools.cache
+def _refs_statement(models: tuple[type, ...]) -> Any:
+    """One row of each table, a cross join of primary-key look-ups; built once per set of models."""
+    first, *others = models
     stmt = select(first, *others).select_from(first)
-    for model in others:  # one row of each table: a cross join of primary-key look-ups
+    for model in others:
         stmt = stmt.join(model, true())
-    return list(db.session.execute(stmt.where(*(m.id == pk for m, pk in ids.items()))).first() or [])
+    return stmt.where(*(m.id == bindparam(f"id_{i}") for i, m in enumerate(models)))
 
 
 class _StaffList(fields.List):
@@ -136,9 +145,10 @@ class ComplaintIntakeSchema(Schema):
     @pre_load
     def _references_in_one_query(self, data: Any, **kwargs: Any) -> Any:
         # The channel, category, level and department rows in one statement (into the session's
-        # identity map, where each field's ``session.get`` then finds them) instead of four.
+        # identity map, where each field's ``session.get`` then finds them) instead of four. The
+        # request keeps them (the schema instance is shared by the process's requests and threads).
         if isinstance(data, dict):
-            self._prefetched_rows = prefetch_refs({self.fields[name].model: data.get(name) for name in _PREFETCHED})
+            g.intake_refs = prefetch_refs({self.fields[name].model: data.get(name) for name in _PREFETCHED})
         return data
 
     @validates_schema(skip_on_field_errors=False)

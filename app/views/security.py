@@ -345,20 +345,24 @@ def _user_and_cutoff(model: Any, pk: Any) -> tuple[Any, Any]:
     cached = g.get("_user_and_cutoff") if has_request_context() else None
     if cached is not None and cached[0] == pk:
         return cached[1]
-    row = (
-        db.session.execute(
-            select(model, SessionCutoff.not_before)
-            .outerjoin(SessionCutoff, SessionCutoff.user_id == model.id)
-            .where(model.id == pk)
-            .options(joinedload(model.roles), joinedload(model.groups))
-        )
-        .unique()
-        .first()
-    )
+    row = db.session.execute(_user_statement(model), {"user_id": pk}).unique().first()
     found = (row[0], row[1]) if row is not None else (None, None)
     if has_request_context():
         g._user_and_cutoff = (pk, found)
     return found
+
+
+@functools.cache
+def _user_statement(model: Any) -> Any:
+    """The user with roles and groups and its sessions' cut-off, built once per process: every
+    request with a JWT or a session runs it, and building it with its eager loads and working out
+    its cache key cost more than running it."""
+    return (
+        select(model, SessionCutoff.not_before)
+        .outerjoin(SessionCutoff, SessionCutoff.user_id == model.id)
+        .where(model.id == bindparam("user_id"))
+        .options(joinedload(model.roles), joinedload(model.groups))
+    )
 
 
 def _token_ended_response(_header: dict[str, Any], _payload: dict[str, Any]) -> Any:
