@@ -249,3 +249,26 @@ def test_a_list_builds_its_page_statement_once_per_order_and_columns(app, api, w
     assert second and not set(second) & set(numbers) and min(second) > max(numbers)
     backwards = [row["number"] for row in client.get(url.format("desc", 0)).json["result"]]
     assert backwards == sorted(backwards, reverse=True) and backwards[0] > numbers[-1]
+
+
+def test_a_list_filtered_by_a_relation_compares_its_key_without_reading_the_related_row(app, api, web, org, many_cases):
+    """FAB's relation filter (rel_o_m, the screen's 部门 filter) loaded the department's row to compare
+    the cases' relation with it: a statement more on every filtered list, screen and REST. The
+    cases' foreign key is now compared with the id. The same cases are listed; an id that is no
+    whole number is still refused, and a department that does not exist lists no case."""
+    gc, ba = org.dept("GC").id, org.dept("BA").id
+    client, screen = api("renshi"), web("renshi")
+    url = "/api/v1/complaint/?q=(filters:!((col:department,opr:rel_o_m,value:{})),page_size:100)"
+    for value, expected in ((gc, 20), (ba, 10), (99999, 0)):
+        client.get(url.format(value))
+        with recorded() as sent:
+            response = client.get(url.format(value))
+        assert response.status_code == 200 and response.json["count"] == expected, (value, response.json)
+        assert {row["department"]["id"] for row in response.json["result"]} <= {value}
+        assert not [s for s, _ in sent if "FROM department" in s and "department.id =" in s], sent
+        screen.get(f"/complaintview/list/?_flt_0_department={value}")
+        with recorded() as sent:
+            page = screen.get(f"/complaintview/list/?_flt_0_department={value}")
+        assert page.status_code == 200
+        assert not [s for s, _ in sent if "FROM department" in s and "department.id =" in s], sent
+    assert client.get(url.format("'GC'")).status_code == 400
