@@ -4,6 +4,9 @@ coming back fails here), and a case costs a bounded number whoever looks at it."
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from statement_support import recorded
 
@@ -272,3 +275,29 @@ def test_a_list_filtered_by_a_relation_compares_its_key_without_reading_the_rela
         assert page.status_code == 200
         assert not [s for s, _ in sent if "FROM department" in s and "department.id =" in s], sent
     assert client.get(url.format("'GC'")).status_code == 400
+
+
+def test_a_heads_count_swaps_the_scope_criterion_alone(web, make_complaint, monkeypatch):
+    """Counting a head's list branch by branch cloned the whole statement once a branch to find his
+    scope's OR in it (1.1 ms a list). The OR is one of the statement's own criteria: only it is
+    swapped for each branch; the other criteria and the selected columns are the statement's own."""
+    from app.views import datamodel
+
+    make_complaint(department="GC")
+    make_complaint(department="BA", by="zhuguan_a")
+    seen: list[tuple[Any, list[Any]]] = []
+    apart = datamodel._scope_apart
+
+    def spy(statement, model):  # noqa: ANN001
+        seen.append((statement, apart(statement, model)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(datamodel, "_scope_apart", spy)
+    page = web("zhuguan_a").get("/complaintview/list/?_flt_0_status=registered")
+    assert page.status_code == 200 and re.search(r":</strong> 2\s*<", page.get_data(as_text=True))
+    statement, parts = seen[-1]
+    assert len(parts) == 3  # his department, the escalated cases, those he registered
+    for part in parts:
+        assert part.selected_columns[0] is statement.selected_columns[0]
+        kept = [c for c in part._where_criteria if any(c is s for s in statement._where_criteria)]
+        assert len(kept) == len(statement._where_criteria) - 1  # the status filter; the OR swapped
