@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import current_app, url_for
 from flask_appbuilder.widgets import ListWidget
@@ -73,6 +74,9 @@ def _rows_html(args: dict[str, Any], buttons: str) -> list[tuple[Any, Markup, Ma
     links, nowrap = args.get("link_columns") or (), args.get("nowrap_columns") or ()
     endpoint = args.get("link_endpoint") or f"{args.get('modelview_name')}.show"
     linked = bool(args.get("can_show"))
+    # The row's link is the route built once for a stand-in key, which each row's own key replaces
+    # (url_for for each of 25 rows was a twentieth of a list page's time).
+    href = url_for(endpoint, pk=_KEY) if linked and links else ""
     columns = [
         (name, formatters.get(name), '<td class="nowrap">' if name in nowrap else "<td>", name in links)
         for name in args.get("include_columns") or ()
@@ -84,7 +88,9 @@ def _rows_html(args: dict[str, Any], buttons: str) -> list[tuple[Any, Markup, Ma
             value = item[name] if name in item else ""
             shown = formatter(value) if formatter and name in item else value
             if link and linked and shown:
-                shown = Markup('<a class="case-number" href="{}">{}</a>').format(url_for(endpoint, pk=pk), shown)
+                shown = Markup('<a class="case-number" href="{}">{}</a>').format(
+                    href.replace(_KEY, quote(str(pk), safe="")), shown
+                )
             cells.append(f"{opening}{escape(shown)}</td>")
         rows.append((pk, Markup(buttons.replace(_KEY, str(escape(pk)))), Markup("".join(cells))))
     return rows
