@@ -184,6 +184,9 @@ class PortalFilters(Filters):
         return copied
 
 
+MAX_KEY = 2**63 - 1  # a key PostgreSQL's bigint holds
+
+
 class FilterRelationKeyEqual(FilterRelationOneToManyEqual):
     """``rel_o_m`` on a many-to-one relation of the model itself: its foreign key compared with the
     chosen id. FAB loaded the related row first, to compare the relation with it: one statement
@@ -203,9 +206,6 @@ class FilterRelationKeyEqual(FilterRelationOneToManyEqual):
         if isinstance(value, (bool, float)) or not -MAX_KEY <= key <= MAX_KEY:
             raise ApplyFilterException(exception=ValueError(value))
         return query.filter(pairs[0][0] == key)
-
-
-MAX_KEY = 2**63 - 1
 
 
 class PortalFilterConverter(SQLAFilterConverter):
