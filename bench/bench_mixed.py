@@ -124,7 +124,7 @@ class _Client:
     """One simulated desk: a web session and a JWT per role, its own cases to step on."""
 
     def __init__(self, port: int, plan: dict[str, Any], index: int):
-        self.rng = random.Random(1000 + index)
+        self.rng = random.Random(f"{time.time_ns()}-{index}")  # new callers on every run (see bench_intake)
         self.web = {role: Http(port) for role in ROLES}
         self.api = {role: Http(port) for role in ROLES}
         for role in ROLES:
