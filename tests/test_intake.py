@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from http_clients import Client, field_errors, is_chinese
 from sqlalchemy import func, select
-from statement_support import recorded
+from statement_support import keyed, recorded
 
 from app import db
 from app.models import (
@@ -160,7 +160,7 @@ def test_a_registration_costs_a_bounded_number_of_statements(app, org, intake):
     assert len(statements) <= bound, "\n".join(s[:160] for s in statements)
 
 
-def test_a_registration_reuses_its_compiled_statements_and_builds_no_query_anew(app, org, intake, monkeypatch):
+def test_a_registration_reuses_its_compiled_statements_and_builds_no_query_anew(app, org, intake):
     """Issue 16 (intake at 150/s). The notification and stat_dirty inserts were compiled anew on every
     registration: SQLAlchemy 2.0 never caches the dialects' ON CONFLICT insert. And the look-ups it
     runs (the signed-in user, the reference rows, the caller by phone, the active time limits, the
@@ -169,31 +169,22 @@ def test_a_registration_reuses_its_compiled_statements_and_builds_no_query_anew(
     cache and no SELECT is built anew; the case, its clocks and its message are still written."""
     from sqlalchemy import event
     from sqlalchemy.engine import default
-    from sqlalchemy.sql import cache_key
 
     from app.models import Deadline, Notification
 
     kefu = Client(app, "kefu", api=True)
     assert kefu.post("/api/v1/complaint/", json=intake).status_code == 201  # sign-in, caches warm
     served: list[tuple[Any, str]] = []
-    built: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
         served.append((context.cache_hit, statement))
 
-    generate = cache_key.HasCacheKey._generate_cache_key
-
-    def counting(self):  # noqa: ANN001
-        built.append(type(self).__name__)
-        return generate(self)
-
-    monkeypatch.setattr(cache_key.HasCacheKey, "_generate_cache_key", counting)
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        r = kefu.post("/api/v1/complaint/", json=dict(intake, customer_phone="13900139000"))
+        with keyed() as built:
+            r = kefu.post("/api/v1/complaint/", json=dict(intake, customer_phone="13900139000"))
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    monkeypatch.undo()
 
     assert r.status_code == 201, r.json
     compiled = [" ".join(s.split())[:120] for hit, s in served if hit is not default.CACHE_HIT]
