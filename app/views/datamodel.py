@@ -19,6 +19,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 
 from app.access import scope
+from app.views.filter_values import whole_number
 from app.views.security import current_principal
 
 # Lists count their rows up to this many; past it they show "10,000+" (and the REST list
@@ -184,9 +185,6 @@ class PortalFilters(Filters):
         return copied
 
 
-MAX_KEY = 2**63 - 1  # a key PostgreSQL's bigint holds
-
-
 class FilterRelationKeyEqual(FilterRelationOneToManyEqual):
     """``rel_o_m`` on a many-to-one relation of the model itself: its foreign key compared with the
     chosen id. FAB loaded the related row first, to compare the relation with it: one statement
@@ -200,11 +198,11 @@ class FilterRelationKeyEqual(FilterRelationOneToManyEqual):
         if len(pairs) != 1 or not self.datamodel.is_relation_many_to_one(self.column_name):
             return super().apply(query, value)
         try:
-            key = int(value)
-        except (TypeError, ValueError) as exc:
+            if isinstance(value, float):  # a key is never written as a fraction, not even 3.0
+                raise ValueError(value)
+            key = whole_number(value)
+        except ValueError as exc:
             raise ApplyFilterException(exception=exc) from exc
-        if isinstance(value, (bool, float)) or not -MAX_KEY <= key <= MAX_KEY:
-            raise ApplyFilterException(exception=ValueError(value))
         return query.filter(pairs[0][0] == key)
 
 

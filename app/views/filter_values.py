@@ -134,6 +134,16 @@ def _text(value: Any) -> str:
     return text
 
 
+def whole_number(value: Any) -> int:
+    """``value`` read as a whole number by the rule of the integer filters (an int, or its digits with
+    an optional minus sign, within ±MAX_INT); ValueError otherwise. For filters that read their own
+    value (the relation filter by key)."""
+    try:
+        return _integer(value)
+    except _WrongValue as exc:
+        raise ValueError(value) from exc
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value.strip())
