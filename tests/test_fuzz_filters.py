@@ -94,6 +94,18 @@ def test_relation_filter_with_a_non_integer_id_is_refused(app: Flask) -> None:
     assert "部门" in r.json["message"] or HAN.search(r.json["message"])
 
 
+def test_digits_that_are_no_number_are_refused_not_a_server_error(app: Flask) -> None:
+    """'²' and '①' are digits to str.isdigit() but no number to int(): a relation id or a whole number
+    spelt so raised out of the filter check (500). They are refused like any other wrong value."""
+    client = Client(app, "renshi", api=True)
+    for resource, col, opr in (("complaint", "department", "rel_o_m"), ("level", "rank", "eq")):
+        for value in ("²", "①", "-²"):
+            q = prison.dumps({"filters": [{"col": col, "opr": opr, "value": value}]})
+            r = client.get(f"/api/v1/{resource}/?q={q}")
+            assert r.status_code == 400, (col, value, r.get_data(as_text=True)[:300])
+            assert HAN.search(r.json["message"]), r.json
+
+
 def test_good_filter_values_still_filter(app: Flask, make_complaint: Any, org: Any) -> None:
     make_complaint(department="GC")
     client = Client(app, "renshi", api=True)

@@ -116,7 +116,7 @@ def _scalar(datamodel: Any, col: str, value: Any) -> Any:
 
 
 def _related_id(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():  # what int() reads (not '²')
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
         raise _WrongValue(_("give the id of the related record."))
@@ -145,7 +145,7 @@ def whole_number(value: Any) -> int:
 
 
 def _integer(value: Any) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)
