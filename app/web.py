@@ -26,6 +26,7 @@ from app.time_limits.calendar import uncovered_years
 from app.timeutil import format_local, local_date, utcnow
 from app.views import lengths
 from app.views.errors import HAN, database_unavailable_response, error_page, is_outage, readable_error
+from app.views.filter_values import MAX_INT
 from app.views.security import current_user
 
 log = logging.getLogger(__name__)
@@ -164,18 +165,16 @@ def check_production_settings(app: Flask) -> None:
         )
 
 
-MAX_ID = 2**63 - 1
-
-
 def _refuse_impossible_input() -> Any:
     """Ids beyond any database integer are "not found"; NUL characters are refused outright.
 
     Both would otherwise reach the database driver and fail there (500).
     """
     for value in (request.view_args or {}).values():
-        if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+        if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
             return _refusal(404, _("Not found."))
-        if isinstance(value, str) and value.lstrip("-").isdigit() and not -MAX_ID <= int(value) <= MAX_ID:
+        # isdecimal, not isdigit: '²' is a digit that int() cannot read (it raised here: 500).
+        if isinstance(value, str) and value.lstrip("-").isdecimal() and not -MAX_INT <= int(value) <= MAX_INT:
             return _refusal(404, _("Not found."))
     texts = [v for values in request.args.listvalues() for v in values]
     if request.method in UNSAFE_METHODS:

@@ -49,6 +49,18 @@ def test_out_of_scope_complaint_is_the_portals_404(app: Flask, make_complaint: A
     assert "页面不存在" in html and "返回首页" in html
 
 
+@pytest.mark.parametrize("pk", ["%C2%B2", "-%C2%B2", str(2**63)])
+def test_an_id_no_database_integer_can_hold_is_the_portals_404(app: Flask, pk: str) -> None:
+    """'²' is a digit to str.isdigit() but no number to int(): the check of impossible ids raised on it
+    (500). On a screen it is "not found", like an id beyond any database integer; the REST routes take
+    integers only and never reach the database with it either."""
+    r = Client(app, "renshi").get(f"/complaintview/show/{pk}")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 404 and ("未找到" in text or "页面不存在" in text), (r.status_code, text[:300])
+    r = Client(app, "renshi", api=True).get(f"/api/v1/complaint/{pk}")
+    assert 400 <= r.status_code < 500, r.get_data(as_text=True)[:300]
+
+
 @pytest.mark.parametrize("status,text", [(403, "无权访问"), (409, "操作冲突"), (500, "系统出错了")])
 def test_error_pages_are_chinese_with_the_menu(failing: Flask, status: int, text: str, monkeypatch: Any) -> None:
     monkeypatch.setitem(failing.config, "PROPAGATE_EXCEPTIONS", False)
