@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, abort
-from http_clients import Client
+from http_clients import Client, field_errors
 from sqlalchemy.exc import OperationalError
 
 MENU = 'class="navbar'
@@ -59,6 +59,24 @@ def test_an_id_no_database_integer_can_hold_is_the_portals_404(app: Flask, pk: s
     assert r.status_code == 404 and ("未找到" in text or "页面不存在" in text), (r.status_code, text[:300])
     r = Client(app, "renshi", api=True).get(f"/api/v1/complaint/{pk}")
     assert 400 <= r.status_code < 500, r.get_data(as_text=True)[:300]
+
+
+def test_ids_spelt_with_digits_no_number_has_are_refused_not_a_server_error(app: Flask, org: Any) -> None:
+    """Each of these read an id with str.isdigit() and then int(), which cannot read '²': the staff
+    picker's department and a penalty case's staff in the REST body answered 500, and the intake
+    form showed Python's own message ("invalid literal for int()…"). Now the picker ignores the
+    department, the penalty is refused field by field, and the form says in Chinese that the chosen
+    staff member is not available."""
+    api = Client(app, "renshi", api=True)
+    assert api.get("/api/v1/staff/lookup?department=%C2%B2").status_code == 200
+    r = api.post("/api/v1/penalty/", json={"staff": "²", "complaint": "²"})
+    assert r.status_code == 422 and r.json["message"]["staff"], r.get_data(as_text=True)[:300]
+    form = Client(app, "kefu").post(
+        "/complaintview/add",
+        data={"content": "电梯停运", "customer_name": "王先生", "customer_phone": "13800138000", "staff": "²"},
+    )
+    assert form.status_code == 200, form.status_code  # the form again, with its errors; nothing saved
+    assert field_errors(form.get_data(as_text=True))["staff"] == ["所选项目不存在或您无权使用。"]
 
 
 @pytest.mark.parametrize("status,text", [(403, "无权访问"), (409, "操作冲突"), (500, "系统出错了")])

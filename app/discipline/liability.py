@@ -277,7 +277,7 @@ def parse_period(text: Any) -> Period:
     """``2026`` (a year) or ``2026-11`` (a month); raises ValueError with a readable message."""
     value = str(text or "").strip()
     try:
-        if len(value) == 4 and value.isdigit():
+        if len(value) == 4 and value.isdecimal():
             year = int(value)
             return Period(value, date(year, 1, 1), date(year + 1, 1, 1))
         year_text, month_text = value.split("-")

@@ -161,7 +161,7 @@ class Batch:
 
 def batch_notices(session: Session, ids: Iterable[Any], principal: Any) -> Batch:
     """The current notices of the given penalties (in scope, issued) merged into one PDF."""
-    wanted = [int(i) for i in ids if str(i).strip().isdigit()]
+    wanted = [int(i) for i in ids if str(i).strip().isdecimal()]
     rows = {
         p.id: p
         for p in session.scalars(select(Penalty).where(Penalty.id.in_(wanted), scope.criterion(Penalty, principal)))

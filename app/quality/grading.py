@@ -234,7 +234,7 @@ def _parameter_problems(key: str, spec: Mapping[str, Any]) -> list[str]:
     if key == "penalties":
         tiers = spec.get("points_by_tier")
         if not isinstance(tiers, Mapping) or not all(
-            str(t).isdigit() and _number(p) and p >= 0 for t, p in tiers.items()
+            str(t).isdecimal() and _number(p) and p >= 0 for t, p in tiers.items()
         ):
             return [str(_l('Penalties need “points_by_tier”, e.g. {"1": 10, "2": 20}.'))]
     return []

@@ -574,7 +574,7 @@ class CaseApi(PortalApi):
         case = self.datamodel.get(pk, self._base_filters)
         if case is not None:
             return case, None
-        if str(pk).isdigit() and db.session.get(self.datamodel.obj, int(pk)) is not None:
+        if str(pk).isdecimal() and db.session.get(self.datamodel.obj, int(pk)) is not None:
             return None, self.response(403, message=str(self.out_of_scope_message))
         return None, self.response_404()
 

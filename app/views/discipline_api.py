@@ -92,7 +92,7 @@ def _resolve_case_data(body: dict[str, Any]) -> dict[str, Any]:
             data[name] = None
             continue
         row = None
-        if str(raw).isdigit():
+        if str(raw).isdecimal():
             row = db.session.scalars(
                 select(model).where(model.id == int(raw), scope.criterion(model, principal))
             ).first()

@@ -91,7 +91,7 @@ class AjaxModelField(Field):
         for raw in valuelist:
             for part in str(raw).split(","):
                 if part.strip():
-                    if not part.strip().isdigit():
+                    if not part.strip().isdecimal():
                         self._invalid = True
                         continue
                     ids.append(int(part.strip()))

@@ -394,7 +394,7 @@ class StaffApi(PortalApi):
     def lookup_filter(self, stmt: Any) -> Any:
         stmt = stmt.where(Staff.active.is_(True))
         department = request.args.get("department", "")
-        if department.isdigit():
+        if department.isdecimal():
             stmt = stmt.where(Staff.department_id == int(department))
         return stmt
 

@@ -334,7 +334,7 @@ def _stamp_session(_app: Any, user: Any = None, **_kw: Any) -> None:
 def _token_ended(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
     """A JWT (access or refresh) issued before a lock-out of its user is refused."""
     user_id = payload.get("sub")
-    if not str(user_id or "").isdigit():
+    if not str(user_id or "").isdecimal():
         return False
     model = current_app.appbuilder.sm.user_model
     return login_limits.ended(_user_and_cutoff(model, int(user_id))[1], payload.get("iat"))
