@@ -6,7 +6,9 @@ without importing ``app/__init__.py`` (which imports the screens).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from flask_appbuilder.models.sqla import Model
@@ -45,3 +47,22 @@ def insert_or_skip(table: Table, returning: str, *conflict_columns: str) -> Inse
     stmt = insert(table).returning(table.c[returning])
     stmt._post_values_clause = text(f"ON CONFLICT{target} DO NOTHING")
     return stmt
+
+
+@contextlib.contextmanager
+def commit_keeping_rows(session: Any) -> Iterator[None]:
+    """Commit, and keep the session's rows loaded for the block: what the request shows afterwards
+    (the answer of a registration) is read from memory instead of from the database again. When
+    the block ends they are expired, as after any commit.
+
+    For rows this request has just written, which nothing else could have changed meanwhile."""
+    target = session if hasattr(session, "expire_on_commit") else session()  # a scoped session's own
+    before, target.expire_on_commit = target.expire_on_commit, False
+    try:
+        target.commit()
+    finally:
+        target.expire_on_commit = before
+    try:
+        yield
+    finally:
+        target.expire_all()

@@ -7,7 +7,8 @@ uses for its own signals), and the interested packages connect receivers:
 ============================  ==============================  ===================================
 signal                        sent by                         received by
 ============================  ==============================  ===================================
-``case_registered``           time_limits.sla.start_clock     messages.alerts (who is told)
+``case_registered``           complaints.intake               messages.alerts (who is told);
+                                                              complaints.policy_rules (batches)
 ``step_taken``                time_limits.sla.after_transition messages.alerts
 ``case_recomplained``         complaints.intake               messages.alerts
 ``dispute_opened`` / ``_ruled`` complaints.steps              messages.alerts

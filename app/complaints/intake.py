@@ -124,15 +124,20 @@ def register_complaint(
     """
     now = now or utcnow()
     validate_intake(data, now)
-    complaint = _new_complaint(actor_id, data, _intake_customer(session, data), now)
+    customer = _intake_customer(session, data)
+    complaint = _new_complaint(actor_id, data, customer, now)
     raised_from = _raise_group_complaint(session, complaint)
     original = _mark_repeat(session, complaint)
+    _record_registration(complaint, actor_id, now, original, raised_from)
+    sla.start_registration_clocks(session, complaint, now)  # from when the case was received
+    if customer.id is None and complaint not in session:
+        session.flush()  # a new caller is written before the counter's row is locked
     # Numbered last: the counter's row stays locked until the commit, so concurrent
-    # registrations wait on each other only from here on.
+    # registrations wait on each other only from here on. Everything that can be read or
+    # worked out before is done above; what follows writes the case and tells its people.
     complaint.number = number or numbering.next_complaint_number(session, local_date(now))
     session.add(complaint)
-    _record_registration(complaint, actor_id, now, original, raised_from)
-    sla.start_clock(session, complaint, now)  # the clocks start when the case was received
+    signals.case_registered.send(complaint, session=session, now=now)
     return complaint
 
 

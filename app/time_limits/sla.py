@@ -147,14 +147,13 @@ def _level_and_channel(complaint: Complaint) -> tuple[Optional[int], Optional[in
     return level, channel
 
 
-def start_clock(session: Session, complaint: Complaint, now: datetime) -> list[Deadline]:
-    """Start the clocks of a newly registered case (from the time it was received)."""
+def start_registration_clocks(session: Session, complaint: Complaint, now: datetime) -> list[Deadline]:
+    """The clocks of a newly registered case, started in memory: nothing is flushed, nobody is told."""
     with session.no_autoflush:  # the case is inserted once, with its deadlines
         started = _start(
             session, complaint, "register", complaint.received_at, load_calendar(session), load_rules(session)
         )
         refresh(complaint, now)
-    signals.case_registered.send(complaint, session=session, now=now)
     return started
 
 

@@ -17,7 +17,7 @@ from app import labels, lifecycle, validation
 from app.access import privacy, scope
 from app.complaints import attachments, corrective, intake, policy_rules, similar_cases
 from app.complaints import steps as services
-from app.extensions import db
+from app.extensions import commit_keeping_rows, db
 from app.i18n import _, _l
 from app.models import (
     Complaint,
@@ -215,15 +215,15 @@ class ComplaintApi(CaseApi):
         user = current_user()
         try:
             complaint = intake.register_complaint(db.session, user.id if user else None, data)
-            db.session.flush()
-            # Serialised before the commit, while every row is still in the session.
-            result = self.show_model_schema.dump(complaint)
-            complaint_id = complaint.id  # read before the commit expires the row (no reload afterwards)
-            mask_complaint_json(result, complaint_id, current_viewer(), {complaint_id: complaint.customer_id})
-            db.session.commit()
         except lifecycle.ValidationFailed as exc:
             db.session.rollback()
             return self.response_422(message=as_message_lists(exc.errors))
+        # Serialised after the commit, which releases the day's complaint counter for the next
+        # registration; the rows stay loaded meanwhile, so nothing is read again.
+        with commit_keeping_rows(db.session):
+            result = self.show_model_schema.dump(complaint)
+            complaint_id = complaint.id
+            mask_complaint_json(result, complaint_id, current_viewer(), {complaint_id: complaint.customer_id})
         return self.response(201, id=complaint_id, result=result)
 
     def put_headless(self, pk: Any) -> Any:
