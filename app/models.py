@@ -474,7 +474,8 @@ class Complaint(Model):
             postgresql_where=text(f"{OPEN_PREDICATE} AND {WATCHED_PREDICATE}"),
             sqlite_where=text(f"{OPEN_PREDICATE} AND {WATCHED_PREDICATE}"),
         ),
-        Index("ix_complaint_first_responder_status", "first_responder_id", "status"),
+        # 首问 scope, its home counts, and its lists filtered to a department (0031).
+        Index("ix_complaint_first_responder_status", "first_responder_id", "status", "department_id"),
         Index(
             "ix_complaint_valid_category_received",
             "category_id",
