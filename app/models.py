@@ -970,6 +970,18 @@ class StatDaily(Model):
     """
 
     __tablename__ = "stat_daily"
+    __table_args__ = (
+        # The days that still have open cases: the open-case figures sum these alone (index only on
+        # PostgreSQL), however long the history.
+        Index(
+            "ix_stat_daily_open",
+            "day",
+            "department_id",
+            postgresql_include=["open_cases", "open_overdue", "open_supervised"],
+            postgresql_where=text("open_cases > 0"),
+            sqlite_where=text("open_cases > 0"),
+        ),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="CASCADE"), primary_key=True)
@@ -996,6 +1008,11 @@ class StatDaily(Model):
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # staff id -> valid 服务态度 complaints naming them, received this day (app.quality.attitude)
     attitude_by_staff: Mapped[Optional[dict]] = mapped_column(JSON)
+    # The cases received this day that are open now, and how many of them are overdue and
+    # supervised (督办): the dashboards' open-case figures sum these (analytics.open_summary).
+    open_cases: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    open_overdue: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    open_supervised: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class StatDirty(Model):

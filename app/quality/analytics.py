@@ -1,7 +1,8 @@
 """Service-quality figures: periods, KPIs and chart series, inside a caller's scope.
 
-Department-scoped figures come from the ``stat_daily`` aggregate (``app/stats.py``);
-figures about what is open *now* come from small indexed queries. Every rate carries
+Department-scoped figures come from the ``stat_daily`` aggregate (``app/quality/stats.py``);
+figures about what is open *now* from its open-case tally where the scope is whole
+departments, else from small indexed queries. Every rate carries
 its numerator and denominator; an empty denominator is ``None`` (shown as "—").
 The KPI formulas are those of DESIGN.md (ETC/telecom policy, seed 003).
 """
@@ -14,11 +15,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, ColumnElement, True_
 
 from app import labels
 from app.access import units as unit_tree
@@ -40,6 +42,7 @@ from app.models import (
     Level,
     Penalty,
     PenaltyRule,
+    StatDaily,
 )
 from app.quality import stats
 from app.quality.daily import Totals, group_totals, merged_shared
@@ -228,10 +231,76 @@ AGE_BUCKETS = (
 )
 
 
-def open_summary(session: Session, criterion: Any, now: Optional[datetime] = None) -> dict[str, Any]:
-    """Open cases in scope: how many, overdue, supervised, and per age bucket (AGE_BUCKETS), in one
-    aggregate without grouping (PostgreSQL reads it from the open cases' covering index)."""
+def open_summary(
+    session: Session, criterion: Any, now: Optional[datetime] = None, refreshed: bool = False
+) -> dict[str, Any]:
+    """Open cases in scope: how many, overdue, supervised, and per age bucket (AGE_BUCKETS).
+
+    A scope of whole departments (the company, a department head's) is summed from the open-case
+    tally of ``stat_daily`` (refreshed first, unless the caller just did), so that it costs the
+    same at a million cases as at a thousand; only the cases received on each bucket's boundary
+    day are counted live, to the second. Any other scope is counted live, in one aggregate.
+    """
     now = now or utcnow()
+    tally = _tally_scope(criterion)
+    if tally is None:
+        counts = _live_counts(session, criterion, now)
+    else:
+        if not refreshed:
+            stats.refresh_all(session, now=now)
+        counts = _tally_counts(session, tally.departments, now)
+        if tally.rest is not None:
+            outside = and_(tally.rest, Complaint.department_id.not_in(tally.departments or []))
+            counts = [a + b for a, b in zip(counts, _live_counts(session, outside, now), strict=True)]
+    total, overdue, supervised, *cumulative = counts
+    # Received after now - high days, cumulative: the buckets are the differences (the last takes the rest).
+    bounds = [0, *cumulative, total]
+    return {
+        "open": total,
+        "overdue": overdue,
+        "supervised": supervised,
+        "buckets": [bounds[i + 1] - bounds[i] for i in range(len(AGE_BUCKETS))],
+    }
+
+
+class TallyScope(NamedTuple):
+    """A complaint scope as the tally reads it: whole departments (None: every one), and the
+    rest of the scope (cases registered or escalated elsewhere), counted live."""
+
+    departments: Optional[list[int]]
+    rest: Optional[ColumnElement[bool]]
+
+
+def _tally_scope(criterion: Any) -> Optional[TallyScope]:
+    """The scope's whole departments, when it has them: ``true()`` (company-wide) or
+    ``department_id IN (…)``, alone or ORed with other conditions (app.access.scope); None otherwise."""
+    if isinstance(criterion, True_):
+        return TallyScope(None, None)
+    is_or = isinstance(criterion, BooleanClauseList) and criterion.operator is operators.or_
+    branches = list(criterion.clauses) if is_or else [criterion]
+    for i, branch in enumerate(branches):
+        departments = _departments_of(branch)
+        if departments is not None:
+            rest = branches[:i] + branches[i + 1 :]
+            return TallyScope(departments, or_(*rest) if rest else None)
+    return None
+
+
+def _departments_of(condition: Any) -> Optional[list[int]]:
+    """The departments of ``Complaint.department_id.in_([...])``; None for any other condition."""
+    if not isinstance(condition, BinaryExpression) or condition.operator is not operators.in_op:
+        return None
+    column, values = condition.left, condition.right
+    if getattr(column, "table", None) is not Complaint.__table__ or getattr(column, "name", None) != "department_id":
+        return None
+    if not isinstance(values, BindParameter) or not values.expanding:
+        return None
+    return sorted(int(v) for v in values.effective_value)
+
+
+def _live_counts(session: Session, criterion: Any, now: datetime) -> list[int]:
+    """(open, overdue, supervised, received after now - high days for each bucket) counted from the
+    cases, in one aggregate without grouping (PostgreSQL reads it from the open cases' index)."""
     newer = [
         func.count().filter(Complaint.received_at > now - timedelta(days=high)) for _, high, _ in AGE_BUCKETS if high
     ]
@@ -243,15 +312,42 @@ def open_summary(session: Session, criterion: Any, now: Optional[datetime] = Non
             *newer,
         ).where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
     ).one()
-    total, overdue, supervised, *cumulative = (int(v or 0) for v in row)
-    # Received after now - high days, cumulative: the buckets are the differences (the last takes the rest).
-    bounds = [0, *cumulative, total]
-    return {
-        "open": total,
-        "overdue": overdue,
-        "supervised": supervised,
-        "buckets": [bounds[i + 1] - bounds[i] for i in range(len(AGE_BUCKETS))],
-    }
+    return [int(v or 0) for v in row]
+
+
+def _tally_counts(session: Session, departments: Optional[list[int]], now: datetime) -> list[int]:
+    """The figures of ``_live_counts`` for whole departments, from the tally of each received day.
+
+    A bucket's limit (now - high days) falls inside a day: the days after it are summed from the
+    tally and the cases of that day received after the limit are counted live; when the limit
+    is nearer the day's start, the whole day is summed and those received up to it subtracted
+    (the fewer cases to read)."""
+    table = StatDaily.__table__
+    in_tally = and_(  # the days with open cases (a partial index), of the departments in scope
+        table.c.open_cases > 0, table.c.department_id.in_(departments) if departments is not None else true()
+    )
+    in_cases = Complaint.department_id.in_(departments) if departments is not None else true()
+    still_open = Complaint.status.in_([s.value for s in OPEN_STATUSES])
+    summed, counted, signs = [], [], []
+    for _, high, _ in AGE_BUCKETS:
+        if not high:
+            continue
+        since = now - timedelta(days=high)
+        day = since.astimezone(LOCAL_TZ).date()
+        start, end = period_containing("day", day).bounds()
+        if since - start < end - since:
+            summed.append(func.sum(table.c.open_cases).filter(table.c.day >= day))
+            part, sign = and_(Complaint.received_at >= start, Complaint.received_at <= since), -1
+        else:
+            summed.append(func.sum(table.c.open_cases).filter(table.c.day > day))
+            part, sign = and_(Complaint.received_at > since, Complaint.received_at < end), 1
+        counted.append(select(func.count()).where(still_open, in_cases, part).scalar_subquery())
+        signs.append(sign)
+    totals = [func.sum(table.c[name]) for name in stats.OPEN_MEASURES]
+    row = [int(v or 0) for v in session.execute(select(*totals, *summed, *counted).where(in_tally)).one()]
+    n = len(signs)
+    tallied, live = row[3 : 3 + n], row[3 + n :]
+    return [*row[:3], *(t + sign * c for t, sign, c in zip(tallied, signs, live, strict=True))]
 
 
 def open_by_age(
@@ -305,6 +401,8 @@ class Context:
     units: Optional[frozenset[int]] = None
     # Open cases now (open_summary), read once.
     open_figures: Optional[dict[str, Any]] = None
+    # Every dirty stat_daily row was refreshed before the dashboard read (the open-case tally is current).
+    refreshed: bool = False
     loaded: set[date] = field(default_factory=set)  # period starts whose groups were read
 
     def departments_now(self) -> dict[int, Totals]:
@@ -315,7 +413,7 @@ class Context:
     def open_now(self) -> dict[str, Any]:
         """Open cases in scope now, read once."""
         if self.open_figures is None:
-            self.open_figures = open_summary(self.session, self.criterion, self.now)
+            self.open_figures = open_summary(self.session, self.criterion, self.now, self.refreshed)
         return self.open_figures
 
     def bucket(self, period: Period) -> Totals:
@@ -493,7 +591,7 @@ def dashboard(
     (``{"penalty": …, "grade": …}``) for the charts that read them live.
     """
     now = now or utcnow()
-    stats.refresh(session, now=now)
+    refreshed = stats.refresh(session, now=now) < stats.REFRESH_LIMIT
     periods = trend_periods(period)
     if any(c.compare_previous for c in charts):
         periods = periods_before(periods) + periods
@@ -510,6 +608,7 @@ def dashboard(
         scopes=scopes or {},
         units=units,
         loaded={p.start for p in periods},
+        refreshed=refreshed,
     )
     current = ctx.bucket(period)
     previous = ctx.bucket(period.previous())

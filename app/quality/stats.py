@@ -4,7 +4,9 @@ Every flush that changes a complaint, a clock or a follow-up records which (day,
 department) pairs it touched in ``stat_dirty`` (session events below, so no write
 path can forget it). :func:`refresh` recomputes those rows from the base tables;
 dashboards call it before reading, and a job runs it every minute. A dashboard over a
-year then reads a few thousand small rows instead of aggregating a million cases.
+year then reads a few thousand small rows instead of aggregating a million cases; its
+open-case figures too (``open_cases``, ``open_overdue``, ``open_supervised`` of the day
+each open case was received).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session, attributes
 
 from app.extensions import dialect_insert, insert_or_skip
 from app.models import (
+    OPEN_STATUSES,
     Category,
     Complaint,
     Counter,
@@ -34,6 +37,8 @@ from app.timeutil import LOCAL_TZ, UTC, utcnow
 
 log = logging.getLogger(__name__)
 
+# The open-case tally of a received day (StatDaily.open_cases …), summed by analytics.open_summary.
+OPEN_MEASURES = ("open_cases", "open_overdue", "open_supervised")
 STAGE_CODES = ("investigate", "reply", "follow_up", "notify_department", "report_leader", "report_gm", "written_report")
 
 
@@ -61,6 +66,9 @@ def _values(obj: Any, name: str) -> list[Any]:
 
 @event.listens_for(Session, "before_flush")
 def _track_touched(session: Session, flush_context: Any, instances: Any) -> None:
+    """Collect the pairs of every case, clock and follow-up the flush writes. The deadline scan's bulk
+    writes (``overdue``, ``supervised``: app.time_limits.bulk) leave their cases in ``session.dirty``,
+    so its next flush marks their days too (tests/test_open_tally.py)."""
     touched: set[tuple[date, int]] = session.info.setdefault("stat_touched", set())
     for obj in list(session.new) + list(session.dirty) + list(session.deleted):
         if isinstance(obj, Complaint):
@@ -71,13 +79,26 @@ def _track_touched(session: Session, flush_context: Any, instances: Any) -> None
             touched.update(_touched_by_follow_up(obj))
 
 
+_CASE_DAYS = ("received_at", "judged_at", "closed_at", "followed_up_at")
+
+
 def _touched_by_complaint(obj: Complaint) -> set[tuple[date, int]]:
-    """The (day, department) pairs of a case's received, judged, closed and followed-up days, old and new."""
-    departments = [d for d in _values(obj, "department_id") if d is not None]
+    """The (day, department) pairs of a case's received, judged, closed and followed-up days, old and new.
+
+    A case read before the last commit has its columns expired: they are read again here, or a
+    change of its status or flags alone would not mark the day it was received (its open tally).
+    The department may have changed through the relation (``case.department = …``), whose key
+    is only set during the flush: both the old and the new department are marked.
+    """
+    if attributes.instance_state(obj).has_identity:
+        for name in (*_CASE_DAYS, "department_id"):
+            getattr(obj, name)  # an expired row is read once, all its expired columns together
+    departments = {d for d in _values(obj, "department_id") if d is not None}
+    departments.update(d.id for d in _values(obj, "department") if d is not None and d.id is not None)
     if not departments and obj.department is not None:
-        departments = [obj.department.id]
+        departments = {obj.department.id}
     days = set()
-    for name in ("received_at", "judged_at", "closed_at", "followed_up_at"):
+    for name in _CASE_DAYS:
         days.update(_day(v) for v in _values(obj, name))
     return {(d, dep) for d in days if d for dep in departments if dep}
 
@@ -180,9 +201,11 @@ def _in_departments(column: Any, departments: Optional[set[int]]) -> Any:
 def _add_received(
     session: Session, rows: Rows, start: datetime, end: datetime, departments: Optional[set[int]]
 ) -> None:
-    """Cases received per day: count, repeats and the category, channel and level breakdowns."""
+    """Cases received per day: count, repeats, the category, channel and level breakdowns, and
+    how many of them are open now (overdue, supervised)."""
     day = local_day(session, Complaint.received_at)
-    for d, dep, cat, ch, lv, rep, n in session.execute(
+    still_open = Complaint.status.in_([s.value for s in OPEN_STATUSES])
+    for d, dep, cat, ch, lv, rep, n, *open_now in session.execute(
         select(
             day,
             Complaint.department_id,
@@ -191,6 +214,9 @@ def _add_received(
             Complaint.level_id,
             Complaint.is_repeat,
             func.count(),
+            func.sum(case((still_open, 1), else_=0)),
+            func.sum(case((and_(still_open, Complaint.overdue.is_(True)), 1), else_=0)),
+            func.sum(case((and_(still_open, Complaint.supervised.is_(True)), 1), else_=0)),
         )
         .where(
             Complaint.received_at >= start,
@@ -209,6 +235,8 @@ def _add_received(
         row = rows[(as_date(d), dep)]
         row["received"] += n
         row["repeats"] += n if rep else 0
+        for key, value in zip(OPEN_MEASURES, open_now, strict=True):
+            row[key] += int(value or 0)
         for key, value in (("by_category", cat), ("by_channel", ch), ("by_level", lv)):
             row[key][str(value)] = row[key].get(str(value), 0) + n
 
@@ -374,6 +402,7 @@ def _empty() -> dict[str, Any]:
         "unsatisfied": 0,
         "stages": {},
         "attitude_by_staff": {},
+        **dict.fromkeys(OPEN_MEASURES, 0),
     }
 
 
@@ -421,7 +450,10 @@ def next_revision(session: Session) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None) -> int:
+REFRESH_LIMIT = 5000  # pairs a refresh takes at most
+
+
+def refresh(session: Session, limit: int = REFRESH_LIMIT, now: Optional[datetime] = None) -> int:
     """Recompute the rows waiting in ``stat_dirty``; returns how many pairs were done.
 
     The marks are taken (deleted) before the computation: a case saved meanwhile marks its
@@ -458,6 +490,15 @@ def refresh(session: Session, limit: int = 5000, now: Optional[datetime] = None)
         run = [d] if d is not None else []
     _store(session, set(pairs), computed, now)
     return len(pairs)
+
+
+def refresh_all(session: Session, now: Optional[datetime] = None) -> int:
+    """Recompute every row waiting in ``stat_dirty``, however many (``refresh`` takes a limited number)."""
+    done = total = refresh(session, now=now)
+    while done >= REFRESH_LIMIT:
+        done = refresh(session, now=now)
+        total += done
+    return total
 
 
 def rebuild(session: Session, now: Optional[datetime] = None) -> int:
