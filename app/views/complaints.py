@@ -338,11 +338,16 @@ class ComplaintView(PortalModelView):
         complaint = self.get_in_scope(pk)
         principal = current_principal()
         viewer = current_viewer()
+        parts = case_page.present_parts(db.session, complaint)
         events = complaint.events
         people = _people_named(complaint, events)  # noqa: F841  (held: the session keeps rows weakly)
-        extensions = db.session.scalars(
-            select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)
-        ).all()
+        extensions = (
+            db.session.scalars(
+                select(Extension).where(Extension.complaint_id == complaint.id).order_by(Extension.id)
+            ).all()
+            if "extensions" in parts
+            else []
+        )
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -356,7 +361,7 @@ class ComplaintView(PortalModelView):
             contact=revealed or viewer.fields(complaint.customer),
             revealed=revealed is not None,
             can_reveal=privacy.may_reveal(viewer, complaint, reveal_roles()),
-            reveals=privacy.reveals_of(db.session, complaint.id),
+            reveals=privacy.reveals_of(db.session, complaint.id) if "reveals" in parts else [],
             transitions=services.available_transitions(db.session, complaint, principal, extensions=extensions),
             transition_options=lambda t: transition_options(complaint, t),
             suggested_values=lambda t: policy_rules.suggested_values(complaint, t.action),
@@ -374,8 +379,8 @@ class ComplaintView(PortalModelView):
             events=events,
             attachments=complaint.attachments,
             can_attach=self.appbuilder.sm.has_access("can_add", "Attachment") and not complaint.is_archived,
-            **self._corrective_context(complaint, principal),
-            **self._discipline_context(complaint, principal),
+            **self._corrective_context(complaint, principal, parts),
+            **self._discipline_context(complaint, principal, parts),
             can_edit=self.appbuilder.sm.has_access("can_edit", "Complaint") and not complaint.is_archived,
             status_label=labels.status_label,
             format_local=format_local,
@@ -383,16 +388,17 @@ class ComplaintView(PortalModelView):
             allowed_types=", ".join(sorted(current_app.config["ATTACHMENT_ALLOWED_TYPES"])),
         )
 
-    def _discipline_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
+    def _discipline_context(self, complaint: Complaint, principal: Any, parts: frozenset[str]) -> dict[str, Any]:
         """The penalty cases and documents that came from this complaint, as far as the viewer may see them."""
         sm = self.appbuilder.sm
+        has_penalties = "penalties" in parts
         penalties_ = (
             db.session.scalars(
                 select(Penalty)
                 .where(Penalty.complaint_id == complaint.id, scope.criterion(Penalty, principal))
                 .order_by(Penalty.id)
             ).all()
-            if sm.has_access("can_read", "Penalty")
+            if has_penalties and sm.has_access("can_read", "Penalty")
             else []
         )
         documents_ = (
@@ -405,7 +411,7 @@ class ComplaintView(PortalModelView):
                 )
                 .order_by(Document.issued_at, Document.id)
             ).all()
-            if sm.has_access("can_read", "Document")
+            if (has_penalties or "documents" in parts) and sm.has_access("can_read", "Document")
             else []
         )
         return {
@@ -415,10 +421,16 @@ class ComplaintView(PortalModelView):
             "document_kind_label": lambda v: labels.label(DOCUMENT_KIND_LABELS, v),
         }
 
-    def _corrective_context(self, complaint: Complaint, principal: Any) -> dict[str, Any]:
-        actions = db.session.scalars(
-            select(CorrectiveAction).where(CorrectiveAction.complaint_id == complaint.id).order_by(CorrectiveAction.id)
-        ).all()
+    def _corrective_context(self, complaint: Complaint, principal: Any, parts: frozenset[str]) -> dict[str, Any]:
+        actions = (
+            db.session.scalars(
+                select(CorrectiveAction)
+                .where(CorrectiveAction.complaint_id == complaint.id)
+                .order_by(CorrectiveAction.id)
+            ).all()
+            if "corrective_actions" in parts
+            else []
+        )
         can_add = (
             corrective.may_add(principal, complaint)
             and not complaint.is_archived
