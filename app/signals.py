@@ -7,6 +7,7 @@ uses for its own signals), and the interested packages connect receivers:
 ============================  ==============================  ===================================
 signal                        sent by                         received by
 ============================  ==============================  ===================================
+``case_numbering``            complaints.intake               messages.alerts (reads who is told)
 ``case_registered``           complaints.intake               messages.alerts (who is told);
                                                               complaints.policy_rules (batches)
 ``step_taken``                time_limits.sla.after_transition messages.alerts
@@ -31,6 +32,11 @@ from blinker import Namespace
 
 _portal = Namespace()
 
+case_numbering = _portal.signal(
+    "case-numbering",
+    doc="A new complaint, its clocks started in memory, is about to take its number: the day's counter then stays "
+    "locked until the commit, so receivers read now what does not need the number or the case's id.",
+)
 case_registered = _portal.signal("case-registered", doc="A complaint was registered and its clocks started.")
 step_taken = _portal.signal(
     "step-taken", doc="A lifecycle step was taken (kwargs: transition, before, after, values, actor_id)."

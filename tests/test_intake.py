@@ -201,7 +201,8 @@ def test_a_registration_holds_the_days_counter_only_while_it_writes_the_case(app
     gaps). It was held while the time limits were read, a new caller was inserted, and the answer was
     serialised and checked against the complained staff: 6.5 of 11.3 ms, and two gunicorn workers
     idled 16 % of the time waiting on each other. Those are done before the number is taken or after
-    the commit now; in between only the case, its history, clocks and message are written."""
+    the commit now, as is the read of who is told (the case_numbering signal); in between only the
+    case, its history, clocks, statistics' marks and message are written: 6.5 → 4.0 ms."""
     from sqlalchemy import event
 
     kefu = Client(app, "kefu", api=True)
@@ -231,10 +232,11 @@ def test_a_registration_holds_the_days_counter_only_while_it_writes_the_case(app
     assert {"INSERT INTO complaint ", "INSERT INTO complaint_event ", "INSERT INTO deadline "} <= {
         s.split("(")[0] for s in held
     }, held
-    # Only the members of the role told are read while the counter is held (they are the readers of
-    # the case's message, written in its transaction).
-    reads = [s[:120] for s in held if not s.startswith("INSERT")]
-    assert all("FROM ab_user" in s and "ab_role" in s for s in reads), reads
+    # Nothing is read while the counter is held: who is told of the case is read before the number is
+    # taken (the case_numbering signal). The statistics' mark of the case's days stays with its rows'
+    # flush (a mark queued earlier would be open longer to a racing refresh that takes it).
+    assert [s[:120] for s in held if not s.startswith("INSERT")] == [], held
+    assert any("FROM ab_user" in s and "ab_role" in s for s in before), before
     # The answer is served from the rows the request wrote: after the commit nothing but the check
     # of whom the customer complained about is read, and no row of the case again.
     assert all("complaint_staff" in s for s in after), after

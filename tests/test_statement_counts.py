@@ -344,4 +344,4 @@ def test_a_case_page_reads_only_the_parts_the_case_has(app, web, make_complaint,
         assert shown in page, shown
     assert "人行罚字" in page  # the notice issued from the case
     assert 'class="panel-footer small text-muted reveal-log"' in page  # who was shown the contact details
-    assert 'reveal-log' not in client.get(f"/complaintview/show/{plain.id}").get_data(as_text=True)
+    assert "reveal-log" not in client.get(f"/complaintview/show/{plain.id}").get_data(as_text=True)

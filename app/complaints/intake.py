@@ -132,6 +132,7 @@ def register_complaint(
     sla.start_registration_clocks(session, complaint, now)  # from when the case was received
     if customer.id is None and complaint not in session:
         session.flush()  # a new caller is written before the counter's row is locked
+    signals.case_numbering.send(complaint, session=session, now=now)
     # Numbered last: the counter's row stays locked until the commit, so concurrent
     # registrations wait on each other only from here on. Everything that can be read or
     # worked out before is done above; what follows writes the case and tells its people.

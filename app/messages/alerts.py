@@ -31,8 +31,9 @@ def _send(
     dedup_key: Optional[str] = None,
     webhook: bool = False,
     new_case: bool = False,
+    outbox: Optional[notify.Outbox] = None,
 ) -> int:
-    outbox = notify.Outbox(session, now)
+    outbox = outbox or notify.Outbox(session, now)
     if new_case:
         outbox.new_case(complaint.id)
     count = outbox.add(outbox.recipients(tokens, complaint), kind, title, body, complaint.id, dedup_key, webhook)
@@ -53,18 +54,37 @@ def _title(complaint: Complaint, text: Any) -> str:
     return f"[{complaint.number}] {text}"
 
 
+def _told_of_new_case(complaint: Complaint) -> list[str]:
+    """Who is told of a new case: its department's heads, HR and the GM for a major one, else HR."""
+    return [HEAD_TOKEN, HR, GM] if complaint.level is not None and complaint.level.is_major else [HR]
+
+
+_NEW_CASE_OUTBOX = "alerts_new_case_outbox"
+
+
+@signals.case_numbering.connect
+def before_numbering(complaint: Complaint, *, session: Session, now: datetime, **_: Any) -> None:
+    """Who will be told of the new case is read before it takes its number (the day's counter stays
+    locked from then until the commit); its message is written once it has the number."""
+    outbox = notify.Outbox(session, now)
+    outbox.prefetch(_told_of_new_case(complaint))
+    session.info[_NEW_CASE_OUTBOX] = (complaint, outbox)
+
+
 @signals.case_registered.connect
 def on_register(complaint: Complaint, *, session: Session, now: datetime, **_: Any) -> None:
     session.flush()  # the case needs its id for links and keys
+    prepared, outbox = session.info.pop(_NEW_CASE_OUTBOX, (None, None))
+    outbox = outbox if prepared is complaint else None
     body = f"{complaint.department.name}：{complaint.subject or ''}"
     when = _stage_and_deadline(next_deadline(complaint))
+    key, tokens = f"register:{complaint.id}", _told_of_new_case(complaint)
     if complaint.level is not None and complaint.level.is_major:
         title = _title(complaint, _l("Major complaint received: %(level)s", level=complaint.level.name)) + when
-        tokens, key = [HEAD_TOKEN, HR, GM], f"register:{complaint.id}"
-        _send(session, complaint, tokens, "major", title, body, now, key, webhook=True, new_case=True)
+        _send(session, complaint, tokens, "major", title, body, now, key, webhook=True, new_case=True, outbox=outbox)
     else:
         title = _title(complaint, _l("New complaint to judge")) + when
-        _send(session, complaint, [HR], "new", title, body, now, f"register:{complaint.id}", new_case=True)
+        _send(session, complaint, tokens, "new", title, body, now, key, new_case=True, outbox=outbox)
 
 
 # action -> (who must act: 待办, who is told: 知会, message). The first responder (首问责任人) is told

@@ -108,6 +108,13 @@ class Outbox:
         for r in self.session.execute(_role_members(), {"names": wanted}):
             self._roles[r.name].append((r.id, r.email))
 
+    def prefetch(self, tokens: Iterable[str]) -> None:
+        """Read now who the tokens name (roles, department heads), for messages added later."""
+        tokens = [t.strip() for t in tokens]
+        self._load_roles(t for t in tokens if t and t not in (FIRST_RESPONDER, HEAD_TOKEN))
+        if HEAD_TOKEN in tokens:
+            self.heads(0)
+
     def heads(self, department_id: int) -> list[Recipient]:
         """The department heads of a department: its head, and its staff holding the head's role.
 
