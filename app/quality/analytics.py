@@ -28,7 +28,6 @@ from app.complaints.grievances import grievance_counts
 from app.discipline import penalties
 from app.i18n import _l
 from app.models import (
-    OPEN_STATUSES,
     Category,
     Channel,
     Commendation,
@@ -310,7 +309,7 @@ def _live_counts(session: Session, criterion: Any, now: datetime) -> list[int]:
             func.count().filter(Complaint.overdue.is_(True)),
             func.count().filter(Complaint.supervised.is_(True)),
             *newer,
-        ).where(Complaint.status.in_([s.value for s in OPEN_STATUSES]), criterion)
+        ).where(stats.STILL_OPEN, criterion)
     ).one()
     return [int(v or 0) for v in row]
 
@@ -327,7 +326,6 @@ def _tally_counts(session: Session, departments: Optional[list[int]], now: datet
         table.c.open_cases > 0, table.c.department_id.in_(departments) if departments is not None else true()
     )
     in_cases = Complaint.department_id.in_(departments) if departments is not None else true()
-    still_open = Complaint.status.in_([s.value for s in OPEN_STATUSES])
     summed, counted, signs = [], [], []
     for _, high, _ in AGE_BUCKETS:
         if not high:
@@ -341,7 +339,7 @@ def _tally_counts(session: Session, departments: Optional[list[int]], now: datet
         else:
             summed.append(func.sum(table.c.open_cases).filter(table.c.day > day))
             part, sign = and_(Complaint.received_at > since, Complaint.received_at < end), 1
-        counted.append(select(func.count()).where(still_open, in_cases, part).scalar_subquery())
+        counted.append(select(func.count()).where(stats.STILL_OPEN, in_cases, part).scalar_subquery())
         signs.append(sign)
     totals = [func.sum(table.c[name]) for name in stats.OPEN_MEASURES]
     row = [int(v or 0) for v in session.execute(select(*totals, *summed, *counted).where(in_tally)).one()]

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # The open-case tally of a received day (StatDaily.open_cases …), summed by analytics.open_summary.
 OPEN_MEASURES = ("open_cases", "open_overdue", "open_supervised")
+# A case open now: what the tally counts, and what the open-case figures count live.
+STILL_OPEN = Complaint.status.in_([s.value for s in OPEN_STATUSES])
 STAGE_CODES = ("investigate", "reply", "follow_up", "notify_department", "report_leader", "report_gm", "written_report")
 
 
@@ -204,7 +206,6 @@ def _add_received(
     """Cases received per day: count, repeats, the category, channel and level breakdowns, and
     how many of them are open now (overdue, supervised)."""
     day = local_day(session, Complaint.received_at)
-    still_open = Complaint.status.in_([s.value for s in OPEN_STATUSES])
     for d, dep, cat, ch, lv, rep, n, *open_now in session.execute(
         select(
             day,
@@ -214,9 +215,9 @@ def _add_received(
             Complaint.level_id,
             Complaint.is_repeat,
             func.count(),
-            func.sum(case((still_open, 1), else_=0)),
-            func.sum(case((and_(still_open, Complaint.overdue.is_(True)), 1), else_=0)),
-            func.sum(case((and_(still_open, Complaint.supervised.is_(True)), 1), else_=0)),
+            func.sum(case((STILL_OPEN, 1), else_=0)),
+            func.sum(case((and_(STILL_OPEN, Complaint.overdue.is_(True)), 1), else_=0)),
+            func.sum(case((and_(STILL_OPEN, Complaint.supervised.is_(True)), 1), else_=0)),
         )
         .where(
             Complaint.received_at >= start,
