@@ -143,6 +143,15 @@ def _cluster() -> str:
     return sorted(os.listdir("/etc/postgresql"))[0]
 
 
+_SERVER_LOGS: dict[str, Any] = {}  # base URL -> the gunicorn log of that server
+
+
+def _server_log_tail(base: str, size: int = 6000) -> str:
+    """The end of a server's log, for a failure's message (the temporary folder does not outlive the run)."""
+    log = _SERVER_LOGS.get(base)
+    return log.read_text(errors="replace")[-size:] if log is not None and log.exists() else ""
+
+
 @pytest.fixture(scope="module")
 def server(database: str, tmp_path_factory: Any) -> Iterator[str]:
     """gunicorn with two workers and the scheduler in each (the DB lock keeps it single)."""
@@ -167,6 +176,7 @@ def server(database: str, tmp_path_factory: Any) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    _SERVER_LOGS[base] = log
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -252,7 +262,7 @@ def test_database_restart_gives_503_then_recovers_by_itself(server: str, databas
     worker.join(timeout=30)
     statuses = {status for _, _, status in seen}
     assert 503 in {s for _, _, s in during}, f"no 503 during the outage: {sorted(statuses)}"
-    assert 500 not in statuses, "a request failed with 500 during or after the outage"
+    assert 500 not in statuses, "a request failed with 500 during or after the outage\n" + _server_log_tail(server)
     assert max(elapsed for elapsed, _, _ in seen) < 12, "a request hung during the outage"
     assert seen[-1][2] == 200 and _request(server + "/health")[0] == 200
     # The scheduler survived the outage: its heartbeat moves on.
